@@ -1,0 +1,65 @@
+# zt-inference: build, test and demo entry points.
+#
+#   make             deps + the module (.so) against Debian's nginx source
+#   make test        deps + module + the Test::Nginx suite (Redis included)
+#   make test-asan   the same suite with the module built under ASan
+#   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
+#   make bench       wrk benchmarks against a plain proxy_pass
+#
+# NGINX_SRC=/path/to/nginx-x.y.z builds against an operator's own nginx
+# source (configured --with-compat) instead of Debian's.
+
+NGINX_SRC   ?=
+NGINX_BIN   ?= /usr/sbin/nginx
+BUILD       ?= build
+SANITIZE    ?=
+MODULE_NAME  = ngx_http_zt_inference_module
+MODULE       = $(CURDIR)/$(BUILD)/$(MODULE_NAME).so
+OBJS_DIR     = $(BUILD)/nginx
+SOURCES      = config $(MODULE_NAME).c $(wildcard src/*.c src/*.h)
+CC_OPT       = -Wall -Wextra -Werror -Wno-unused-parameter $(SANITIZE)
+LD_OPT       = $(SANITIZE)
+PROVE_FLAGS ?= -r
+TESTS       ?= t/
+
+.PHONY: all deps module test test-asan demo demo-stop bench clean
+
+all: deps module
+
+deps:
+	@sh scripts/deps.sh
+
+module: $(MODULE)
+
+$(OBJS_DIR)/Makefile: config
+	rm -rf $(OBJS_DIR)
+	mkdir -p $(BUILD)
+	BUILD_DIR=$(OBJS_DIR) NGINX_SRC="$(NGINX_SRC)" MODULE_DIR=$(CURDIR) \
+	    CC_OPT="$(CC_OPT)" LD_OPT="$(LD_OPT)" bash scripts/configure.sh
+
+$(MODULE): $(OBJS_DIR)/Makefile $(SOURCES)
+	$(MAKE) -C $(OBJS_DIR) -f objs/Makefile modules
+	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@
+
+test: deps module
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
+	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
+
+test-asan:
+	$(MAKE) BUILD=build-asan SANITIZE="-fsanitize=address \
+	    -fno-omit-frame-pointer" deps module
+	ASAN=1 MODULE=$(CURDIR)/build-asan/$(MODULE_NAME).so \
+	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
+	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
+
+demo: deps module
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start
+
+demo-stop:
+	sh demo/demo.sh stop
+
+bench: deps module
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh bench/run.sh
+
+clean:
+	rm -rf build build-asan t/servroot

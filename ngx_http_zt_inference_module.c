@@ -1,0 +1,299 @@
+
+/*
+ * zt-inference: a zero-trust gateway for inference APIs.
+ *
+ * The module's front door: its directives, its configuration structures and
+ * their merging, and where it hooks into nginx (the access phase and the
+ * response filters). What each directive does lives in src/, one file per
+ * concern.
+ */
+
+
+#include "ngx_http_zt_inference.h"
+
+
+static ngx_int_t ngx_http_zt_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_zt_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_zt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_zt_leeway_bounds = {
+    ngx_conf_check_num_bounds, 0, 3600
+};
+
+
+static ngx_command_t  ngx_http_zt_commands[] = {
+
+    { ngx_string("zt_jwks_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_zt_jwks_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_array_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.issuers),
+      NULL },
+
+    { ngx_string("zt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_array_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.audiences),
+      NULL },
+
+    { ngx_string("zt_algorithms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_jwt_set_algorithms,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.algorithms),
+      NULL },
+
+    { ngx_string("zt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.leeway),
+      &ngx_http_zt_leeway_bounds },
+
+    { ngx_string("zt_scope_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.scope_claim),
+      NULL },
+
+    { ngx_string("zt_groups_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.groups_claim),
+      NULL },
+
+    { ngx_string("zt_forward_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, forward_token),
+      NULL },
+
+    { ngx_string("zt_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_policy_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, policy),
+      NULL },
+
+    { ngx_string("zt_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, body_max),
+      NULL },
+
+    { ngx_string("zt_audit_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, audit_body),
+      NULL },
+
+    { ngx_string("zt_audit_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, audit_body_max),
+      NULL },
+
+    { ngx_string("zt_upstream_credential_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_zt_credential_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, credential),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_zt_inference_module_ctx = {
+    ngx_http_zt_preconfiguration,          /* preconfiguration */
+    ngx_http_zt_postconfiguration,         /* postconfiguration */
+
+    ngx_http_zt_create_main_conf,          /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_zt_create_loc_conf,           /* create location configuration */
+    ngx_http_zt_merge_loc_conf             /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_zt_inference_module = {
+    NGX_MODULE_V1,
+    &ngx_http_zt_inference_module_ctx,     /* module context */
+    ngx_http_zt_commands,                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_zt_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_zt_variables_add(cf);
+}
+
+
+static ngx_int_t
+ngx_http_zt_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_zt_access_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_zt_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_zt_main_conf_t));
+    if (zmcf == NULL) {
+        return NULL;
+    }
+
+    return zmcf;
+}
+
+
+static void *
+ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_zt_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_zt_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->jwt.keys = NULL;
+     *     conf->jwt.scope_claim = { 0, NULL };
+     *     conf->jwt.groups_claim = { 0, NULL };
+     *     conf->policy.rules = NULL;
+     *     conf->policy.body = 0;
+     *     conf->credential = { 0, NULL };
+     */
+
+    conf->jwt.issuers = NGX_CONF_UNSET_PTR;
+    conf->jwt.audiences = NGX_CONF_UNSET_PTR;
+    conf->jwt.algorithms = NGX_CONF_UNSET_UINT;
+    conf->jwt.leeway = NGX_CONF_UNSET;
+    conf->policy.enabled = NGX_CONF_UNSET;
+    conf->body_max = NGX_CONF_UNSET_SIZE;
+    conf->forward_token = NGX_CONF_UNSET;
+    conf->audit_body = NGX_CONF_UNSET;
+    conf->audit_body_max = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_zt_loc_conf_t *prev = parent;
+    ngx_http_zt_loc_conf_t *conf = child;
+
+    if (conf->jwt.keys == NULL) {
+        conf->jwt.keys = prev->jwt.keys;
+    }
+
+    ngx_conf_merge_ptr_value(conf->jwt.issuers, prev->jwt.issuers, NULL);
+    ngx_conf_merge_ptr_value(conf->jwt.audiences, prev->jwt.audiences, NULL);
+    ngx_conf_merge_uint_value(conf->jwt.algorithms, prev->jwt.algorithms,
+                              NGX_HTTP_ZT_RS256|NGX_HTTP_ZT_ES256);
+    ngx_conf_merge_sec_value(conf->jwt.leeway, prev->jwt.leeway, 30);
+    ngx_conf_merge_str_value(conf->jwt.scope_claim, prev->jwt.scope_claim,
+                             "scope");
+    ngx_conf_merge_str_value(conf->jwt.groups_claim, prev->jwt.groups_claim,
+                             "groups");
+
+    /* like allow/deny: rules of a location replace the inherited ones */
+
+    if (conf->policy.rules == NULL && conf->policy.enabled == NGX_CONF_UNSET) {
+        conf->policy = prev->policy;
+    }
+
+    ngx_conf_merge_value(conf->policy.enabled, prev->policy.enabled, 1);
+
+    ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
+    ngx_conf_merge_value(conf->forward_token, prev->forward_token, 0);
+    ngx_conf_merge_value(conf->audit_body, prev->audit_body, 0);
+    ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
+                              4096);
+    ngx_conf_merge_str_value(conf->credential, prev->credential, "");
+
+    if (conf->policy.rules && conf->policy.enabled
+        && (conf->jwt.keys == NULL || conf->jwt.keys->nelts == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"zt_policy\" rules need a key: "
+                           "add \"zt_jwks_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_zt_loc_conf_t *zlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (zlcf->jwt.keys == NULL) {
+        zlcf->jwt.keys = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_http_zt_key_t));
+        if (zlcf->jwt.keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_zt_keys_load(cf, zlcf->jwt.keys, &value[1]);
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian 12 packages the project needs, and nothing when all of
+# them are present already.
+set -eu
+
+PKGS="gcc make perl openssl curl nginx-core nginx-dev libssl-dev \
+      libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev zlib1g-dev \
+      redis-server libtest-base-perl libcrypt-jwt-perl libjson-pp-perl \
+      libnginx-mod-http-echo wrk"
+
+missing=""
+for p in $PKGS; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: not root; install as root: apt-get install$missing" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# nginx-core's maintainer script would start a system nginx on port 80;
+# policy-rc.d keeps services from starting during the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+fi
+apt-get install -y -q --no-install-recommends $missing

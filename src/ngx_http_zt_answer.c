@@ -1,0 +1,8 @@
+
+/*
+ * PLACEHOLDER: being written.
+ */
+
+
+#include "ngx_http_zt_inference.h"
+
