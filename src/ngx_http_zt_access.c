@@ -1,13 +1,282 @@
 
 /*
- * PLACEHOLDER: being written.
+ * The access phase: who is calling (bearer token), what they send (the
+ * body, when a rule or the audit needs it), what the policy decides, and
+ * what reaches the upstream (the caller's token never does unless
+ * zt_forward_token is on).
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+
+static ngx_int_t ngx_http_zt_access_identify(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
+static ngx_int_t ngx_http_zt_access_decide(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
+static ngx_int_t ngx_http_zt_access_strip_token(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_access_fail(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_uint_t status, char *code, char *message);
+static ngx_int_t ngx_http_zt_access_done(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_int_t rc);
+
+
 ngx_int_t
 ngx_http_zt_access_handler(ngx_http_request_t *r)
 {
-    return NGX_DECLINED;
+    ngx_int_t                rc;
+    ngx_http_zt_ctx_t       *ctx;
+    ngx_http_zt_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
+
+    if (lcf->policy.rules == NULL || !lcf->policy.enabled) {
+        return NGX_DECLINED;
+    }
+
+    /* subrequests inherit the main request's decision */
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_zt_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->done) {
+        return ctx->rc;
+    }
+
+    if (!ctx->verified) {
+        rc = ngx_http_zt_access_identify(r, lcf, ctx);
+        if (rc != NGX_OK) {
+            return ngx_http_zt_access_done(r, ctx, rc);
+        }
+    }
+
+    if ((lcf->policy.body || lcf->audit_body) && !ctx->body_read) {
+
+        rc = ngx_http_zt_body_read(r, lcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            /* the body handler runs the phases again when it is all in */
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            return ngx_http_zt_access_fail(r, ctx, rc,
+                                           "request_too_large",
+                                           "the request body exceeds "
+                                           "zt_body_max");
+        }
+
+        if (rc == NGX_HTTP_BAD_REQUEST) {
+            return ngx_http_zt_access_fail(r, ctx, rc, "invalid_json",
+                                           "the request body is not "
+                                           "valid JSON");
+        }
+
+        if (rc != NGX_OK) {
+            ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+            return ngx_http_zt_access_done(r, ctx, rc);
+        }
+    }
+
+    rc = ngx_http_zt_access_decide(r, lcf, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_zt_access_done(r, ctx, rc);
+}
+
+
+static ngx_int_t
+ngx_http_zt_access_identify(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  token, err;
+
+    ngx_str_null(&err);
+
+    rc = ngx_http_zt_jwt_bearer(r, &token, &err);
+
+    if (rc == NGX_DECLINED) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
+        rc = ngx_http_zt_answer_unauthorized(r, NULL);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id, &err);
+    }
+
+    if (rc == NGX_OK) {
+        ctx->verified = 1;
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DECLINED || (rc == NGX_ERROR && err.len)) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
+        rc = ngx_http_zt_answer_unauthorized(r, &err);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
+    ngx_http_zt_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_http_zt_rule_t  *rule;
+
+    rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
+
+    ctx->rule = rule;
+
+    if (rule == NULL || rule->action == NGX_HTTP_ZT_DENY) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "zt: denied \"%V\" for sub \"%V\" by %s%ui",
+                      &r->uri, &ctx->id.sub,
+                      rule ? "rule at line " : "no matching rule",
+                      rule ? rule->line : 0);
+
+        ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
+        rc = ngx_http_zt_answer_forbidden(r);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    if (rule->action == NGX_HTTP_ZT_APPROVE) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_APPROVE;
+        return ngx_http_zt_access_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "approval_unavailable",
+                                       "this request needs an approval and "
+                                       "no approval queue is configured");
+    }
+
+    ctx->decision = NGX_HTTP_ZT_DECISION_ALLOW;
+
+    if (!lcf->forward_token) {
+        if (ngx_http_zt_access_strip_token(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The caller's token is for the gateway alone: rebuild the request header
+ * list without it, so that no proxy module, whatever its settings, can
+ * pass it upstream.
+ */
+
+static ngx_int_t
+ngx_http_zt_access_strip_token(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Authorization") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
+                               sizeof("Authorization") - 1) == 0)
+        {
+            continue;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_access_fail(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_uint_t status, char *code, char *message)
+{
+    ngx_int_t  rc;
+    ngx_str_t  type, c, m;
+
+    if (ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+    }
+
+    ngx_str_set(&type, "invalid_request_error");
+    c.data = (u_char *) code;
+    c.len = ngx_strlen(code);
+    m.data = (u_char *) message;
+    m.len = ngx_strlen(message);
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        if (ngx_http_zt_answer_header(r, "Retry-After", "5") != NGX_OK) {
+            return ngx_http_zt_access_done(r, ctx, NGX_ERROR);
+        }
+
+        ngx_str_set(&type, "service_unavailable");
+    }
+
+    rc = ngx_http_zt_answer(r, status, &type, &c, &m);
+    ngx_http_finalize_request(r, rc);
+
+    return ngx_http_zt_access_done(r, ctx, NGX_DONE);
+}
+
+
+/*
+ * Remembers the result: the phases may run again (after the body is read
+ * or Redis answered), and a decided request is not decided twice.
+ */
+
+static ngx_int_t
+ngx_http_zt_access_done(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ctx->done = 1;
+    ctx->rc = rc;
+
+    return rc;
 }

@@ -1,8 +1,198 @@
 
 /*
- * PLACEHOLDER: being written.
+ * The gateway's own answers: JSON error bodies in the OpenAI shape and the
+ * RFC 6750 WWW-Authenticate challenges that go with 401 and 403.
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+
+static ngx_int_t ngx_http_zt_answer_challenge(ngx_http_request_t *r,
+    ngx_str_t *value);
+
+
+/*
+ * Sends a complete response with a body of the form
+ * {"error":{"type":"...","code":"...","message":"..."}}.  The strings are
+ * the module's own, but are escaped all the same: an error description may
+ * quote what the client sent.
+ */
+
+ngx_int_t
+ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
+    ngx_str_t *code, ngx_str_t *message)
+{
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    len = sizeof("{\"error\":{\"type\":\"\",\"code\":\"\",\"message\":\"\"}}\n")
+          - 1
+          + ngx_http_zt_json_escape_len(type->data, type->len)
+          + ngx_http_zt_json_escape_len(code->data, code->len)
+          + ngx_http_zt_json_escape_len(message->data, message->len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, "{\"error\":{\"type\":\"",
+                         sizeof("{\"error\":{\"type\":\"") - 1);
+    b->last = ngx_http_zt_json_escape(b->last, type->data, type->len);
+    b->last = ngx_cpymem(b->last, "\",\"code\":\"",
+                         sizeof("\",\"code\":\"") - 1);
+    b->last = ngx_http_zt_json_escape(b->last, code->data, code->len);
+    b->last = ngx_cpymem(b->last, "\",\"message\":\"",
+                         sizeof("\",\"message\":\"") - 1);
+    b->last = ngx_http_zt_json_escape(b->last, message->data, message->len);
+    b->last = ngx_cpymem(b->last, "\"}}\n", sizeof("\"}}\n") - 1);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* a proxy cache must not hand one caller's refusal to another */
+    if (ngx_http_zt_answer_header(r, "Cache-Control", "no-store") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_zt_answer_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+/*
+ * err == NULL: no token was offered, so the challenge carries no error
+ * (RFC 6750, 3.1); otherwise the token was bad and err says why.
+ */
+
+ngx_int_t
+ngx_http_zt_answer_unauthorized(ngx_http_request_t *r, ngx_str_t *err)
+{
+    u_char     *p;
+    ngx_str_t   challenge, message;
+
+    static ngx_str_t  type = ngx_string("invalid_request_error");
+    static ngx_str_t  missing = ngx_string("missing_token");
+    static ngx_str_t  invalid = ngx_string("invalid_token");
+    static ngx_str_t  need = ngx_string("a bearer token is required");
+
+    if (err == NULL) {
+        ngx_str_set(&challenge, "Bearer realm=\"zt\"");
+
+        if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_zt_answer(r, NGX_HTTP_UNAUTHORIZED, &type, &missing,
+                                  &need);
+    }
+
+    challenge.len = sizeof("Bearer realm=\"zt\", error=\"invalid_token\", "
+                           "error_description=\"\"") - 1 + err->len;
+    challenge.data = ngx_pnalloc(r->pool, challenge.len);
+    if (challenge.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(challenge.data,
+                   "Bearer realm=\"zt\", error=\"invalid_token\", "
+                   "error_description=\"",
+                   sizeof("Bearer realm=\"zt\", error=\"invalid_token\", "
+                          "error_description=\"") - 1);
+
+    /* a quoted-string: the descriptions are the module's own, keep it so */
+    for (message.data = err->data, message.len = err->len;
+         message.len;
+         message.data++, message.len--)
+    {
+        *p++ = (*message.data == '"' || *message.data == '\\'
+                || *message.data < 0x20) ? '\'' : *message.data;
+    }
+
+    *p = '"';
+
+    if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_answer(r, NGX_HTTP_UNAUTHORIZED, &type, &invalid, err);
+}
+
+
+ngx_int_t
+ngx_http_zt_answer_forbidden(ngx_http_request_t *r)
+{
+    static ngx_str_t  challenge = ngx_string(
+                          "Bearer realm=\"zt\", error=\"insufficient_scope\"");
+    static ngx_str_t  type = ngx_string("permission_error");
+    static ngx_str_t  code = ngx_string("insufficient_scope");
+    static ngx_str_t  message = ngx_string(
+                          "the policy does not allow this request");
+
+    if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_answer(r, NGX_HTTP_FORBIDDEN, &type, &code, &message);
+}
+
+
+static ngx_int_t
+ngx_http_zt_answer_challenge(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = *value;
+
+    r->headers_out.www_authenticate = h;
+
+    return NGX_OK;
+}

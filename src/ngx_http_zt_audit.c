@@ -1,13 +1,588 @@
 
 /*
- * PLACEHOLDER: being written.
+ * The record of every decision: $zt_audit, one JSON object per request for
+ * an access_log with escape=none, and the smaller variables ($zt_sub,
+ * $zt_scopes, $zt_claim_NAME, ...) built from the same request context.
+ * Every line is valid JSON whatever the caller sent; tokens never appear,
+ * only their fingerprint.
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+
+typedef struct {
+    u_char      *pos;
+    u_char      *last;
+    size_t       size;      /* counting pass: bytes the line needs */
+    unsigned     count:1;
+} ngx_http_zt_audit_out_t;
+
+
+static ngx_int_t ngx_http_zt_audit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_zt_audit_write(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_audit_out_t *out);
+static void ngx_http_zt_audit_raw(ngx_http_zt_audit_out_t *out, u_char *s,
+    size_t len);
+static void ngx_http_zt_audit_str(ngx_http_zt_audit_out_t *out, char *key,
+    ngx_str_t *value);
+static void ngx_http_zt_audit_list(ngx_http_zt_audit_out_t *out, char *key,
+    ngx_array_t *list);
+static ngx_int_t ngx_http_zt_sub_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_list_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_decision_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_approval_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_masked_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_credential_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_zt_variables[] = {
+
+    { ngx_string("zt_audit"), NULL, ngx_http_zt_audit_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_sub"), NULL, ngx_http_zt_sub_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_scopes"), NULL, ngx_http_zt_list_variable,
+      offsetof(ngx_http_zt_identity_t, scopes), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_groups"), NULL, ngx_http_zt_list_variable,
+      offsetof(ngx_http_zt_identity_t, groups), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_claim_"), NULL, ngx_http_zt_claim_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("zt_decision"), NULL, ngx_http_zt_decision_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_approval_id"), NULL, ngx_http_zt_approval_id_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_masked"), NULL, ngx_http_zt_masked_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_upstream_credential"), NULL,
+      ngx_http_zt_credential_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_zt_decisions[] = {
+    ngx_null_string,
+    ngx_string("allow"),
+    ngx_string("deny"),
+    ngx_string("approve"),
+    ngx_string("error")
+};
+
+
+static ngx_int_t  ngx_http_zt_request_id_index;
+
+
 ngx_int_t
 ngx_http_zt_variables_add(ngx_conf_t *cf)
 {
+    ngx_str_t             name;
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_zt_variables; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    ngx_str_set(&name, "request_id");
+
+    ngx_http_zt_request_id_index = ngx_http_get_variable_index(cf, &name);
+    if (ngx_http_zt_request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The line is written twice with the same code: once to count its bytes,
+ * once into a buffer of exactly that size.
+ */
+
+static ngx_int_t
+ngx_http_zt_audit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_ctx_t        *ctx;
+    ngx_http_zt_audit_out_t   out;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    if (ctx == NULL || ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_memzero(&out, sizeof(ngx_http_zt_audit_out_t));
+    out.count = 1;
+
+    ngx_http_zt_audit_write(r->main, ctx, &out);
+
+    out.pos = ngx_pnalloc(r->pool, out.size);
+    if (out.pos == NULL) {
+        return NGX_ERROR;
+    }
+
+    out.last = out.pos;
+    out.count = 0;
+
+    ngx_http_zt_audit_write(r->main, ctx, &out);
+
+    v->data = out.pos;
+    v->len = out.last - out.pos;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_audit_out_t *out)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_tm_t                    tm;
+    ngx_str_t                   s;
+    ngx_uint_t                  status;
+    ngx_time_t                 *tp;
+    ngx_http_zt_loc_conf_t     *lcf;
+    ngx_http_variable_value_t  *vv;
+    u_char                      buf[NGX_INT64_LEN + 64];
+
+    tp = ngx_timeofday();
+    ngx_gmtime(tp->sec, &tm);
+
+    p = ngx_sprintf(buf, "{\"ts\":\"%4d-%02d-%02dT%02d:%02d:%02d.%03MZ\"",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, tp->msec);
+    ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    vv = ngx_http_get_indexed_variable(r, ngx_http_zt_request_id_index);
+    s.len = (vv && !vv->not_found) ? vv->len : 0;
+    s.data = s.len ? vv->data : NULL;
+    ngx_http_zt_audit_str(out, "request_id", &s);
+
+    ngx_http_zt_audit_str(out, "client", &r->connection->addr_text);
+    ngx_http_zt_audit_str(out, "sub", ctx->verified ? &ctx->id.sub : NULL);
+    ngx_http_zt_audit_str(out, "iss", ctx->verified ? &ctx->id.iss : NULL);
+    ngx_http_zt_audit_list(out, "scopes",
+                           ctx->verified ? ctx->id.scopes : NULL);
+    ngx_http_zt_audit_list(out, "groups",
+                           ctx->verified ? ctx->id.groups : NULL);
+    ngx_http_zt_audit_str(out, "method", &r->method_name);
+    ngx_http_zt_audit_str(out, "uri", &r->unparsed_uri);
+    ngx_http_zt_audit_str(out, "decision",
+                          &ngx_http_zt_decisions[ctx->decision]);
+
+    if (ctx->rule) {
+        p = ngx_sprintf(buf, ",\"rule\":%ui", ctx->rule->line);
+
+    } else {
+        p = ngx_cpymem(buf, ",\"rule\":null", sizeof(",\"rule\":null") - 1);
+    }
+
+    ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    ngx_http_zt_audit_str(out, "approval_id",
+                          ctx->approval_id.len ? &ctx->approval_id : NULL);
+
+    if (ctx->event.len) {
+        ngx_http_zt_audit_str(out, "event", &ctx->event);
+        ngx_http_zt_audit_str(out, "reviewer",
+                              ctx->reviewer.len ? &ctx->reviewer : NULL);
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+    p = ngx_sprintf(buf, ",\"status\":%ui", status);
+    ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    if (ctx->body_read && ngx_http_zt_body_sha256(r, ctx) == NGX_OK) {
+        u_char  hex[64];
+
+        ngx_http_zt_hex(hex, ctx->body_sha256, 32);
+        s.data = hex;
+        s.len = 64;
+        ngx_http_zt_audit_str(out, "body_sha256", &s);
+
+    } else {
+        ngx_http_zt_audit_str(out, "body_sha256", NULL);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
+
+    if (lcf->audit_body && ctx->body_read) {
+        len = ngx_min(ctx->body.len, lcf->audit_body_max);
+        s.data = ctx->body.data;
+        s.len = len;
+        ngx_http_zt_audit_str(out, "body", &s);
+
+        if (len < ctx->body.len) {
+            ngx_http_zt_audit_raw(out, (u_char *) ",\"body_truncated\":true",
+                                  sizeof(",\"body_truncated\":true") - 1);
+
+        } else {
+            ngx_http_zt_audit_raw(out, (u_char *) ",\"body_truncated\":false",
+                                  sizeof(",\"body_truncated\":false") - 1);
+        }
+    }
+
+    p = ngx_sprintf(buf, ",\"masked\":%ui", ctx->masked);
+    ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    if (ctx->id.fp[0]) {
+        s.data = ctx->id.fp;
+        s.len = NGX_HTTP_ZT_FP_LEN;
+        ngx_http_zt_audit_str(out, "token_fp", &s);
+
+    } else {
+        ngx_http_zt_audit_str(out, "token_fp", NULL);
+    }
+
+    ngx_http_zt_audit_raw(out, (u_char *) "}", 1);
+}
+
+
+static void
+ngx_http_zt_audit_raw(ngx_http_zt_audit_out_t *out, u_char *s, size_t len)
+{
+    if (out->count) {
+        out->size += len;
+        return;
+    }
+
+    out->last = ngx_cpymem(out->last, s, len);
+}
+
+
+/* ,"key":"escaped value" or ,"key":null */
+
+static void
+ngx_http_zt_audit_str(ngx_http_zt_audit_out_t *out, char *key,
+    ngx_str_t *value)
+{
+    ngx_http_zt_audit_raw(out, (u_char *) ",\"", 2);
+    ngx_http_zt_audit_raw(out, (u_char *) key, ngx_strlen(key));
+
+    if (value == NULL || value->data == NULL) {
+        ngx_http_zt_audit_raw(out, (u_char *) "\":null", 6);
+        return;
+    }
+
+    ngx_http_zt_audit_raw(out, (u_char *) "\":\"", 3);
+
+    if (out->count) {
+        out->size += ngx_http_zt_json_escape_len(value->data, value->len);
+
+    } else {
+        out->last = ngx_http_zt_json_escape(out->last, value->data,
+                                            value->len);
+    }
+
+    ngx_http_zt_audit_raw(out, (u_char *) "\"", 1);
+}
+
+
+static void
+ngx_http_zt_audit_list(ngx_http_zt_audit_out_t *out, char *key,
+    ngx_array_t *list)
+{
+    ngx_str_t   *item;
+    ngx_uint_t   i;
+
+    ngx_http_zt_audit_raw(out, (u_char *) ",\"", 2);
+    ngx_http_zt_audit_raw(out, (u_char *) key, ngx_strlen(key));
+    ngx_http_zt_audit_raw(out, (u_char *) "\":[", 3);
+
+    if (list) {
+        item = list->elts;
+
+        for (i = 0; i < list->nelts; i++) {
+            ngx_http_zt_audit_raw(out, (u_char *) (i ? ",\"" : "\""),
+                                  i ? 2 : 1);
+
+            if (out->count) {
+                out->size += ngx_http_zt_json_escape_len(item[i].data,
+                                                         item[i].len);
+
+            } else {
+                out->last = ngx_http_zt_json_escape(out->last, item[i].data,
+                                                    item[i].len);
+            }
+
+            ngx_http_zt_audit_raw(out, (u_char *) "\"", 1);
+        }
+    }
+
+    ngx_http_zt_audit_raw(out, (u_char *) "]", 1);
+}
+
+
+static ngx_http_zt_ctx_t *
+ngx_http_zt_audit_ctx(ngx_http_request_t *r)
+{
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    return (ctx && ctx->verified) ? ctx : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_zt_sub_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_zt_audit_ctx(r);
+
+    if (ctx == NULL || ctx->id.sub.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->id.sub.data;
+    v->len = ctx->id.sub.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* scopes and groups as one space-separated string, as in "scope" */
+
+static ngx_int_t
+ngx_http_zt_list_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_str_t           *item;
+    ngx_uint_t           i;
+    ngx_array_t         *list;
+    ngx_http_zt_ctx_t   *ctx;
+
+    ctx = ngx_http_zt_audit_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    list = *(ngx_array_t **) ((u_char *) &ctx->id + data);
+
+    len = 0;
+    item = list ? list->elts : NULL;
+
+    for (i = 0; list && i < list->nelts; i++) {
+        len += item[i].len + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (i = 0; list && i < list->nelts; i++) {
+        if (i) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, item[i].data, item[i].len);
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* $zt_claim_NAME: a string claim as is, any other as its JSON text */
+
+static ngx_int_t
+ngx_http_zt_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    u_char             *p;
+    char               *dump;
+    size_t              len;
+    json_t             *value;
+    ngx_http_zt_ctx_t  *ctx;
+    u_char              key[256];
+
+    ctx = ngx_http_zt_audit_ctx(r);
+
+    len = name->len - (sizeof("zt_claim_") - 1);
+
+    if (ctx == NULL || ctx->id.claims == NULL || len >= sizeof(key)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_cpymem(key, name->data + sizeof("zt_claim_") - 1, len);
+    *p = '\0';
+
+    value = json_object_get(ctx->id.claims, (char *) key);
+
+    if (value == NULL || json_is_null(value)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (json_is_string(value)) {
+        v->data = (u_char *) json_string_value(value);
+        v->len = json_string_length(value);
+
+    } else {
+        dump = json_dumps(value, JSON_COMPACT|JSON_ENCODE_ANY);
+        if (dump == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(dump);
+
+        v->data = ngx_pnalloc(r->pool, len);
+        if (v->data == NULL) {
+            free(dump);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(v->data, dump, len);
+        v->len = len;
+        free(dump);
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_decision_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    if (ctx == NULL || ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_http_zt_decisions[ctx->decision].data;
+    v->len = ngx_http_zt_decisions[ctx->decision].len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_approval_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    if (ctx == NULL || ctx->approval_id.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->approval_id.data;
+    v->len = ctx->approval_id.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_masked_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char             *p;
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%ui", ctx ? ctx->masked : 0) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_credential_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
+
+    if (lcf->credential.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = lcf->credential.data;
+    v->len = lcf->credential.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
     return NGX_OK;
 }

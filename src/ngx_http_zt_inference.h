@@ -51,18 +51,31 @@ typedef enum {
 typedef struct {
     ngx_str_t                   kid;        /* empty: no kid (PEM file) */
     ngx_http_zt_key_type_e      type;
+    ngx_uint_t                  alg;        /* JWK "alg" bit, 0: any */
     ngx_int_t                   curve_nid;  /* EC only */
     EVP_PKEY                   *pkey;       /* RSA and EC */
     ngx_str_t                   secret;     /* oct */
 } ngx_http_zt_key_t;
 
 
-/* one compiled JSON path: $.a.b, $.a[0], $.a[*].b, $..name */
+/*
+ * One compiled JSON path: "$" then steps applied left to right, each to
+ * every value the previous step selected ("$" alone: nsteps 0, the root).
+ *
+ *   KEY      .name, ['name'], ["name"]: the member "name" of an object
+ *   INDEX    [n]: element n (from 0) of an array
+ *   ANY      .*, [*]: every member value of an object, element of an array
+ *   DESCEND  ..name, ..['name']: the member "name" of the current value
+ *            and of every object nested in it at any depth
+ *
+ * Names are raw bytes (quotes and backslash escapes removed) and may
+ * contain any byte; they are not NUL-terminated.
+ */
 typedef enum {
     NGX_HTTP_ZT_JP_KEY = 1,     /* .name or ['name'] */
     NGX_HTTP_ZT_JP_INDEX,       /* [n] */
     NGX_HTTP_ZT_JP_ANY,         /* [*] or .* */
-    NGX_HTTP_ZT_JP_DESCEND      /* ..name: name at any depth below */
+    NGX_HTTP_ZT_JP_DESCEND      /* ..name: name here or at any depth below */
 } ngx_http_zt_jp_step_e;
 
 typedef struct {
@@ -98,6 +111,7 @@ typedef enum {
 
 typedef struct {
     ngx_http_zt_cond_type_e     type;
+    ngx_str_t                   text;       /* as written, for messages */
     ngx_str_t                   name;       /* claim name, dotted */
     ngx_str_t                   value;      /* scope, group, claim, method */
     ngx_http_zt_regex_t         re;
@@ -149,14 +163,6 @@ typedef struct {
     size_t                      audit_body_max;
 
     ngx_str_t                   credential;     /* zt_upstream_credential_file */
-
-    ngx_array_t                *mask_rules;     /* zt_mask, zt_mask_pattern */
-    ngx_array_t                *mask_types_keys;
-    ngx_hash_t                  mask_types;
-    size_t                      mask_buffer;
-
-    ngx_flag_t                  approval_api;
-    time_t                      approval_ttl;
 } ngx_http_zt_loc_conf_t;
 
 
@@ -205,6 +211,10 @@ typedef struct {
     ngx_http_zt_decision_e      decision;
     ngx_http_zt_rule_t         *rule;
     ngx_str_t                   approval_id;
+    ngx_str_t                   event;      /* audit: "approval.approve"... */
+    ngx_str_t                   reviewer;   /* audit: approval decisions */
+
+    ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
 
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
@@ -219,6 +229,10 @@ typedef struct {
     unsigned                    body_too_large:1;
     unsigned                    waiting_body:1;
     unsigned                    body_json_parsed:1;
+    unsigned                    body_json_invalid:1;
+    unsigned                    body_error:1;
+    unsigned                    scope_missed:1;  /* a scope= did not hold */
+    unsigned                    grants_loaded:1;
 } ngx_http_zt_ctx_t;
 
 
@@ -249,10 +263,19 @@ ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
 char *ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+ngx_uint_t ngx_http_zt_jwt_alg(u_char *name, size_t len);
+ngx_http_zt_key_type_e ngx_http_zt_jwt_alg_family(ngx_uint_t alg);
 
 /* ngx_http_zt_jsonpath.c */
 ngx_int_t ngx_http_zt_jsonpath_compile(ngx_pool_t *pool,
     ngx_http_zt_jsonpath_t *jp, ngx_str_t *text, ngx_str_t *err);
+/*
+ * select calls handler for every value jp selects in root, in document
+ * order; handler returns NGX_OK to go on, anything else to stop, and that
+ * is what select returns (NGX_DONE: "found, stop"); NGX_OK: all seen.
+ */
 ngx_int_t ngx_http_zt_jsonpath_select(ngx_http_zt_jsonpath_t *jp,
     json_t *root, ngx_int_t (*handler)(json_t *value, void *data),
     void *data);
@@ -279,6 +302,8 @@ ngx_int_t ngx_http_zt_access_handler(ngx_http_request_t *r);
 /* ngx_http_zt_answer.c */
 ngx_int_t ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *code, ngx_str_t *message);
+ngx_int_t ngx_http_zt_answer_header(ngx_http_request_t *r, char *key,
+    char *value);
 ngx_int_t ngx_http_zt_answer_unauthorized(ngx_http_request_t *r,
     ngx_str_t *err);
 ngx_int_t ngx_http_zt_answer_forbidden(ngx_http_request_t *r);

@@ -1,24 +1,1180 @@
 
 /*
- * PLACEHOLDER: being written.
+ * zt-inference: identity.  Takes the bearer token out of the request and
+ * verifies it as a compact JWS (RFC 7515/7519) against the keys loaded at
+ * configuration time (ngx_http_zt_keys.c): header sanity first, then the
+ * signature with OpenSSL, then the registered claims.  The `zt_algorithms`
+ * directive lives here too.  Nothing is read from disk and nothing is
+ * remembered between requests.
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rsa.h>
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  bit;
+    ngx_http_zt_key_type_e      family;
+    ngx_uint_t                  hash;       /* SHA-2 bits */
+    ngx_uint_t                  pss;
+    int                         curve_nid;  /* ES*: the only curve */
+    size_t                      coord;      /* ES*: bytes of R and of S */
+} ngx_http_zt_alg_t;
+
+
+static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
+    ngx_http_zt_identity_t *id, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, json_t *header, ngx_http_zt_alg_t **alg,
+    ngx_http_zt_key_t **key, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, json_t *claims,
+    ngx_http_zt_identity_t *id, ngx_str_t *err);
+static ngx_uint_t ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key,
+    ngx_http_zt_alg_t *alg);
+static ngx_int_t ngx_http_zt_jwt_signature(ngx_http_request_t *r,
+    ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key, ngx_str_t *input,
+    ngx_str_t *sig);
+static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
+    ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
+static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_request_t *r,
+    ngx_http_zt_alg_t *alg, ngx_str_t *sig, ngx_str_t *der);
+static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
+static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_find(u_char *name, size_t len);
+static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
+    double *value, ngx_str_t *err);
+static json_t *ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name);
+static ngx_int_t ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value,
+    ngx_uint_t split);
+static ngx_uint_t ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value);
+
+
+static ngx_http_zt_alg_t  ngx_http_zt_algs[] = {
+
+    { ngx_string("RS256"), NGX_HTTP_ZT_RS256, NGX_HTTP_ZT_KEY_RSA,
+      256, 0, NID_undef, 0 },
+    { ngx_string("RS384"), NGX_HTTP_ZT_RS384, NGX_HTTP_ZT_KEY_RSA,
+      384, 0, NID_undef, 0 },
+    { ngx_string("RS512"), NGX_HTTP_ZT_RS512, NGX_HTTP_ZT_KEY_RSA,
+      512, 0, NID_undef, 0 },
+    { ngx_string("PS256"), NGX_HTTP_ZT_PS256, NGX_HTTP_ZT_KEY_RSA,
+      256, 1, NID_undef, 0 },
+    { ngx_string("PS384"), NGX_HTTP_ZT_PS384, NGX_HTTP_ZT_KEY_RSA,
+      384, 1, NID_undef, 0 },
+    { ngx_string("PS512"), NGX_HTTP_ZT_PS512, NGX_HTTP_ZT_KEY_RSA,
+      512, 1, NID_undef, 0 },
+    { ngx_string("ES256"), NGX_HTTP_ZT_ES256, NGX_HTTP_ZT_KEY_EC,
+      256, 0, NID_X9_62_prime256v1, 32 },
+    { ngx_string("ES384"), NGX_HTTP_ZT_ES384, NGX_HTTP_ZT_KEY_EC,
+      384, 0, NID_secp384r1, 48 },
+    { ngx_string("ES512"), NGX_HTTP_ZT_ES512, NGX_HTTP_ZT_KEY_EC,
+      512, 0, NID_secp521r1, 66 },
+    { ngx_string("HS256"), NGX_HTTP_ZT_HS256, NGX_HTTP_ZT_KEY_OCT,
+      256, 0, NID_undef, 0 },
+    { ngx_string("HS384"), NGX_HTTP_ZT_HS384, NGX_HTTP_ZT_KEY_OCT,
+      384, 0, NID_undef, 0 },
+    { ngx_string("HS512"), NGX_HTTP_ZT_HS512, NGX_HTTP_ZT_KEY_OCT,
+      512, 0, NID_undef, 0 },
+    { ngx_null_string, 0, 0, 0, 0, NID_undef, 0 }
+};
+
+
+/* what access tokens may call themselves (RFC 7519, RFC 9068) */
+static ngx_str_t  ngx_http_zt_jwt_types[] = {
+    ngx_string("JWT"),
+    ngx_string("at+jwt"),
+    ngx_string("application/at+jwt"),
+    ngx_null_string
+};
+
+
+#define ngx_http_zt_jwt_fail(e)                                              \
+    err->len = sizeof(e) - 1; err->data = (u_char *) e; return NGX_DECLINED
+
+
 char *
 ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return "is not implemented yet";
+    char  *p = conf;
+
+    ngx_str_t          *value;
+    ngx_uint_t         *mask, i;
+    ngx_http_zt_alg_t  *alg;
+
+    mask = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*mask != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    *mask = 0;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 4
+            && ngx_strncasecmp(value[i].data, (u_char *) "none", 4) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": algorithm \"%V\" is never allowed: "
+                               "it means an unsigned token",
+                               &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        alg = ngx_http_zt_jwt_alg_find(value[i].data, value[i].len);
+
+        if (alg == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": unknown algorithm \"%V\", expected "
+                               "RS256, RS384, RS512, PS256, PS384, PS512, "
+                               "ES256, ES384, ES512, HS256, HS384 or HS512",
+                               &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (*mask & alg->bit) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": algorithm \"%V\" is duplicate",
+                               &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *mask |= alg->bit;
+    }
+
+    return NGX_CONF_OK;
 }
+
+
+ngx_uint_t
+ngx_http_zt_jwt_alg(u_char *name, size_t len)
+{
+    ngx_http_zt_alg_t  *alg;
+
+    alg = ngx_http_zt_jwt_alg_find(name, len);
+
+    return alg ? alg->bit : 0;
+}
+
+
+ngx_http_zt_key_type_e
+ngx_http_zt_jwt_alg_family(ngx_uint_t bit)
+{
+    ngx_http_zt_alg_t  *alg;
+
+    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
+        if (alg->bit == bit) {
+            return alg->family;
+        }
+    }
+
+    return 0;
+}
+
+
+/* JWS names are case-sensitive (RFC 7515, 4.1.1) */
+
+static ngx_http_zt_alg_t *
+ngx_http_zt_jwt_alg_find(u_char *name, size_t len)
+{
+    ngx_http_zt_alg_t  *alg;
+
+    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
+        if (alg->name.len == len && ngx_strncmp(alg->name.data, name, len) == 0)
+        {
+            return alg;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Strict base64url (RFC 7515, 2): the URL-safe alphabet, no padding and no
+ * stray bits in the last character, so that one value has one spelling.
+ * NGX_DECLINED for bad input, NGX_ERROR when memory ran out.
+ */
+
+ngx_int_t
+ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char      c, v;
+    size_t      i;
+    ngx_uint_t  rest;
+
+    v = 0;
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            v = c - 'A';
+
+        } else if (c >= 'a' && c <= 'z') {
+            v = c - 'a' + 26;
+
+        } else if (c >= '0' && c <= '9') {
+            v = c - '0' + 52;
+
+        } else if (c == '-') {
+            v = 62;
+
+        } else if (c == '_') {
+            v = 63;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    rest = src->len % 4;
+
+    if (rest == 1
+        || (rest == 2 && (v & 0x0f))
+        || (rest == 3 && (v & 0x03)))
+    {
+        return NGX_DECLINED;
+    }
+
+    dst->data = ngx_pnalloc(pool, ngx_base64_decoded_length(src->len) + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64url(dst, src) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
 {
+    u_char           *p, *last;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * nginx itself refuses a second Authorization line with 400; counting
+     * them again keeps this true whatever filled the list
+     */
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Authorization") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
+                               sizeof("Authorization") - 1)
+               == 0)
+        {
+            n++;
+        }
+    }
+
+    if (n > 1) {
+        ngx_str_set(err, "more than one Authorization header");
+        goto failed;
+    }
+
+    p = r->headers_in.authorization->value.data;
+    last = p + r->headers_in.authorization->value.len;
+
+    if ((size_t) (last - p) < sizeof("Bearer") - 1
+        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
+        || (last - p > (ssize_t) sizeof("Bearer") - 1
+            && p[sizeof("Bearer") - 1] != ' '
+            && p[sizeof("Bearer") - 1] != '\t'))
+    {
+        ngx_str_set(err, "unsupported authorization scheme");
+        goto failed;
+    }
+
+    p += sizeof("Bearer") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if (p == last) {
+        ngx_str_set(err, "missing bearer token");
+        goto failed;
+    }
+
+    if ((size_t) (last - p) > NGX_HTTP_ZT_TOKEN_MAX) {
+        ngx_str_set(err, "token too large");
+        goto failed;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "zt: invalid token: %V", err);
+
     return NGX_ERROR;
 }
+
+
 ngx_int_t
 ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
+    u_char                  hash[32];
+    ngx_int_t               rc;
+    ngx_http_zt_identity_t  vid;
+
+    ngx_memzero(id, sizeof(ngx_http_zt_identity_t));
+
+    if (ngx_http_zt_sha256(hash, token->data, token->len) != NGX_OK) {
+        ngx_str_set(err, "internal error");
+        return NGX_ERROR;
+    }
+
+    ngx_http_zt_hex(id->fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
+
+    ngx_memzero(&vid, sizeof(ngx_http_zt_identity_t));
+
+    rc = ngx_http_zt_jwt_check(r, conf, token, &vid, err);
+
+    if (rc == NGX_OK) {
+        ngx_memcpy(vid.fp, id->fp, NGX_HTTP_ZT_FP_LEN);
+        *id = vid;
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "zt: invalid token: %V, fp=%*s",
+                      err, (size_t) NGX_HTTP_ZT_FP_LEN, id->fp);
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "zt: token verification failed, fp=%*s",
+                  (size_t) NGX_HTTP_ZT_FP_LEN, id->fp);
+
+    ngx_str_set(err, "internal error");
+
     return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
+    ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
+{
+    u_char              *p, *last, *dot[2];
+    json_t              *header, *claims;
+    ngx_int_t            rc;
+    ngx_str_t            seg[3], raw[3], input;
+    ngx_uint_t           i, n;
+    ngx_http_zt_alg_t   *alg;
+    ngx_http_zt_key_t   *key;
+
+    p = token->data;
+    last = p + token->len;
+    n = 0;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == '.') {
+            if (n == 2) {
+                n++;
+                break;
+            }
+
+            dot[n++] = p;
+        }
+    }
+
+    if (n != 2) {
+        ngx_http_zt_jwt_fail("malformed token: expected 3 segments");
+    }
+
+    seg[0].data = token->data;
+    seg[0].len = dot[0] - token->data;
+    seg[1].data = dot[0] + 1;
+    seg[1].len = dot[1] - seg[1].data;
+    seg[2].data = dot[1] + 1;
+    seg[2].len = last - seg[2].data;
+
+    for (i = 0; i < 3; i++) {
+        rc = ngx_http_zt_base64url_decode(r->pool, &seg[i], &raw[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_zt_jwt_fail("malformed token: bad base64url");
+        }
+    }
+
+    header = json_loadb((char *) raw[0].data, raw[0].len,
+                        JSON_REJECT_DUPLICATES, NULL);
+
+    if (header == NULL) {
+        ngx_http_zt_jwt_fail("malformed token: header is not a JSON object");
+    }
+
+    if (ngx_http_zt_json_cleanup_add(r->pool, header) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!json_is_object(header)) {
+        ngx_http_zt_jwt_fail("malformed token: header is not a JSON object");
+    }
+
+    rc = ngx_http_zt_jwt_check_header(r, conf, header, &alg, &key, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    input.data = token->data;
+    input.len = dot[1] - token->data;
+
+    rc = ngx_http_zt_jwt_signature(r, alg, key, &input, &raw[2]);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_zt_jwt_fail("invalid signature");
+    }
+
+    claims = json_loadb((char *) raw[1].data, raw[1].len,
+                        JSON_REJECT_DUPLICATES, NULL);
+
+    if (claims == NULL) {
+        ngx_http_zt_jwt_fail("malformed token: payload is not a JSON object");
+    }
+
+    if (ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!json_is_object(claims)) {
+        ngx_http_zt_jwt_fail("malformed token: payload is not a JSON object");
+    }
+
+    return ngx_http_zt_jwt_check_claims(r, conf, claims, id, err);
+}
+
+
+/*
+ * Everything the header says is checked before any key touches the
+ * signature: a token only ever meets a key of the family its alg names.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, json_t *header, ngx_http_zt_alg_t **algp,
+    ngx_http_zt_key_t **keyp, ngx_str_t *err)
+{
+    u_char             *name;
+    size_t              len;
+    json_t             *v;
+    ngx_str_t          *type, kid;
+    ngx_uint_t          i, n, has_kid, known;
+    ngx_http_zt_alg_t  *alg;
+    ngx_http_zt_key_t  *keys, *key;
+
+    v = json_object_get(header, "alg");
+
+    if (!json_is_string(v)) {
+        ngx_http_zt_jwt_fail("missing alg");
+    }
+
+    name = (u_char *) json_string_value(v);
+    len = json_string_length(v);
+
+    if (len == 4 && ngx_strncasecmp(name, (u_char *) "none", 4) == 0) {
+        ngx_http_zt_jwt_fail("alg none is not allowed");
+    }
+
+    alg = ngx_http_zt_jwt_alg_find(name, len);
+
+    if (alg == NULL) {
+        ngx_http_zt_jwt_fail("unsupported alg");
+    }
+
+    if (!(conf->algorithms & alg->bit)) {
+        err->data = ngx_pnalloc(r->pool, sizeof("alg XXXXX is not allowed"));
+        if (err->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        err->len = ngx_sprintf(err->data, "alg %V is not allowed", &alg->name)
+                   - err->data;
+
+        return NGX_DECLINED;
+    }
+
+    /* RFC 7515, 4.1.11: we implement no extension, so none is understood */
+
+    if (json_object_get(header, "crit") != NULL) {
+        ngx_http_zt_jwt_fail("unsupported crit header");
+    }
+
+    v = json_object_get(header, "typ");
+
+    if (v != NULL) {
+        if (!json_is_string(v)) {
+            ngx_http_zt_jwt_fail("unsupported typ");
+        }
+
+        name = (u_char *) json_string_value(v);
+        len = json_string_length(v);
+
+        for (type = ngx_http_zt_jwt_types; type->len; type++) {
+            if (type->len == len
+                && ngx_strncasecmp(type->data, name, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (type->len == 0) {
+            ngx_http_zt_jwt_fail("unsupported typ");
+        }
+    }
+
+    v = json_object_get(header, "kid");
+    has_kid = (v != NULL);
+
+    if (has_kid && !json_is_string(v)) {
+        ngx_http_zt_jwt_fail("malformed token: kid is not a string");
+    }
+
+    ngx_str_null(&kid);
+
+    if (has_kid) {
+        kid.data = (u_char *) json_string_value(v);
+        kid.len = json_string_length(v);
+    }
+
+    keys = conf->keys ? conf->keys->elts : NULL;
+    n = conf->keys ? conf->keys->nelts : 0;
+    key = NULL;
+
+    if (has_kid) {
+        known = 0;
+
+        for (i = 0; i < n; i++) {
+            if (keys[i].kid.len != kid.len
+                || ngx_strncmp(keys[i].kid.data, kid.data, kid.len) != 0)
+            {
+                continue;
+            }
+
+            known = 1;
+
+            if (ngx_http_zt_jwt_key_fits(&keys[i], alg)) {
+                key = &keys[i];
+                break;
+            }
+        }
+
+        if (!known) {
+            ngx_http_zt_jwt_fail("unknown kid");
+        }
+
+        if (key == NULL) {
+            ngx_http_zt_jwt_fail("key does not match alg");
+        }
+
+    } else {
+
+        for (i = 0; i < n; i++) {
+            if (!ngx_http_zt_jwt_key_fits(&keys[i], alg)) {
+                continue;
+            }
+
+            if (key) {
+                ngx_http_zt_jwt_fail("kid required");
+            }
+
+            key = &keys[i];
+        }
+
+        if (key == NULL) {
+            ngx_http_zt_jwt_fail("no key for alg");
+        }
+    }
+
+    *algp = alg;
+    *keyp = key;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key, ngx_http_zt_alg_t *alg)
+{
+    if (key->type != alg->family) {
+        return 0;
+    }
+
+    if (key->alg && key->alg != alg->bit) {
+        return 0;
+    }
+
+    switch (alg->family) {
+
+    case NGX_HTTP_ZT_KEY_EC:
+        return key->curve_nid == alg->curve_nid;
+
+    case NGX_HTTP_ZT_KEY_OCT:
+        /* RFC 7518, 3.2: a secret at least as long as the hash */
+        return key->secret.len >= alg->hash / 8;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* NGX_OK: valid, NGX_DECLINED: not, NGX_ERROR: could not tell */
+
+static ngx_int_t
+ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
+    ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig)
+{
+    int            rc;
+    ngx_str_t      der, *s;
+    EVP_MD_CTX    *mctx;
+    EVP_PKEY_CTX  *pctx;
+    const EVP_MD  *md;
+
+    if (alg->family == NGX_HTTP_ZT_KEY_OCT) {
+        return ngx_http_zt_jwt_hmac(alg, key, input, sig);
+    }
+
+    md = ngx_http_zt_jwt_md(alg->hash);
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (alg->family == NGX_HTTP_ZT_KEY_EC) {
+        rc = ngx_http_zt_jwt_ecdsa_der(r, alg, sig, &der);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        s = &der;
+
+    } else {
+        if (sig->len != (size_t) EVP_PKEY_get_size(key->pkey)) {
+            return NGX_DECLINED;
+        }
+
+        s = sig;
+    }
+
+    mctx = EVP_MD_CTX_new();
+    if (mctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    pctx = NULL;
+
+    if (EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key->pkey) != 1) {
+        goto failed;
+    }
+
+    if (alg->family == NGX_HTTP_ZT_KEY_RSA) {
+        if (EVP_PKEY_CTX_set_rsa_padding(pctx, alg->pss
+                                               ? RSA_PKCS1_PSS_PADDING
+                                               : RSA_PKCS1_PADDING)
+            <= 0)
+        {
+            goto failed;
+        }
+
+        if (alg->pss
+            && (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
+                <= 0
+                || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) <= 0))
+        {
+            goto failed;
+        }
+    }
+
+    rc = EVP_DigestVerify(mctx, s->data, s->len, input->data, input->len);
+
+    EVP_MD_CTX_free(mctx);
+
+    /* a mismatch leaves reasons in the queue: they are no one's business */
+    ERR_clear_error();
+
+    return rc == 1 ? NGX_OK : NGX_DECLINED;
+
+failed:
+
+    EVP_MD_CTX_free(mctx);
+
+    ERR_clear_error();
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "zt: EVP_DigestVerifyInit() failed");
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
+    ngx_str_t *input, ngx_str_t *sig)
+{
+    u_char         mac[EVP_MAX_MD_SIZE];
+    unsigned int   len;
+    const EVP_MD  *md;
+
+    md = ngx_http_zt_jwt_md(alg->hash);
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (HMAC(md, key->secret.data, (int) key->secret.len, input->data,
+             input->len, mac, &len)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (sig->len != len || CRYPTO_memcmp(mac, sig->data, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* JWS carries ECDSA as R || S of fixed width (RFC 7518, 3.4); EVP wants DER */
+
+static ngx_int_t
+ngx_http_zt_jwt_ecdsa_der(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
+    ngx_str_t *sig, ngx_str_t *der)
+{
+    int         len;
+    u_char     *p;
+    BIGNUM     *br, *bs;
+    ECDSA_SIG  *es;
+
+    if (sig->len != 2 * alg->coord) {
+        return NGX_DECLINED;
+    }
+
+    es = ECDSA_SIG_new();
+    if (es == NULL) {
+        return NGX_ERROR;
+    }
+
+    br = BN_bin2bn(sig->data, alg->coord, NULL);
+    bs = BN_bin2bn(sig->data + alg->coord, alg->coord, NULL);
+
+    if (br == NULL || bs == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
+        BN_free(br);
+        BN_free(bs);
+        ECDSA_SIG_free(es);
+        return NGX_ERROR;
+    }
+
+    len = i2d_ECDSA_SIG(es, NULL);
+
+    if (len <= 0) {
+        ECDSA_SIG_free(es);
+        return NGX_ERROR;
+    }
+
+    der->data = ngx_pnalloc(r->pool, len);
+    if (der->data == NULL) {
+        ECDSA_SIG_free(es);
+        return NGX_ERROR;
+    }
+
+    p = der->data;
+    der->len = i2d_ECDSA_SIG(es, &p);
+
+    ECDSA_SIG_free(es);
+
+    return der->len == (size_t) len ? NGX_OK : NGX_ERROR;
+}
+
+
+static const EVP_MD *
+ngx_http_zt_jwt_md(ngx_uint_t hash)
+{
+    switch (hash) {
+    case 256:
+        return EVP_sha256();
+    case 384:
+        return EVP_sha384();
+    case 512:
+        return EVP_sha512();
+    default:
+        return NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, json_t *claims, ngx_http_zt_identity_t *id,
+    ngx_str_t *err)
+{
+    double      exp, nbf, iat, now;
+    json_t     *v, *e;
+    size_t      i;
+    ngx_int_t   rc;
+    ngx_str_t   scp = ngx_string("scp");
+
+    now = (double) ngx_time();
+
+    rc = ngx_http_zt_jwt_time(claims, "exp", &exp, err);
+    if (rc == NGX_DONE) {
+        ngx_http_zt_jwt_fail("missing exp");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (now > exp + conf->leeway) {
+        ngx_http_zt_jwt_fail("token expired");
+    }
+
+    rc = ngx_http_zt_jwt_time(claims, "nbf", &nbf, err);
+    if (rc == NGX_DECLINED) {
+        return rc;
+    }
+
+    if (rc == NGX_OK && nbf > now + conf->leeway) {
+        ngx_http_zt_jwt_fail("token not yet valid");
+    }
+
+    rc = ngx_http_zt_jwt_time(claims, "iat", &iat, err);
+    if (rc == NGX_DECLINED) {
+        return rc;
+    }
+
+    if (rc == NGX_OK && iat > now + conf->leeway) {
+        ngx_http_zt_jwt_fail("token issued in the future");
+    }
+
+    v = json_object_get(claims, "iss");
+
+    if (v != NULL && !json_is_string(v)) {
+        ngx_http_zt_jwt_fail("malformed token: iss is not a string");
+    }
+
+    if (conf->issuers && conf->issuers->nelts) {
+        if (v == NULL) {
+            ngx_http_zt_jwt_fail("missing iss");
+        }
+
+        if (!ngx_http_zt_jwt_in(conf->issuers, v)) {
+            ngx_http_zt_jwt_fail("issuer not accepted");
+        }
+    }
+
+    if (v != NULL) {
+        id->iss.data = (u_char *) json_string_value(v);
+        id->iss.len = json_string_length(v);
+    }
+
+    if (conf->audiences && conf->audiences->nelts) {
+        v = json_object_get(claims, "aud");
+
+        if (v == NULL) {
+            ngx_http_zt_jwt_fail("missing aud");
+        }
+
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, e) {
+                if (ngx_http_zt_jwt_in(conf->audiences, e)) {
+                    break;
+                }
+            }
+
+            if (i == json_array_size(v)) {
+                ngx_http_zt_jwt_fail("audience not accepted");
+            }
+
+        } else if (!ngx_http_zt_jwt_in(conf->audiences, v)) {
+            ngx_http_zt_jwt_fail("audience not accepted");
+        }
+    }
+
+    v = json_object_get(claims, "sub");
+
+    if (v != NULL) {
+        if (!json_is_string(v)) {
+            ngx_http_zt_jwt_fail("malformed token: sub is not a string");
+        }
+
+        id->sub.data = (u_char *) json_string_value(v);
+        id->sub.len = json_string_length(v);
+    }
+
+    id->scopes = ngx_array_create(r->pool, 4, sizeof(ngx_str_t));
+    id->groups = ngx_array_create(r->pool, 4, sizeof(ngx_str_t));
+
+    if (id->scopes == NULL || id->groups == NULL) {
+        return NGX_ERROR;
+    }
+
+    v = ngx_http_zt_jwt_claim(claims, &conf->scope_claim);
+
+    if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (conf->scope_claim.len != scp.len
+        || ngx_strncmp(conf->scope_claim.data, scp.data, scp.len) != 0)
+    {
+        v = json_object_get(claims, "scp");
+
+        if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    v = ngx_http_zt_jwt_claim(claims, &conf->groups_claim);
+
+    if (ngx_http_zt_jwt_strings(id->groups, v, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (exp >= (double) NGX_MAX_TIME_T_VALUE) {
+        id->exp = NGX_MAX_TIME_T_VALUE;
+
+    } else if (exp <= 0) {
+        id->exp = 0;
+
+    } else {
+        id->exp = (time_t) exp;
+    }
+
+    id->claims = claims;
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: a number, NGX_DONE: absent, NGX_DECLINED: not a number */
+
+static ngx_int_t
+ngx_http_zt_jwt_time(json_t *claims, const char *name, double *value,
+    ngx_str_t *err)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, name);
+
+    if (v == NULL) {
+        return NGX_DONE;
+    }
+
+    if (!json_is_number(v)) {
+        err->data = (u_char *) (name[0] == 'e'
+                                ? "malformed token: exp is not a number"
+                                : name[0] == 'n'
+                                ? "malformed token: nbf is not a number"
+                                : "malformed token: iat is not a number");
+        err->len = ngx_strlen(err->data);
+        return NGX_DECLINED;
+    }
+
+    *value = json_number_value(v);
+
+    return NGX_OK;
+}
+
+
+/* a claim by its name, else by a dotted path into nested objects */
+
+static json_t *
+ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name)
+{
+    u_char  *p, *last, *dot;
+    json_t  *v;
+
+    if (name->len == 0) {
+        return NULL;
+    }
+
+    v = json_object_getn(claims, (char *) name->data, name->len);
+    if (v) {
+        return v;
+    }
+
+    p = name->data;
+    last = p + name->len;
+    v = claims;
+
+    while (p < last) {
+        dot = ngx_strlchr(p, last, '.');
+        if (dot == NULL) {
+            dot = last;
+        }
+
+        if (!json_is_object(v) || dot == p) {
+            return NULL;
+        }
+
+        v = json_object_getn(v, (char *) p, dot - p);
+        if (v == NULL) {
+            return NULL;
+        }
+
+        p = dot + 1;
+    }
+
+    return v;
+}
+
+
+/* a string (space-separated when split is set) or an array of strings */
+
+static ngx_int_t
+ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value, ngx_uint_t split)
+{
+    u_char     *p, *last, *start;
+    size_t      i;
+    json_t     *e;
+    ngx_str_t  *s;
+
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, e) {
+            if (!json_is_string(e) || json_string_length(e) == 0) {
+                continue;
+            }
+
+            s = ngx_array_push(a);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            s->data = (u_char *) json_string_value(e);
+            s->len = json_string_length(e);
+        }
+
+        return NGX_OK;
+    }
+
+    if (!json_is_string(value)) {
+        return NGX_OK;
+    }
+
+    p = (u_char *) json_string_value(value);
+    last = p + json_string_length(value);
+
+    if (!split) {
+        if (p == last) {
+            return NGX_OK;
+        }
+
+        s = ngx_array_push(a);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->data = p;
+        s->len = last - p;
+
+        return NGX_OK;
+    }
+
+    while (p < last) {
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        s = ngx_array_push(a);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->data = start;
+        s->len = p - start;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value)
+{
+    size_t      len;
+    u_char     *s;
+    ngx_str_t  *item;
+    ngx_uint_t  i;
+
+    if (!json_is_string(value)) {
+        return 0;
+    }
+
+    s = (u_char *) json_string_value(value);
+    len = json_string_length(value);
+    item = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (item[i].len == len && ngx_strncmp(item[i].data, s, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
