@@ -11,6 +11,8 @@
 
 #include "ngx_http_zt_inference.h"
 
+#include <openssl/rand.h>
+
 
 static ngx_int_t ngx_http_zt_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_zt_postconfiguration(ngx_conf_t *cf);
@@ -120,6 +122,13 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       offsetof(ngx_http_zt_loc_conf_t, credential),
       NULL },
 
+    { ngx_string("zt_token_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_token_cache_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -191,6 +200,10 @@ ngx_http_zt_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (RAND_bytes(zmcf->cache_salt, sizeof(zmcf->cache_salt)) != 1) {
+        return NULL;
+    }
+
     return zmcf;
 }
 
@@ -225,6 +238,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->forward_token = NGX_CONF_UNSET;
     conf->audit_body = NGX_CONF_UNSET;
     conf->audit_body_max = NGX_CONF_UNSET_SIZE;
+    conf->token_cache = NGX_CONF_UNSET_PTR;
+    conf->token_cache_max_ttl = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -264,6 +279,9 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->audit_body_max, prev->audit_body_max,
                               4096);
     ngx_conf_merge_str_value(conf->credential, prev->credential, "");
+    ngx_conf_merge_ptr_value(conf->token_cache, prev->token_cache, NULL);
+    ngx_conf_merge_value(conf->token_cache_max_ttl, prev->token_cache_max_ttl,
+                         NGX_CONF_UNSET);
 
     if (conf->policy.rules && conf->policy.enabled
         && (conf->jwt.keys == NULL || conf->jwt.keys->nelts == 0))

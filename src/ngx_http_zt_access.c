@@ -112,7 +112,18 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
     }
 
     if (rc == NGX_OK) {
+        rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id);
+
+        if (rc == NGX_OK) {
+            ctx->verified = 1;
+            return NGX_OK;
+        }
+
         rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id, &err);
+
+        if (rc == NGX_OK) {
+            ngx_http_zt_token_cache_store(r, lcf, &token, &ctx->id);
+        }
     }
 
     if (rc == NGX_OK) {

@@ -163,6 +163,9 @@ typedef struct {
     size_t                      audit_body_max;
 
     ngx_str_t                   credential;     /* zt_upstream_credential_file */
+
+    ngx_shm_zone_t             *token_cache;
+    time_t                      token_cache_max_ttl;
 } ngx_http_zt_loc_conf_t;
 
 
@@ -180,12 +183,14 @@ typedef struct {
 
 typedef struct {
     ngx_http_zt_redis_conf_t    redis;
+    u_char                      cache_salt[16];  /* new for each config */
 } ngx_http_zt_main_conf_t;
 
 
 /* the caller, once the token is verified */
 typedef struct {
     json_t                     *claims;     /* released by a pool cleanup */
+    ngx_str_t                   payload;    /* claims as JSON text */
     ngx_str_t                   sub;
     ngx_str_t                   iss;
     ngx_array_t                *scopes;     /* of ngx_str_t */
@@ -310,6 +315,16 @@ ngx_int_t ngx_http_zt_answer_forbidden(ngx_http_request_t *r);
 
 /* ngx_http_zt_audit.c */
 ngx_int_t ngx_http_zt_variables_add(ngx_conf_t *cf);
+
+/* ngx_http_zt_token_cache.c */
+char *ngx_http_zt_token_cache_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token,
+    ngx_http_zt_identity_t *id);
+void ngx_http_zt_token_cache_store(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token,
+    ngx_http_zt_identity_t *id);
 
 /* ngx_http_zt_credential.c */
 char *ngx_http_zt_credential_set(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -1,0 +1,580 @@
+
+/*
+ * The verified-token cache (zt_token_cache): a shared-memory zone across
+ * workers that maps a token, verified under one location's settings, to
+ * the claims the policy needs, so that a client reusing its token skips
+ * parsing and signature checks.  An entry never outlives the token's exp,
+ * the least recently used entries go first when the zone is full, and a
+ * reload (new keys) starts with an empty cache.
+ */
+
+
+#include "ngx_http_zt_inference.h"
+
+
+typedef struct {
+    ngx_rbtree_node_t           node;       /* key: the first digest bytes */
+    ngx_queue_t                 queue;      /* LRU, most recent first */
+    u_char                      digest[32];
+    time_t                      expire;
+    time_t                      exp;
+    u_char                      fp[NGX_HTTP_ZT_FP_LEN];
+    uint16_t                    sub_len;
+    uint16_t                    iss_len;
+    uint16_t                    nscopes;
+    uint16_t                    ngroups;
+    uint32_t                    payload_len;
+    u_char                      data[1];    /* sub iss scopes groups payload */
+} ngx_http_zt_token_cache_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;
+} ngx_http_zt_token_cache_sh_t;
+
+
+typedef struct {
+    ngx_http_zt_token_cache_sh_t  *sh;
+    ngx_slab_pool_t               *shpool;
+} ngx_http_zt_token_cache_t;
+
+
+static ngx_int_t ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest);
+static ngx_http_zt_token_cache_node_t *ngx_http_zt_token_cache_find(
+    ngx_http_zt_token_cache_t *cache, u_char *digest);
+static void ngx_http_zt_token_cache_free(ngx_http_zt_token_cache_t *cache,
+    ngx_http_zt_token_cache_node_t *tn);
+static ngx_int_t ngx_http_zt_token_cache_strings(ngx_pool_t *pool,
+    ngx_array_t **list, u_char **p, ngx_uint_t n);
+static size_t ngx_http_zt_token_cache_list_size(ngx_array_t *list);
+static u_char *ngx_http_zt_token_cache_list_copy(u_char *p,
+    ngx_array_t *list);
+
+
+char *
+ngx_http_zt_token_cache_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_zt_loc_conf_t *zlcf = conf;
+
+    u_char                     *p;
+    ssize_t                     size;
+    ngx_str_t                  *value, name, s;
+    ngx_uint_t                  i;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_zt_token_cache_t  *cache;
+
+    if (zlcf->token_cache != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
+        zlcf->token_cache = NULL;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_null(&name);
+    size = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zt_token_cache: invalid zone \"%V\", "
+                                   "expected zone=NAME:SIZE", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zt_token_cache: invalid zone \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zt_token_cache: zone \"%V\" is too "
+                                   "small, at least %uz", &value[i],
+                                   8 * ngx_pagesize);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            zlcf->token_cache_max_ttl = ngx_parse_time(&s, 1);
+
+            if (zlcf->token_cache_max_ttl == (time_t) NGX_ERROR
+                || zlcf->token_cache_max_ttl == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zt_token_cache: invalid \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zt_token_cache: invalid parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zt_token_cache: \"zone=NAME:SIZE\" is required");
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_zt_inference_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_zt_token_cache_t));
+        if (cache == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        shm_zone->init = ngx_http_zt_token_cache_init_zone;
+        shm_zone->data = cache;
+    }
+
+    zlcf->token_cache = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A reload hands over the old zone and its tree: the entries stay until
+ * evicted, but none is found again, since every digest includes the new
+ * configuration's salt.  So new keys or settings empty the cache.
+ */
+
+static ngx_int_t
+ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_zt_token_cache_t  *ocache = data;
+    ngx_http_zt_token_cache_t  *cache = shm_zone->data;
+
+    size_t  len;
+
+    if (ocache) {
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    cache->sh = ngx_slab_calloc(cache->shpool,
+                                sizeof(ngx_http_zt_token_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_queue_init(&cache->sh->queue);
+
+    len = sizeof(" in zt_token_cache zone \"\"") + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in zt_token_cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts; running out of slab memory is no error to log */
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The digest binds the token to the settings it was verified under (keys,
+ * issuers, audiences, algorithms, leeway, claim names): a token verified
+ * for one location is no proof for another with stricter settings.  The
+ * settings' addresses identify them within one configuration, and the
+ * configuration's random salt tells configurations apart.
+ */
+
+static void
+ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest)
+{
+    unsigned int              n;
+    EVP_MD_CTX               *md;
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+
+    md = EVP_MD_CTX_new();
+
+    if (md == NULL
+        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, zmcf->cache_salt, 16) != 1
+        || EVP_DigestUpdate(md, conf, sizeof(ngx_http_zt_jwt_conf_t)) != 1
+        || EVP_DigestUpdate(md, token->data, token->len) != 1
+        || EVP_DigestFinal_ex(md, digest, &n) != 1)
+    {
+        /* an all-zero digest is never stored: see ngx_..._cache_store() */
+        ngx_memzero(digest, 32);
+    }
+
+    EVP_MD_CTX_free(md);
+}
+
+
+/*
+ * NGX_OK: the identity is filled from the cache; NGX_DECLINED: a miss.
+ */
+
+ngx_int_t
+ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id)
+{
+    u_char                          *p;
+    ngx_int_t                        rc;
+    ngx_http_zt_token_cache_t       *cache;
+    ngx_http_zt_token_cache_node_t  *tn;
+    u_char                           digest[32];
+
+    if (lcf->token_cache == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cache = lcf->token_cache->data;
+
+    ngx_http_zt_token_cache_digest(r, &lcf->jwt, token, digest);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    tn = ngx_http_zt_token_cache_find(cache, digest);
+
+    if (tn == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (tn->expire <= ngx_time()) {
+        ngx_http_zt_token_cache_free(cache, tn);
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&tn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
+
+    /* copy out under the lock: the entry may be evicted right after */
+
+    rc = NGX_ERROR;
+
+    id->claims = NULL;
+    id->exp = tn->exp;
+    ngx_memcpy(id->fp, tn->fp, NGX_HTTP_ZT_FP_LEN);
+
+    p = ngx_pnalloc(r->pool, tn->sub_len + tn->iss_len + tn->payload_len);
+    if (p == NULL) {
+        goto done;
+    }
+
+    id->sub.data = p;
+    id->sub.len = tn->sub_len;
+    p = ngx_cpymem(p, tn->data, tn->sub_len);
+
+    id->iss.data = p;
+    id->iss.len = tn->iss_len;
+    p = ngx_cpymem(p, tn->data + tn->sub_len, tn->iss_len);
+
+    id->payload.data = p;
+    id->payload.len = tn->payload_len;
+
+    {
+        u_char  *q;
+
+        q = tn->data + tn->sub_len + tn->iss_len;
+
+        if (ngx_http_zt_token_cache_strings(r->pool, &id->scopes, &q,
+                                            tn->nscopes)
+            != NGX_OK
+            || ngx_http_zt_token_cache_strings(r->pool, &id->groups, &q,
+                                               tn->ngroups)
+            != NGX_OK)
+        {
+            goto done;
+        }
+
+        ngx_memcpy(p, q, tn->payload_len);
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "zt: token cache %s, fp=%*s",
+                   rc == NGX_OK ? "hit" : "error", NGX_HTTP_ZT_FP_LEN, id->fp);
+
+    return rc;
+}
+
+
+/*
+ * Keeps a just-verified identity until the token's exp (or max_ttl, if
+ * sooner), evicting the least recently used entries to make room.
+ */
+
+void
+ngx_http_zt_token_cache_store(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id)
+{
+    u_char                          *p;
+    size_t                           size;
+    time_t                           now, expire;
+    ngx_uint_t                       tries;
+    ngx_queue_t                     *q;
+    ngx_http_zt_token_cache_t       *cache;
+    ngx_http_zt_token_cache_node_t  *tn;
+    u_char                           digest[32];
+
+    static u_char                    zero[32];
+
+    if (lcf->token_cache == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+    expire = id->exp;
+
+    if (lcf->token_cache_max_ttl != NGX_CONF_UNSET
+        && now + lcf->token_cache_max_ttl < expire)
+    {
+        expire = now + lcf->token_cache_max_ttl;
+    }
+
+    if (expire <= now || id->sub.len > 0xffff || id->iss.len > 0xffff
+        || (id->scopes && id->scopes->nelts > 0xffff)
+        || (id->groups && id->groups->nelts > 0xffff))
+    {
+        return;
+    }
+
+    cache = lcf->token_cache->data;
+
+    ngx_http_zt_token_cache_digest(r, &lcf->jwt, token, digest);
+
+    if (ngx_memcmp(digest, zero, 32) == 0) {
+        return;
+    }
+
+    size = offsetof(ngx_http_zt_token_cache_node_t, data)
+           + id->sub.len + id->iss.len + id->payload.len
+           + ngx_http_zt_token_cache_list_size(id->scopes)
+           + ngx_http_zt_token_cache_list_size(id->groups);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (ngx_http_zt_token_cache_find(cache, digest)) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    for (tries = 0; /* void */; tries++) {
+
+        tn = ngx_slab_alloc_locked(cache->shpool, size);
+        if (tn != NULL) {
+            break;
+        }
+
+        if (tries == 16 || ngx_queue_empty(&cache->sh->queue)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        ngx_http_zt_token_cache_free(cache,
+                      ngx_queue_data(q, ngx_http_zt_token_cache_node_t, queue));
+    }
+
+    ngx_memcpy(tn->digest, digest, 32);
+    ngx_memcpy(&tn->node.key, digest, sizeof(ngx_rbtree_key_t));
+    tn->expire = expire;
+    tn->exp = id->exp;
+    ngx_memcpy(tn->fp, id->fp, NGX_HTTP_ZT_FP_LEN);
+    tn->sub_len = (uint16_t) id->sub.len;
+    tn->iss_len = (uint16_t) id->iss.len;
+    tn->nscopes = (uint16_t) (id->scopes ? id->scopes->nelts : 0);
+    tn->ngroups = (uint16_t) (id->groups ? id->groups->nelts : 0);
+    tn->payload_len = (uint32_t) id->payload.len;
+
+    p = ngx_cpymem(tn->data, id->sub.data, id->sub.len);
+    p = ngx_cpymem(p, id->iss.data, id->iss.len);
+    p = ngx_http_zt_token_cache_list_copy(p, id->scopes);
+    p = ngx_http_zt_token_cache_list_copy(p, id->groups);
+    ngx_memcpy(p, id->payload.data, id->payload.len);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, &tn->node);
+    ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+static ngx_http_zt_token_cache_node_t *
+ngx_http_zt_token_cache_find(ngx_http_zt_token_cache_t *cache, u_char *digest)
+{
+    ngx_rbtree_key_t                 key;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_zt_token_cache_node_t  *tn;
+
+    ngx_memcpy(&key, digest, sizeof(ngx_rbtree_key_t));
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key != node->key) {
+            node = (key < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        tn = (ngx_http_zt_token_cache_node_t *) node;
+
+        if (ngx_memcmp(tn->digest, digest, 32) == 0) {
+            return tn;
+        }
+
+        /* equal keys: ngx_rbtree_insert_value() put it on the right */
+        node = node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_zt_token_cache_free(ngx_http_zt_token_cache_t *cache,
+    ngx_http_zt_token_cache_node_t *tn)
+{
+    ngx_queue_remove(&tn->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, &tn->node);
+    ngx_slab_free_locked(cache->shpool, tn);
+}
+
+
+/* lists are stored as a 16-bit length and the bytes of each string */
+
+static size_t
+ngx_http_zt_token_cache_list_size(ngx_array_t *list)
+{
+    size_t       size;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    size = 0;
+
+    if (list) {
+        s = list->elts;
+
+        for (i = 0; i < list->nelts; i++) {
+            size += sizeof(uint16_t) + ngx_min(s[i].len, 0xffff);
+        }
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_http_zt_token_cache_list_copy(u_char *p, ngx_array_t *list)
+{
+    uint16_t     len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (list == NULL) {
+        return p;
+    }
+
+    s = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        len = (uint16_t) ngx_min(s[i].len, 0xffff);
+        p = ngx_cpymem(p, &len, sizeof(uint16_t));
+        p = ngx_cpymem(p, s[i].data, len);
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_zt_token_cache_strings(ngx_pool_t *pool, ngx_array_t **list,
+    u_char **p, ngx_uint_t n)
+{
+    uint16_t     len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    *list = ngx_array_create(pool, n ? n : 1, sizeof(ngx_str_t));
+    if (*list == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_memcpy(&len, *p, sizeof(uint16_t));
+        *p += sizeof(uint16_t);
+
+        s = ngx_array_push(*list);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = len;
+        s->data = ngx_pnalloc(pool, len ? len : 1);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, *p, len);
+        *p += len;
+    }
+
+    return NGX_OK;
+}
