@@ -115,9 +115,12 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
         rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id);
 
         if (rc == NGX_OK) {
+            ctx->token_cache = 2;
             ctx->verified = 1;
             return NGX_OK;
         }
+
+        ctx->token_cache = lcf->token_cache ? 1 : 0;
 
         rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id, &err);
 

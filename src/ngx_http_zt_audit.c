@@ -43,6 +43,8 @@ static ngx_int_t ngx_http_zt_masked_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_credential_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_token_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_zt_variables[] = {
@@ -73,6 +75,9 @@ static ngx_http_variable_t  ngx_http_zt_variables[] = {
 
     { ngx_string("zt_upstream_credential"), NULL,
       ngx_http_zt_credential_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_token_cache"), NULL, ngx_http_zt_token_cache_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -582,6 +587,38 @@ ngx_http_zt_credential_variable(ngx_http_request_t *r,
     v->len = lcf->credential.len;
     v->valid = 1;
     v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* HIT or MISS, like $upstream_cache_status; empty without zt_token_cache */
+
+static ngx_int_t
+ngx_http_zt_token_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    if (ctx == NULL || ctx->token_cache == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->token_cache == 2) {
+        v->data = (u_char *) "HIT";
+        v->len = 3;
+
+    } else {
+        v->data = (u_char *) "MISS";
+        v->len = 4;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
     v->not_found = 0;
 
     return NGX_OK;

@@ -1,0 +1,180 @@
+# zt_token_cache: a verified token is kept in shared memory, so that its
+# next use skips parsing and signature checks; never past its exp, evicted
+# least recently used first, and bound to the settings it was verified for.
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use ZT::Token;
+
+$ENV{TEST_NGINX_DATA_DIR} ||= ZT::Token::data_dir();
+
+our $TOKEN = ZT::Token::mint();
+our $SHORT = ZT::Token::mint(exp_in => 2);
+our @POOL = map { ZT::Token::mint(claims => { jti => "t$_", pad => 'x' x 400 }) } 1 .. 60;
+
+# two workers: every block also proves the zone is shared between them
+master_on();
+workers(2);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the second use of a token is a cache hit
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        add_header X-Sub $zt_sub always;
+        return 204;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+"Authorization: Bearer $main::TOKEN"
+--- error_code eval
+[204, 204, 204]
+--- response_headers eval
+["X-Cache: MISS\nX-Sub: alice", "X-Cache: HIT\nX-Sub: alice", "X-Cache: HIT\nX-Sub: alice"]
+
+=== TEST 2: a cached identity still decides by the policy: scopes come from the cache
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+    location = /admin {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=admin;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /admin"]
+--- more_headers eval
+"Authorization: Bearer $main::TOKEN"
+--- error_code eval
+[204, 204, 403]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: HIT", "X-Cache: MISS"]
+
+=== TEST 3: a token verified for one issuer is no proof for a location that wants another
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        return 204;
+    }
+    location = /strict {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_issuer https://other.issuer.test;
+        zt_policy allow scope=inference:invoke;
+        return 204;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /strict"]
+--- more_headers eval
+"Authorization: Bearer $main::TOKEN"
+--- error_code eval
+[204, 204, 401]
+
+=== TEST 4: a cached token is refused once its exp has passed
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_leeway 0;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+    location = /sleep { echo_sleep 3; echo slept; }
+--- request eval
+["GET /t", "GET /t", "GET /sleep", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $main::SHORT", "Authorization: Bearer $main::SHORT", "", "Authorization: Bearer $main::SHORT"]
+--- error_code eval
+[204, 204, 200, 401]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: HIT", "", "X-Cache: MISS"]
+--- response_body_like eval
+["", "", "slept", "token expired"]
+--- timeout: 6
+
+=== TEST 5: max_ttl ends an entry before the token's exp
+--- http_config
+    zt_token_cache zone=tokens:1m max_ttl=1s;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+    location = /sleep { echo_sleep 2; echo slept; }
+--- request eval
+["GET /t", "GET /t", "GET /sleep", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", "Authorization: Bearer $main::TOKEN", "", "Authorization: Bearer $main::TOKEN"]
+--- error_code eval
+[204, 204, 200, 204]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: HIT", "", "X-Cache: MISS"]
+--- timeout: 5
+
+=== TEST 6: a full zone evicts the least recently used token
+--- http_config
+    zt_token_cache zone=tokens:32k;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+--- request eval
+[ map("GET /t", @main::POOL), "GET /t", "GET /t" ]
+--- more_headers eval
+[ map("Authorization: Bearer $_", @main::POOL),
+  "Authorization: Bearer $main::POOL[-1]",
+  "Authorization: Bearer $main::POOL[0]" ]
+--- error_code eval
+[ map(204, @main::POOL), 204, 204 ]
+--- response_headers eval
+[ map("X-Cache: MISS", @main::POOL), "X-Cache: HIT", "X-Cache: MISS" ]
+
+=== TEST 7: the cache is shared by the two workers
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        return 204;
+    }
+--- request eval
+[ map("GET /t", 1 .. 8) ]
+--- more_headers eval
+"Authorization: Bearer $main::TOKEN"
+--- error_code eval
+[ map(204, 1 .. 8) ]
+--- response_headers eval
+[ "X-Cache: MISS", map("X-Cache: HIT", 2 .. 8) ]
+
+=== TEST 8: a bad zt_token_cache zone stops nginx -t
+--- http_config
+    zt_token_cache zone=tokens;
+--- config
+--- must_die
+--- error_log
+zt_token_cache: invalid zone "zone=tokens", expected zone=NAME:SIZE
