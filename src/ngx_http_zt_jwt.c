@@ -38,6 +38,9 @@ static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, json_t *claims,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf,
+    ngx_http_zt_alg_t *alg, ngx_str_t *kid, ngx_http_zt_key_t **keyp,
+    ngx_str_t *err);
 static ngx_uint_t ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key,
     ngx_http_zt_alg_t *alg);
 static ngx_int_t ngx_http_zt_jwt_signature(ngx_http_request_t *r,
@@ -96,8 +99,13 @@ static ngx_str_t  ngx_http_zt_jwt_types[] = {
 };
 
 
+/* sets err to a reason of the module's own (no quotes, no backslashes) */
 #define ngx_http_zt_jwt_fail(e)                                              \
-    err->len = sizeof(e) - 1; err->data = (u_char *) e; return NGX_DECLINED
+    do {                                                                     \
+        err->len = sizeof(e) - 1;                                            \
+        err->data = (u_char *) e;                                            \
+        return NGX_DECLINED;                                                 \
+    } while (0)
 
 
 char *
@@ -189,7 +197,8 @@ ngx_http_zt_jwt_alg_find(u_char *name, size_t len)
     ngx_http_zt_alg_t  *alg;
 
     for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
-        if (alg->name.len == len && ngx_strncmp(alg->name.data, name, len) == 0)
+        if (alg->name.len == len
+            && ngx_strncmp(alg->name.data, name, len) == 0)
         {
             return alg;
         }
@@ -262,7 +271,7 @@ ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 ngx_int_t
 ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
 {
-    u_char           *p, *last;
+    u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -337,7 +346,18 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
 
     if ((size_t) (last - p) > NGX_HTTP_ZT_TOKEN_MAX) {
         ngx_str_set(err, "token too large");
-        goto failed;
+
+        if (ngx_http_zt_sha256(hash, p, last - p) != NGX_OK) {
+            goto failed;
+        }
+
+        ngx_http_zt_hex(fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "zt: invalid token: %V, fp=%*s",
+                      err, (size_t) NGX_HTTP_ZT_FP_LEN, fp);
+
+        return NGX_ERROR;
     }
 
     token->data = p;
@@ -365,7 +385,7 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_memzero(id, sizeof(ngx_http_zt_identity_t));
 
     if (ngx_http_zt_sha256(hash, token->data, token->len) != NGX_OK) {
-        ngx_str_set(err, "internal error");
+        ngx_str_null(err);
         return NGX_ERROR;
     }
 
@@ -392,7 +412,8 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
                   "zt: token verification failed, fp=%*s",
                   (size_t) NGX_HTTP_ZT_FP_LEN, id->fp);
 
-    ngx_str_set(err, "internal error");
+    /* no description: the caller answers 500, not 401 */
+    ngx_str_null(err);
 
     return NGX_ERROR;
 }
@@ -495,7 +516,39 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         ngx_http_zt_jwt_fail("malformed token: payload is not a JSON object");
     }
 
+    id->payload = raw[1];
+
     return ngx_http_zt_jwt_check_claims(r, conf, claims, id, err);
+}
+
+
+/*
+ * The claims of a verified caller; after a token cache hit only their text
+ * is at hand, and it is parsed here, once, if a condition or a variable
+ * asks for a claim.
+ */
+
+json_t *
+ngx_http_zt_jwt_claims(ngx_http_request_t *r, ngx_http_zt_identity_t *id)
+{
+    json_t  *claims;
+
+    if (id->claims || id->payload.len == 0) {
+        return id->claims;
+    }
+
+    claims = json_loadb((char *) id->payload.data, id->payload.len, 0, NULL);
+    if (claims == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
+        return NULL;
+    }
+
+    id->claims = claims;
+
+    return claims;
 }
 
 
@@ -513,9 +566,9 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
     size_t              len;
     json_t             *v;
     ngx_str_t          *type, kid;
-    ngx_uint_t          i, n, has_kid, known;
+    ngx_uint_t          has_kid;
     ngx_http_zt_alg_t  *alg;
-    ngx_http_zt_key_t  *keys, *key;
+    ngx_http_zt_key_t  *key;
 
     v = json_object_get(header, "alg");
 
@@ -591,16 +644,43 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
         kid.len = json_string_length(v);
     }
 
+    if (ngx_http_zt_jwt_select(conf, alg, has_kid ? &kid : NULL, &key, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    *algp = alg;
+    *keyp = key;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A kid selects the keys that carry it.  A token whose kid no key carries,
+ * and a token without a kid, fall back to the keys that fit its alg (with
+ * a kid: only those without one, as a PEM file), and then there must be
+ * exactly one: a signature is never tried against several keys.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg,
+    ngx_str_t *kid, ngx_http_zt_key_t **keyp, ngx_str_t *err)
+{
+    ngx_uint_t          i, n, known;
+    ngx_http_zt_key_t  *keys, *key;
+
     keys = conf->keys ? conf->keys->elts : NULL;
     n = conf->keys ? conf->keys->nelts : 0;
     key = NULL;
 
-    if (has_kid) {
+    if (kid) {
         known = 0;
 
         for (i = 0; i < n; i++) {
-            if (keys[i].kid.len != kid.len
-                || ngx_strncmp(keys[i].kid.data, kid.data, kid.len) != 0)
+            if (keys[i].kid.len != kid->len
+                || ngx_strncmp(keys[i].kid.data, kid->data, kid->len) != 0)
             {
                 continue;
             }
@@ -608,39 +688,42 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
             known = 1;
 
             if (ngx_http_zt_jwt_key_fits(&keys[i], alg)) {
-                key = &keys[i];
-                break;
+                *keyp = &keys[i];
+                return NGX_OK;
             }
         }
 
-        if (!known) {
-            ngx_http_zt_jwt_fail("unknown kid");
-        }
-
-        if (key == NULL) {
+        if (known) {
             ngx_http_zt_jwt_fail("key does not match alg");
-        }
-
-    } else {
-
-        for (i = 0; i < n; i++) {
-            if (!ngx_http_zt_jwt_key_fits(&keys[i], alg)) {
-                continue;
-            }
-
-            if (key) {
-                ngx_http_zt_jwt_fail("kid required");
-            }
-
-            key = &keys[i];
-        }
-
-        if (key == NULL) {
-            ngx_http_zt_jwt_fail("no key for alg");
         }
     }
 
-    *algp = alg;
+    for (i = 0; i < n; i++) {
+        if ((kid && keys[i].kid.len)
+            || !ngx_http_zt_jwt_key_fits(&keys[i], alg))
+        {
+            continue;
+        }
+
+        if (key) {
+            if (kid) {
+                ngx_http_zt_jwt_fail("unknown kid");
+            }
+
+            ngx_http_zt_jwt_fail("kid required");
+        }
+
+        key = &keys[i];
+    }
+
+    if (key == NULL) {
+        if (kid) {
+            ngx_http_zt_jwt_fail("unknown kid");
+        }
+
+        ngx_http_zt_jwt_fail("no key for alg");
+    }
+
     *keyp = key;
 
     return NGX_OK;
