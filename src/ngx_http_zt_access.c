@@ -17,8 +17,10 @@ static ngx_int_t ngx_http_zt_access_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_access_strip_token(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_access_fail(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_uint_t status, char *code, char *message);
-static ngx_int_t ngx_http_zt_access_done(ngx_http_request_t *r,
+static ngx_int_t ngx_http_zt_access_answered(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_zt_access_done(ngx_http_zt_ctx_t *ctx,
+    ngx_int_t rc);
 
 
 ngx_int_t
@@ -50,8 +52,13 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
 
     if (!ctx->verified) {
         rc = ngx_http_zt_access_identify(r, lcf, ctx);
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
         if (rc != NGX_OK) {
-            return ngx_http_zt_access_done(r, ctx, rc);
+            return ngx_http_zt_access_done(ctx, rc);
         }
     }
 
@@ -79,17 +86,17 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
 
         if (rc != NGX_OK) {
             ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
-            return ngx_http_zt_access_done(r, ctx, rc);
+            return ngx_http_zt_access_done(ctx, rc);
         }
     }
 
     rc = ngx_http_zt_access_decide(r, lcf, ctx);
 
-    if (rc == NGX_AGAIN) {
+    if (rc == NGX_AGAIN || rc == NGX_DONE) {
         return NGX_DONE;
     }
 
-    return ngx_http_zt_access_done(r, ctx, rc);
+    return ngx_http_zt_access_done(ctx, rc);
 }
 
 
@@ -107,8 +114,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
     if (rc == NGX_DECLINED) {
         ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
         rc = ngx_http_zt_answer_unauthorized(r, NULL);
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        return ngx_http_zt_access_answered(r, ctx, rc);
     }
 
     if (rc == NGX_OK) {
@@ -137,8 +143,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
     if (rc == NGX_DECLINED || (rc == NGX_ERROR && err.len)) {
         ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
         rc = ngx_http_zt_answer_unauthorized(r, &err);
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        return ngx_http_zt_access_answered(r, ctx, rc);
     }
 
     ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
@@ -159,16 +164,24 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ctx->rule = rule;
 
     if (rule == NULL || rule->action == NGX_HTTP_ZT_DENY) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: denied \"%V\" for sub \"%V\" by %s%ui",
-                      &r->uri, &ctx->id.sub,
-                      rule ? "rule at line " : "no matching rule",
-                      rule ? rule->line : 0);
+        if (rule) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "zt: denied \"%V\" for sub \"%V\" by the rule "
+                          "at line %ui", &r->uri, &ctx->id.sub, rule->line);
 
-        ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "zt: denied \"%V\" for sub \"%V\": no rule allows "
+                          "it", &r->uri, &ctx->id.sub);
+        }
+
+        /* a rule that could not be evaluated stays an error in the audit */
+        if (ctx->decision != NGX_HTTP_ZT_DECISION_ERROR) {
+            ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
+        }
+
         rc = ngx_http_zt_answer_forbidden(r);
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        return ngx_http_zt_access_answered(r, ctx, rc);
     }
 
     if (rule->action == NGX_HTTP_ZT_APPROVE) {
@@ -267,16 +280,32 @@ ngx_http_zt_access_fail(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         if (ngx_http_zt_answer_header(r, "Retry-After", "5") != NGX_OK) {
-            return ngx_http_zt_access_done(r, ctx, NGX_ERROR);
+            return ngx_http_zt_access_done(ctx, NGX_ERROR);
         }
 
         ngx_str_set(&type, "service_unavailable");
     }
 
     rc = ngx_http_zt_answer(r, status, &type, &c, &m);
+
+    return ngx_http_zt_access_answered(r, ctx, rc);
+}
+
+
+/*
+ * The gateway answered: finalizing may free the request, so the context is
+ * marked before, and nothing of the request is touched after.
+ */
+
+static ngx_int_t
+ngx_http_zt_access_answered(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    (void) ngx_http_zt_access_done(ctx, NGX_DONE);
+
     ngx_http_finalize_request(r, rc);
 
-    return ngx_http_zt_access_done(r, ctx, NGX_DONE);
+    return NGX_DONE;
 }
 
 
@@ -286,8 +315,7 @@ ngx_http_zt_access_fail(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_zt_access_done(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_int_t rc)
+ngx_http_zt_access_done(ngx_http_zt_ctx_t *ctx, ngx_int_t rc)
 {
     ctx->done = 1;
     ctx->rc = rc;

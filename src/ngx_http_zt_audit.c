@@ -446,7 +446,7 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
     u_char             *p;
     char               *dump;
     size_t              len;
-    json_t             *value;
+    json_t             *value, *claims;
     ngx_http_zt_ctx_t  *ctx;
     u_char              key[256];
 
@@ -454,7 +454,9 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
 
     len = name->len - (sizeof("zt_claim_") - 1);
 
-    if (ctx == NULL || ctx->id.claims == NULL || len >= sizeof(key)) {
+    claims = ctx ? ngx_http_zt_jwt_claims(r, &ctx->id) : NULL;
+
+    if (claims == NULL || len >= sizeof(key)) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -462,7 +464,7 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
     p = ngx_cpymem(key, name->data + sizeof("zt_claim_") - 1, len);
     *p = '\0';
 
-    value = json_object_get(ctx->id.claims, (char *) key);
+    value = json_object_get(claims, (char *) key);
 
     if (value == NULL || json_is_null(value)) {
         v->not_found = 1;

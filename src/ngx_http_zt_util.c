@@ -231,8 +231,9 @@ ngx_http_zt_regex_compile(ngx_conf_t *cf, ngx_http_zt_regex_t *re,
     if (re->code == NULL) {
         pcre2_get_error_message(errcode, errstr, sizeof(errstr));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid regex \"%V\": %s at offset %uz",
-                           text, errstr, (size_t) erroff);
+                           "%V: invalid regex \"%V\": %s at offset %uz",
+                           &((ngx_str_t *) cf->args->elts)[0], text, errstr,
+                           (size_t) erroff);
         return NGX_CONF_ERROR;
     }
 

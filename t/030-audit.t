@@ -31,7 +31,7 @@ add_response_body_check(sub {
     my @lines = grep { length } split /\n/, $body;
     is(scalar @lines, 1, $block->name . " - one audit line");
 
-    my $line = eval { JSON::PP->new->decode($lines[0]) };
+    my $line = eval { JSON::PP->new->utf8->decode($lines[0]) };
     ok($line, $block->name . " - audit line is JSON") or diag $lines[0];
     $line ||= {};
 
@@ -41,7 +41,7 @@ add_response_body_check(sub {
             like($line->{$k} // '<null>', $want, $block->name . " - audit $k");
         } elsif (ref $want eq 'CODE') {
             ok($want->($line->{$k}), $block->name . " - audit $k")
-                or diag explain $line->{$k};
+                or diag(defined $line->{$k} ? "got: $line->{$k}" : 'got undef');
         } else {
             is_deeply($line->{$k}, $want, $block->name . " - audit $k");
         }
@@ -90,11 +90,12 @@ __DATA__
 
 === TEST 2: the fingerprint is the first 16 hex digits of the token's SHA-256
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         access_log logs/audit.log zt_audit;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /audit { default_type text/plain; alias logs/audit.log; }
 --- request eval
@@ -110,11 +111,12 @@ __DATA__
 
 === TEST 3: a request no rule allows is audited as deny with status 403 and no rule
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=admin;
         access_log logs/audit.log zt_audit;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /audit { default_type text/plain; alias logs/audit.log; }
 --- request eval
@@ -131,11 +133,12 @@ __DATA__
 
 === TEST 4: a bad token is audited as deny with 401, no subject, and its fingerprint
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         access_log logs/audit.log zt_audit;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /audit { default_type text/plain; alias logs/audit.log; }
 --- request eval
@@ -183,13 +186,14 @@ __DATA__
 
 === TEST 6: zt_audit_body_max cuts the audited body and says so
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         zt_audit_body on;
         zt_audit_body_max 8;
         access_log logs/audit.log zt_audit;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /audit { default_type text/plain; alias logs/audit.log; }
 --- request eval
@@ -206,11 +210,12 @@ __DATA__
 
 === TEST 7: claims with quotes, newlines and control characters stay valid JSON
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         access_log logs/audit.log zt_audit;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /audit { default_type text/plain; alias logs/audit.log; }
 --- request eval
@@ -227,6 +232,7 @@ __DATA__
 
 === TEST 8: the $zt_* variables carry the caller's identity and the decision
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
@@ -237,7 +243,7 @@ __DATA__
         add_header X-Aud $zt_claim_aud always;
         add_header X-Decision $zt_decision always;
         add_header X-Masked $zt_masked always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- more_headers eval
 "Authorization: Bearer $main::TOKEN"
@@ -267,21 +273,40 @@ X-Masked: 0
 --- response_body eval
 ["", ""]
 
-=== TEST 10: the token never reaches the error log at info level
+=== TEST 10: a denied token never reaches the error log at info level
 --- log_level: info
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=admin;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
---- request eval
-["GET /t", "GET /t"]
+--- request
+GET /t
 --- more_headers eval
-["Authorization: Bearer $main::TOKEN", "Authorization: Bearer ${main::TOKEN}x"]
---- error_code eval
-[403, 401]
+"Authorization: Bearer $main::TOKEN"
+--- error_code: 403
 --- error_log
-zt: denied
+zt: denied "/t" for sub "alice": no rule allows it
+--- no_error_log eval
+[qr/\Q$main::TOKEN\E/, qr/eyJ/]
+
+=== TEST 11: a rejected token never reaches the error log at info level
+--- log_level: info
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=admin;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer ${main::TOKEN}x"
+--- error_code: 401
+--- error_log
+zt: invalid token: malformed token: bad base64url, fp=
 --- no_error_log eval
 [qr/\Q$main::TOKEN\E/, qr/eyJ/]

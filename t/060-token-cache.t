@@ -8,12 +8,19 @@ use ZT::Token;
 $ENV{TEST_NGINX_DATA_DIR} ||= ZT::Token::data_dir();
 
 our $TOKEN = ZT::Token::mint();
-our $SHORT = ZT::Token::mint(exp_in => 2);
 our @POOL = map { ZT::Token::mint(claims => { jti => "t$_", pad => 'x' x 400 }) } 1 .. 60;
 
 # two workers: every block also proves the zone is shared between them
 master_on();
 workers(2);
+
+# a token that expires 2 s after its block starts, not after the file loads
+add_block_preprocessor(sub {
+    my $block = shift;
+    return unless defined $block->short_token_headers;
+    my $h = "Authorization: Bearer " . ZT::Token::mint(exp_in => 2);
+    $block->set_value('more_headers', [$h, $h, "", $h]);
+});
 
 run_tests();
 
@@ -23,12 +30,13 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
         add_header X-Sub $zt_sub always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- request eval
 ["GET /t", "GET /t", "GET /t"]
@@ -43,17 +51,18 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /admin {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=admin;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- request eval
 ["GET /t", "GET /t", "GET /admin"]
@@ -68,16 +77,17 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /strict {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_issuer https://other.issuer.test;
         zt_policy allow scope=inference:invoke;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- request eval
 ["GET /t", "GET /t", "GET /strict"]
@@ -90,18 +100,18 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_leeway 0;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /sleep { echo_sleep 3; echo slept; }
 --- request eval
 ["GET /t", "GET /t", "GET /sleep", "GET /t"]
---- more_headers eval
-["Authorization: Bearer $main::SHORT", "Authorization: Bearer $main::SHORT", "", "Authorization: Bearer $main::SHORT"]
+--- short_token_headers
 --- error_code eval
 [204, 204, 200, 401]
 --- response_headers eval
@@ -114,11 +124,12 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m max_ttl=1s;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
     location = /sleep { echo_sleep 2; echo slept; }
 --- request eval
@@ -135,11 +146,12 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:32k;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- request eval
 [ map("GET /t", @main::POOL), "GET /t", "GET /t" ]
@@ -156,11 +168,12 @@ __DATA__
 --- http_config
     zt_token_cache zone=tokens:1m;
 --- config
+    location = /ok { return 204; }
     location = /t {
         zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
         zt_policy allow scope=inference:invoke;
         add_header X-Cache $zt_token_cache always;
-        return 204;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
     }
 --- request eval
 [ map("GET /t", 1 .. 8) ]
