@@ -29,6 +29,11 @@ static ngx_conf_num_bounds_t  ngx_http_zt_leeway_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_zt_approval_ttl_bounds = {
+    ngx_conf_check_num_bounds, 1, 7 * 86400
+};
+
+
 static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_jwks_file"),
@@ -129,6 +134,55 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_redis_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_approval_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_approval_api_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_approval_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, approval_ttl),
+      &ngx_http_zt_approval_ttl_bounds },
+
+    { ngx_string("zt_mask"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_zt_mask_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_mask_pattern"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_zt_mask_pattern_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_mask_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_mask_types_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_mask_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, mask.buffer),
+      NULL },
+
       ngx_null_command
 };
 
@@ -158,7 +212,7 @@ ngx_module_t  ngx_http_zt_inference_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_zt_redis_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -185,6 +239,19 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_zt_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_zt_mask_preaccess_handler;
+
+    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
+
+    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
 
     return NGX_OK;
 }
@@ -238,8 +305,12 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->forward_token = NGX_CONF_UNSET;
     conf->audit_body = NGX_CONF_UNSET;
     conf->audit_body_max = NGX_CONF_UNSET_SIZE;
+    conf->approval_api = NGX_CONF_UNSET;
+    conf->approval_ttl = NGX_CONF_UNSET;
     conf->token_cache = NGX_CONF_UNSET_PTR;
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
+
+    ngx_http_zt_mask_init_conf(&conf->mask);
 
     return conf;
 }
@@ -289,6 +360,18 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"zt_policy\" rules need a key: "
                            "add \"zt_jwks_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_sec_value(conf->approval_ttl, prev->approval_ttl, 3600);
+
+    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_zt_mask_merge_conf(cf, &prev->mask, &conf->mask)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

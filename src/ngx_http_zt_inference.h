@@ -152,6 +152,10 @@ typedef struct {
 } ngx_http_zt_jwt_conf_t;
 
 
+/* masking's types (by value in the location conf, so included here) */
+#include "ngx_http_zt_mask.h"
+
+
 typedef struct {
     ngx_http_zt_jwt_conf_t      jwt;
     ngx_http_zt_policy_conf_t   policy;
@@ -166,6 +170,11 @@ typedef struct {
 
     ngx_shm_zone_t             *token_cache;
     time_t                      token_cache_max_ttl;
+
+    ngx_http_zt_mask_conf_t     mask;
+
+    ngx_flag_t                  approval_api;   /* zt_approval_api */
+    time_t                      approval_ttl;
 } ngx_http_zt_loc_conf_t;
 
 
@@ -220,12 +229,15 @@ typedef struct {
     ngx_str_t                   reviewer;   /* audit: approval decisions */
 
     ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
+    struct ngx_http_zt_approval_s   *approval;  /* approval/API state */
+    struct ngx_http_zt_grant_wait_s *grant;     /* grant lookup state */
 
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
     json_t                     *body_json;  /* parsed once, if JSON */
 
     ngx_uint_t                  masked;
+    struct ngx_http_zt_mask_ctx_s  *mask;   /* response filter state */
 
     ngx_int_t                   rc;         /* access phase result */
     unsigned                    done:1;
@@ -238,6 +250,7 @@ typedef struct {
     unsigned                    body_error:1;
     unsigned                    scope_missed:1;  /* a scope= did not hold */
     unsigned                    grants_loaded:1;
+    unsigned                    token_cache:2;   /* 1: miss, 2: hit */
 } ngx_http_zt_ctx_t;
 
 
@@ -266,6 +279,8 @@ ngx_int_t ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
 ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
+json_t *ngx_http_zt_jwt_claims(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *id);
 char *ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
@@ -329,6 +344,9 @@ void ngx_http_zt_token_cache_store(ngx_http_request_t *r,
 /* ngx_http_zt_credential.c */
 char *ngx_http_zt_credential_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_zt_redis.c, ngx_http_zt_approval.c, ngx_http_zt_grant.c */
+#include "ngx_http_zt_redis.h"
 
 
 #endif /* _NGX_HTTP_ZT_INFERENCE_H_INCLUDED_ */

@@ -1,0 +1,666 @@
+
+/*
+ * Just-in-time grants (SPEC section 6): a reviewer gives a subject a scope
+ * until it expires, through the API of a zt_approval_api location; the
+ * access phase looks a subject's grants up only when a scope= condition
+ * failed on the token's own scopes (ngx_http_zt_grant_load()).
+ *
+ * Redis layout (prefix from zt_redis):
+ *   <prefix>grants:SUB   hash: SCOPE -> {"sub","scope","expires_at",
+ *                        "granted_by","reason","created_at"} as JSON; the
+ *                        key expires with its last grant
+ *   <prefix>grants       channel: {"event":"grant"|"revoke",...}
+ */
+
+
+#include "ngx_http_zt_inference.h"
+
+#include <hiredis/hiredis.h>
+
+
+#define NGX_HTTP_ZT_GRANT_TTL_MAX    (7 * 86400)
+#define NGX_HTTP_ZT_GRANT_NAME_MAX   256
+#define NGX_HTTP_ZT_GRANT_TEXT_MAX   1024
+
+
+static void ngx_http_zt_grant_loaded(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_zt_grant_create(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, json_t *body);
+static void ngx_http_zt_grant_created(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_zt_grant_list(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx);
+static void ngx_http_zt_grant_listed(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_zt_grant_revoke(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *api);
+static void ngx_http_zt_grant_revoked(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_zt_grant_name(json_t *v, ngx_str_t *s,
+    ngx_uint_t scope);
+
+
+/* KEYS: grants of a subject.  ARGV: now.  The scopes still active. */
+static char  ngx_http_zt_grant_lookup_lua[] =
+    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #all, 2 do\n"
+    "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
+    "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
+    "     and tonumber(g.expires_at) > now then\n"
+    "    table.insert(out, all[i])\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
+/* KEYS: grants of a subject.  ARGV: now.  Active grants as JSON. */
+static char  ngx_http_zt_grant_list_lua[] =
+    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #all, 2 do\n"
+    "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
+    "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
+    "     and tonumber(g.expires_at) > now then\n"
+    "    table.insert(out, all[i + 1])\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
+/*
+ * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
+ * now channel.  Drops the expired grants of the subject on the way.
+ */
+static char  ngx_http_zt_grant_create_lua[] =
+    "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
+    "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
+    "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
+    "  created_at = now})\n"
+    "redis.call('HSET', KEYS[1], ARGV[2], g)\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #all, 2 do\n"
+    "  local ok, o = pcall(cjson.decode, all[i + 1])\n"
+    "  local e = ok and type(o) == 'table' and tonumber(o.expires_at) or 0\n"
+    "  if e <= now then redis.call('HDEL', KEYS[1], all[i])\n"
+    "  elseif e > last then last = e end\n"
+    "end\n"
+    "redis.call('EXPIREAT', KEYS[1], last)\n"
+    "redis.call('PUBLISH', ARGV[7], cjson.encode({event = 'grant',\n"
+    "  sub = ARGV[1], scope = ARGV[2], expires_at = tonumber(ARGV[3]),\n"
+    "  by = ARGV[4], reason = ARGV[5], at = now}))\n"
+    "return g\n";
+
+
+/*
+ * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel.
+ * 1 when an active grant was revoked.
+ */
+static char  ngx_http_zt_grant_revoke_lua[] =
+    "local g = redis.call('HGET', KEYS[1], ARGV[2])\n"
+    "if not g then return 0 end\n"
+    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
+    "local ok, o = pcall(cjson.decode, g)\n"
+    "if not (ok and type(o) == 'table' and tonumber(o.expires_at)\n"
+    "        and tonumber(o.expires_at) > tonumber(ARGV[3])) then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('PUBLISH', ARGV[5], cjson.encode({event = 'revoke',\n"
+    "  sub = ARGV[1], scope = ARGV[2], by = ARGV[4],\n"
+    "  at = tonumber(ARGV[3])}))\n"
+    "return 1\n";
+
+
+/*
+ * NGX_OK: ctx->grants holds the subject's active grants; NGX_AGAIN: Redis
+ * was asked, the phases run again when it answers; NGX_ERROR: Redis
+ * cannot tell, and the caller answers 503.
+ */
+
+ngx_int_t
+ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+{
+    ngx_str_t                  args[5];
+    ngx_http_zt_grant_wait_t  *g;
+
+    if (ctx->grants_loaded) {
+        return NGX_OK;
+    }
+
+    g = ctx->grant;
+
+    if (g == NULL) {
+        g = ngx_pcalloc(r->pool, sizeof(ngx_http_zt_grant_wait_t));
+        if (g == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->grant = g;
+    }
+
+    switch (g->state) {
+
+    case NGX_HTTP_ZT_REDIS_BUSY:
+        return NGX_AGAIN;
+
+    case NGX_HTTP_ZT_REDIS_FAILED:
+        return NGX_ERROR;
+
+    default:
+        break;
+    }
+
+    if (!ctx->verified || ctx->id.sub.len == 0) {
+        ctx->grants = ngx_array_create(r->pool, 1, sizeof(ngx_str_t));
+        if (ctx->grants == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->grants_loaded = 1;
+        return NGX_OK;
+    }
+
+    ngx_str_set(&args[0], "EVAL");
+    args[1].data = (u_char *) ngx_http_zt_grant_lookup_lua;
+    args[1].len = sizeof(ngx_http_zt_grant_lookup_lua) - 1;
+    ngx_str_set(&args[2], "1");
+
+    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &ctx->id.sub)
+           != NGX_OK
+        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_loaded, NULL, 5,
+                                       args)
+        != NGX_OK)
+    {
+        g->state = NGX_HTTP_ZT_REDIS_FAILED;
+        return NGX_ERROR;
+    }
+
+    g->state = NGX_HTTP_ZT_REDIS_BUSY;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_zt_grant_loaded(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_str_t                 *s;
+    ngx_uint_t                 i;
+    redisReply                *e;
+    ngx_http_zt_ctx_t         *ctx;
+    ngx_http_zt_grant_wait_t  *g;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
+    g = ctx->grant;
+
+    g->state = NGX_HTTP_ZT_REDIS_FAILED;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        goto done;
+    }
+
+    ctx->grants = ngx_array_create(r->pool, reply->elements + 1,
+                                   sizeof(ngx_str_t));
+    if (ctx->grants == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        s = ngx_array_push(ctx->grants);
+        if (s == NULL) {
+            goto done;
+        }
+
+        s->len = e->len;
+        s->data = ngx_pnalloc(r->pool, e->len);
+        if (s->data == NULL) {
+            goto done;
+        }
+
+        ngx_memcpy(s->data, e->str, e->len);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "zt: sub \"%V\" holds a grant of scope \"%V\"",
+                      &ctx->id.sub, s);
+    }
+
+    ctx->grants_loaded = 1;
+    g->state = NGX_HTTP_ZT_REDIS_DONE;
+
+done:
+
+    ngx_http_core_run_phases(r);
+}
+
+
+ngx_int_t
+ngx_http_zt_grant_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_approval_t *api, json_t *body)
+{
+    switch (api->op) {
+
+    case NGX_HTTP_ZT_API_GRANT_CREATE:
+        return ngx_http_zt_grant_create(r, ctx, body);
+
+    case NGX_HTTP_ZT_API_GRANT_LIST:
+        return ngx_http_zt_grant_list(r, ctx);
+
+    case NGX_HTTP_ZT_API_GRANT_REVOKE:
+        return ngx_http_zt_grant_revoke(r, ctx, api);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    json_t *body)
+{
+    time_t      ttl, now;
+    json_t     *v;
+    ngx_str_t   args[11], sub, scope, s;
+
+    ngx_str_set(&ctx->event, "grant.create");
+
+    if (body == NULL) {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request_error",
+                                          "invalid_grant",
+                                          "a grant needs a JSON body");
+    }
+
+    if (ngx_http_zt_grant_name(json_object_get(body, "sub"), &sub, 0)
+        != NGX_OK)
+    {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request_error",
+                                          "invalid_grant",
+                                          "\"sub\" must be a non-empty "
+                                          "string");
+    }
+
+    if (ngx_http_zt_grant_name(json_object_get(body, "scope"), &scope, 1)
+        != NGX_OK)
+    {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request_error",
+                                          "invalid_grant",
+                                          "\"scope\" must be one scope "
+                                          "name");
+    }
+
+    v = json_object_get(body, "ttl");
+    ttl = NGX_ERROR;
+
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) > 0
+            && json_integer_value(v) <= NGX_HTTP_ZT_GRANT_TTL_MAX)
+        {
+            ttl = (time_t) json_integer_value(v);
+        }
+
+    } else if (json_is_string(v)) {
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+        ttl = ngx_parse_time(&s, 1);
+    }
+
+    if (ttl == NGX_ERROR || ttl <= 0 || ttl > NGX_HTTP_ZT_GRANT_TTL_MAX) {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request_error",
+                                          "invalid_grant",
+                                          "\"ttl\" must be a time from 1s "
+                                          "to 7d, such as \"15m\"");
+    }
+
+    v = json_object_get(body, "reason");
+    ngx_str_null(&args[8]);
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_request_error",
+                                              "invalid_grant",
+                                              "\"reason\" must be a string");
+        }
+
+        args[8].data = (u_char *) json_string_value(v);
+        args[8].len = ngx_min(json_string_length(v),
+                              NGX_HTTP_ZT_GRANT_TEXT_MAX);
+
+        while (args[8].len < json_string_length(v) && args[8].len
+               && (args[8].data[args[8].len] & 0xc0) == 0x80)
+        {
+            args[8].len--;
+        }
+    }
+
+    /* like approvals: nobody widens their own access */
+
+    if (sub.len == ctx->id.sub.len
+        && ngx_strncmp(sub.data, ctx->id.sub.data, sub.len) == 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "zt: sub \"%V\" tried to grant themselves scope "
+                      "\"%V\"", &ctx->id.sub, &scope);
+
+        return ngx_http_zt_approval_error(r, NGX_HTTP_FORBIDDEN,
+                                          "permission_error", "self_grant",
+                                          "a reviewer cannot grant "
+                                          "themselves a scope");
+    }
+
+    now = ngx_time();
+
+    ngx_str_set(&args[0], "EVAL");
+    args[1].data = (u_char *) ngx_http_zt_grant_create_lua;
+    args[1].len = sizeof(ngx_http_zt_grant_create_lua) - 1;
+    ngx_str_set(&args[2], "1");
+
+    args[4] = sub;
+    args[5] = scope;
+    args[7] = ctx->id.sub;
+
+    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
+        || ngx_http_zt_approval_time(r, &args[6], now + ttl) != NGX_OK
+        || ngx_http_zt_approval_time(r, &args[9], now) != NGX_OK
+        || ngx_http_zt_approval_key(r, &args[10], "grants", NULL) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "zt: \"%V\" grants scope \"%V\" to sub \"%V\" for %T s",
+                  &ctx->id.sub, &scope, &sub, ttl);
+
+    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_created, NULL,
+                                       11, args)
+        != NGX_OK)
+    {
+        ngx_str_set(&ctx->event, "grant.error");
+        return ngx_http_zt_redis_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    u_char             *p;
+    size_t              len;
+    ngx_http_zt_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+        ngx_str_set(&ctx->event, "grant.error");
+        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
+        return;
+    }
+
+    len = sizeof("{\"grant\":}\n") - 1 + reply->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_sprintf(p, "{\"grant\":%*s}\n", reply->len, reply->str);
+
+    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r,
+                                                NGX_HTTP_CREATED, p, len));
+}
+
+
+static ngx_int_t
+ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+{
+    u_char     *dst, *src;
+    ngx_str_t   args[5], sub;
+
+    ngx_str_set(&ctx->event, "grant.list");
+
+    if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
+        || sub.len == 0)
+    {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request_error",
+                                          "invalid_request",
+                                          "grants are listed by subject: "
+                                          "?sub=");
+    }
+
+    dst = ngx_pnalloc(r->pool, sub.len);
+    if (dst == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    src = sub.data;
+    sub.data = dst;
+    ngx_unescape_uri(&dst, &src, sub.len, 0);
+    sub.len = dst - sub.data;
+
+    ngx_str_set(&args[0], "EVAL");
+    args[1].data = (u_char *) ngx_http_zt_grant_list_lua;
+    args[1].len = sizeof(ngx_http_zt_grant_list_lua) - 1;
+    ngx_str_set(&args[2], "1");
+
+    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
+        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_listed, NULL, 5,
+                                       args)
+        != NGX_OK)
+    {
+        ngx_str_set(&ctx->event, "grant.error");
+        return ngx_http_zt_redis_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    u_char             *p, *last;
+    size_t              len;
+    ngx_uint_t          i;
+    redisReply         *e;
+    ngx_http_zt_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+        ngx_str_set(&ctx->event, "grant.error");
+        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
+        return;
+    }
+
+    len = sizeof("{\"grants\":[]}\n") - 1;
+
+    for (i = 0; i < reply->elements; i++) {
+        len += reply->element[i]->len + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    last = ngx_cpymem(p, "{\"grants\":[", sizeof("{\"grants\":[") - 1);
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (last[-1] != '[') {
+            *last++ = ',';
+        }
+
+        last = ngx_cpymem(last, e->str, e->len);
+    }
+
+    last = ngx_cpymem(last, "]}\n", 3);
+
+    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r, NGX_HTTP_OK, p,
+                                                           last - p));
+}
+
+
+static ngx_int_t
+ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_approval_t *api)
+{
+    ngx_str_t  args[9];
+
+    ngx_str_set(&ctx->event, "grant.revoke");
+
+    if (api->sub.len == 0 || api->sub.len > NGX_HTTP_ZT_GRANT_NAME_MAX
+        || api->scope.len == 0
+        || api->scope.len > NGX_HTTP_ZT_GRANT_NAME_MAX)
+    {
+        return ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+                                          "not_found_error", "grant_unknown",
+                                          "no such grant");
+    }
+
+    ngx_str_set(&args[0], "EVAL");
+    args[1].data = (u_char *) ngx_http_zt_grant_revoke_lua;
+    args[1].len = sizeof(ngx_http_zt_grant_revoke_lua) - 1;
+    ngx_str_set(&args[2], "1");
+
+    args[4] = api->sub;
+    args[5] = api->scope;
+    args[7] = ctx->id.sub;
+
+    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &api->sub) != NGX_OK
+        || ngx_http_zt_approval_time(r, &args[6], ngx_time()) != NGX_OK
+        || ngx_http_zt_approval_key(r, &args[8], "grants", NULL) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_revoked, api, 9,
+                                       args)
+        != NGX_OK)
+    {
+        ngx_str_set(&ctx->event, "grant.error");
+        return ngx_http_zt_redis_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_zt_approval_t *api = data;
+
+    u_char             *p;
+    size_t              len;
+    ngx_int_t           rc;
+    ngx_http_zt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_str_set(&ctx->event, "grant.error");
+        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
+        return;
+    }
+
+    if (reply->integer != 1) {
+        rc = ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+                                        "not_found_error", "grant_unknown",
+                                        "no such active grant");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "zt: \"%V\" revoked scope \"%V\" of sub \"%V\"",
+                  &ctx->id.sub, &api->scope, &api->sub);
+
+    len = sizeof("{\"grant\":{\"sub\":\"\",\"scope\":\"\","
+                 "\"status\":\"revoked\"}}\n") - 1
+          + ngx_http_zt_json_escape_len(api->sub.data, api->sub.len)
+          + ngx_http_zt_json_escape_len(api->scope.data, api->scope.len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+    len = ngx_cpymem(p, "{\"grant\":{\"sub\":\"",
+                     sizeof("{\"grant\":{\"sub\":\"") - 1) - p;
+    len = ngx_http_zt_json_escape(p + len, api->sub.data, api->sub.len) - p;
+    len = ngx_cpymem(p + len, "\",\"scope\":\"",
+                     sizeof("\",\"scope\":\"") - 1) - p;
+    len = ngx_http_zt_json_escape(p + len, api->scope.data, api->scope.len)
+          - p;
+    len = ngx_cpymem(p + len, "\",\"status\":\"revoked\"}}\n",
+                     sizeof("\",\"status\":\"revoked\"}}\n") - 1) - p;
+
+    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r, NGX_HTTP_OK, p,
+                                                           len));
+}
+
+
+/* a subject or a scope: a short string; a scope has no white space */
+
+static ngx_int_t
+ngx_http_zt_grant_name(json_t *v, ngx_str_t *s, ngx_uint_t scope)
+{
+    size_t  i;
+
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    s->data = (u_char *) json_string_value(v);
+    s->len = json_string_length(v);
+
+    if (s->len == 0 || s->len > NGX_HTTP_ZT_GRANT_NAME_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] == 0x7f
+            || (scope && s->data[i] == ' '))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
