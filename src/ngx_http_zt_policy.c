@@ -26,6 +26,7 @@ static char *ngx_http_zt_policy_cond_error(ngx_conf_t *cf, char *what,
 static ngx_int_t ngx_http_zt_policy_strs_has(ngx_array_t *a, ngx_str_t *s);
 static json_t *ngx_http_zt_policy_claim(json_t *obj, u_char *name,
     size_t len);
+static ngx_int_t ngx_http_zt_policy_join(ngx_conf_t *cf, ngx_str_t *value);
 static ngx_int_t ngx_http_zt_policy_claim_holds(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_cond_t *cond);
 static ngx_int_t ngx_http_zt_policy_json_holds(ngx_http_request_t *r,
@@ -37,12 +38,64 @@ static ngx_int_t ngx_http_zt_policy_text(json_t *v, u_char *buf,
     ngx_str_t *text);
 
 
+/*
+ * The operator may stand apart from its value, as in the SPEC's
+ * body~* "drop\s+table": an argument that ends in an operator with nothing
+ * after it is joined with the next one.  Returns the number of conditions,
+ * which are then value[2] and on.
+ */
+
+static ngx_int_t
+ngx_http_zt_policy_join(ngx_conf_t *cf, ngx_str_t *value)
+{
+    u_char      *p, *eq;
+    ngx_str_t    a, *arg;
+    ngx_uint_t   i, n, open;
+
+    n = 2;
+    arg = &a;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        a = value[i];
+
+        eq = ngx_strlchr(arg->data, arg->data + arg->len, '=');
+
+        open = (arg->len && arg->data[arg->len - 1] == '~')
+               || (arg->len > 1 && arg->data[arg->len - 2] == '~'
+                   && arg->data[arg->len - 1] == '*')
+               || (eq && eq == arg->data + arg->len - 1);
+
+        if (open && i + 1 < cf->args->nelts) {
+            p = ngx_pnalloc(cf->pool, arg->len + value[i + 1].len + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            value[n].data = p;
+            p = ngx_cpymem(p, arg->data, arg->len);
+            p = ngx_cpymem(p, value[i + 1].data, value[i + 1].len);
+            *p = '\0';
+            value[n].len = p - value[n].data;
+
+            i++;
+            n++;
+            continue;
+        }
+
+        value[n++] = *arg;
+    }
+
+    return n - 2;
+}
+
+
 char *
 ngx_http_zt_policy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_zt_policy_conf_t  *pcf;
 
     char                *rv;
+    ngx_int_t            n;
     ngx_str_t           *value;
     ngx_uint_t           i;
     ngx_http_zt_rule_t  *rule;
@@ -113,8 +166,14 @@ ngx_http_zt_policy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     rule->line = cf->conf_file->line;
-    rule->nconds = cf->args->nelts - 2;
     rule->conds = NULL;
+
+    n = ngx_http_zt_policy_join(cf, value);
+    if (n == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    rule->nconds = n;
 
     if (rule->nconds) {
         rule->conds = ngx_pcalloc(cf->pool,
