@@ -156,10 +156,38 @@ static ngx_int_t
 ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t            rc;
-    ngx_http_zt_rule_t  *rule;
+    ngx_int_t                 rc;
+    ngx_http_zt_rule_t       *rule;
+    ngx_http_zt_main_conf_t  *zmcf;
 
     rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
+
+    /*
+     * A rule before the deciding one failed on a scope the token lacks: a
+     * just-in-time grant may give it, and first match must stay first.
+     */
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+
+    if (ctx->scope_missed && !ctx->grants_loaded && zmcf->redis.configured) {
+
+        rc = ngx_http_zt_grant_load(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc != NGX_OK) {
+            ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+            return ngx_http_zt_access_fail(r, ctx,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "grants_unavailable",
+                                           "the grant store cannot be "
+                                           "reached, try again later");
+        }
+
+        rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
+    }
 
     ctx->rule = rule;
 
@@ -186,13 +214,16 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     if (rule->action == NGX_HTTP_ZT_APPROVE) {
         ctx->decision = NGX_HTTP_ZT_DECISION_APPROVE;
-        return ngx_http_zt_access_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "approval_unavailable",
-                                       "this request needs an approval and "
-                                       "no approval queue is configured");
-    }
 
-    ctx->decision = NGX_HTTP_ZT_DECISION_ALLOW;
+        /* parks, answers, or lets an approved retry through, once */
+        rc = ngx_http_zt_approval_handler(r, lcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else {
+        ctx->decision = NGX_HTTP_ZT_DECISION_ALLOW;
+    }
 
     if (!lcf->forward_token) {
         if (ngx_http_zt_access_strip_token(r) != NGX_OK) {
