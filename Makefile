@@ -59,7 +59,7 @@ demo-stop:
 	sh demo/demo.sh stop
 
 bench: deps module
-	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh bench/run.sh
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) bash bench/run.sh
 
 clean:
 	rm -rf build build-asan t/servroot

@@ -56,8 +56,8 @@ sub answer {
     return $out;
 }
 
-write_file("../up/html/json4k.json", answer(4096));
-write_file("../up/html/json1m.json", answer(1024 * 1024));
+write_file("up/html/json4k.json", answer(4096));
+write_file("up/html/json1m.json", answer(1024 * 1024));
 
 sub write_file {
     my ($name, $data) = @_;
