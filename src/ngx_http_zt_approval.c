@@ -103,9 +103,11 @@ static void ngx_http_zt_approval_str(ngx_http_zt_approval_out_t *out,
 
 /*
  * KEYS: approval, pending set.  ARGV: id sub method uri body_sha256
- * justification client rule now expires_at retention channel body host.
+ * justification client rule now expires_at retention channel body host
+ * deadline.
  */
 static char  ngx_http_zt_approval_park_lua[] =
+    NGX_HTTP_ZT_REDIS_LATE_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "if redis.call('EXISTS', k) == 1 then\n"
     "  return redis.error_reply('approval id collision')\n"
@@ -129,10 +131,11 @@ static char  ngx_http_zt_approval_park_lua[] =
 
 /*
  * KEYS: approval, pending set.  ARGV: id sub method uri body_sha256 now
- * channel.  Returns {outcome, decided_by, expires_at}; "forward" only to
- * the one retry that consumed the approval.
+ * channel deadline.  Returns {outcome, decided_by, expires_at}; "forward"
+ * only to the one retry that consumed the approval.
  */
 static char  ngx_http_zt_approval_consume_lua[] =
+    NGX_HTTP_ZT_REDIS_LATE_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "local h = redis.call('HMGET', k, 'status', 'sub', 'method', 'uri',\n"
     "  'body_sha256', 'expires_at', 'decided_by')\n"
@@ -162,10 +165,12 @@ static char  ngx_http_zt_approval_consume_lua[] =
 
 /*
  * KEYS: approval, pending set.  ARGV: id reviewer decision reason now
- * channel.  Returns {"ok", fields} or {"unknown"|"self"|"conflict",
- * fields}.  An approval not used yet may still be denied (withdrawn).
+ * channel deadline.  Returns {"ok", fields} or {"unknown"|"self"|
+ * "conflict", fields}.  An approval not used yet may still be denied
+ * (withdrawn).
  */
 static char  ngx_http_zt_approval_decide_lua[] =
+    NGX_HTTP_ZT_REDIS_LATE_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"
     "local status = h[1]\n"
@@ -348,7 +353,7 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
     time_t                    now;
-    ngx_str_t                 args[19];
+    ngx_str_t                 args[20];
     ngx_table_elt_t          *h;
     u_char                    rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
     u_char                    sha[64];
@@ -434,8 +439,12 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         ngx_str_null(&args[18]);
     }
 
+    if (ngx_http_zt_redis_deadline(r, &args[19]) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_parked, NULL,
-                                       19, args)
+                                       20, args)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -449,7 +458,7 @@ static ngx_int_t
 ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a, ngx_str_t *id)
 {
-    ngx_str_t  args[12];
+    ngx_str_t  args[13];
     u_char     sha[64];
 
     if (!ngx_http_zt_approval_id_valid(id)) {
@@ -488,13 +497,14 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ngx_http_zt_approval_time(r, &args[10], ngx_time()) != NGX_OK
         || ngx_http_zt_approval_key(r, &args[11], "approvals", NULL)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_zt_redis_deadline(r, &args[12]) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_retried, NULL,
-                                       12, args)
+                                       13, args)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -1359,7 +1369,7 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a, json_t *body)
 {
     json_t     *v;
-    ngx_str_t   args[11];
+    ngx_str_t   args[12];
 
     ctx->approval_id = a->id;
 
@@ -1406,13 +1416,14 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ngx_http_zt_approval_time(r, &args[9], ngx_time()) != NGX_OK
         || ngx_http_zt_approval_key(r, &args[10], "approvals", NULL)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_zt_redis_deadline(r, &args[11]) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_shown, NULL,
-                                       11, args)
+                                       12, args)
         != NGX_OK)
     {
         ngx_str_set(&ctx->event, "approval.error");

@@ -71,9 +71,11 @@ static char  ngx_http_zt_grant_list_lua[] =
 
 /*
  * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
- * now channel.  Drops the expired grants of the subject on the way.
+ * now channel deadline.  Drops the expired grants of the subject on the
+ * way.
  */
 static char  ngx_http_zt_grant_create_lua[] =
+    NGX_HTTP_ZT_REDIS_LATE_LUA
     "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
     "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
     "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
@@ -94,10 +96,11 @@ static char  ngx_http_zt_grant_create_lua[] =
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel.
- * 1 when an active grant was revoked.
+ * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel
+ * deadline.  1 when an active grant was revoked.
  */
 static char  ngx_http_zt_grant_revoke_lua[] =
+    NGX_HTTP_ZT_REDIS_LATE_LUA
     "local g = redis.call('HGET', KEYS[1], ARGV[2])\n"
     "if not g then return 0 end\n"
     "redis.call('HDEL', KEYS[1], ARGV[2])\n"
@@ -273,7 +276,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 {
     time_t      ttl, now;
     json_t     *v;
-    ngx_str_t   args[11], sub, scope, s;
+    ngx_str_t   args[12], sub, scope, s;
 
     ngx_str_set(&ctx->event, "grant.create");
 
@@ -379,7 +382,8 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
         || ngx_http_zt_approval_time(r, &args[6], now + ttl) != NGX_OK
         || ngx_http_zt_approval_time(r, &args[9], now) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[10], "grants", NULL) != NGX_OK)
+        || ngx_http_zt_approval_key(r, &args[10], "grants", NULL) != NGX_OK
+        || ngx_http_zt_redis_deadline(r, &args[11]) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -389,7 +393,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                   &ctx->id.sub, &scope, &sub, ttl);
 
     if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_created, NULL,
-                                       11, args)
+                                       12, args)
         != NGX_OK)
     {
         ngx_str_set(&ctx->event, "grant.error");
@@ -537,7 +541,7 @@ static ngx_int_t
 ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *api)
 {
-    ngx_str_t  args[9];
+    ngx_str_t  args[10];
 
     ngx_str_set(&ctx->event, "grant.revoke");
 
@@ -561,12 +565,13 @@ ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ngx_http_zt_approval_key(r, &args[3], "grants:", &api->sub) != NGX_OK
         || ngx_http_zt_approval_time(r, &args[6], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[8], "grants", NULL) != NGX_OK)
+        || ngx_http_zt_approval_key(r, &args[8], "grants", NULL) != NGX_OK
+        || ngx_http_zt_redis_deadline(r, &args[9]) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_revoked, api, 9,
+    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_revoked, api, 10,
                                        args)
         != NGX_OK)
     {

@@ -27,6 +27,9 @@
 #define NGX_HTTP_ZT_REDIS_BACKOFF_MAX  2000
 #define NGX_HTTP_ZT_REDIS_ARGS         32
 
+/* clock skew between this host and Redis that a deadline tolerates */
+#define NGX_HTTP_ZT_REDIS_SKEW         1000
+
 
 typedef struct {
     ngx_queue_t                    queue;      /* in the free list */
@@ -36,6 +39,7 @@ typedef struct {
     ngx_http_cleanup_t            *cleanup;
     ngx_event_t                    timer;
     ngx_msec_t                     timeout;
+    unsigned                       watch:1;    /* watches the client */
 } ngx_http_zt_redis_cmd_t;
 
 
@@ -309,6 +313,34 @@ ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
 }
 
 
+/*
+ * The deadline of a command queued now, as Unix time in milliseconds: when
+ * its timer fires, plus the clock skew tolerated.
+ */
+
+ngx_int_t
+ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s)
+{
+    ngx_time_t               *tp;
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+    tp = ngx_timeofday();
+
+    s->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = ngx_sprintf(s->data, "%L",
+                         (int64_t) tp->sec * 1000 + tp->msec
+                         + zmcf->redis.timeout + NGX_HTTP_ZT_REDIS_SKEW)
+             - s->data;
+
+    return NGX_OK;
+}
+
+
 /* seconds until the next connection attempt, at least 1 */
 
 ngx_str_t *
@@ -464,20 +496,42 @@ ngx_http_zt_redis_prepare(ngx_http_request_t *r,
 static void
 ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd)
 {
+    ngx_http_request_t  *r;
+
     ngx_add_timer(&cmd->timer, cmd->timeout);
+
+    /*
+     * A client that goes away while its request waits is noticed, as the
+     * upstream module does: the request is finalized, which detaches it.
+     */
+
+    r = cmd->request;
+
+    if (r == r->main && r->read_event_handler == ngx_http_block_reading) {
+        r->read_event_handler = ngx_http_test_reading;
+        cmd->watch = 1;
+    }
 }
 
 
 static void
 ngx_http_zt_redis_release(ngx_http_zt_redis_cmd_t *cmd)
 {
+    ngx_http_request_t  *r;
+
     if (cmd->timer.timer_set) {
         ngx_del_timer(&cmd->timer);
     }
 
-    if (cmd->request) {
+    r = cmd->request;
+
+    if (r) {
         cmd->cleanup->handler = NULL;
         cmd->request = NULL;
+
+        if (cmd->watch && r->read_event_handler == ngx_http_test_reading) {
+            r->read_event_handler = ngx_http_block_reading;
+        }
     }
 
     ngx_queue_insert_head(&ngx_http_zt_redis_peer.free, &cmd->queue);
@@ -655,13 +709,27 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ngx_http_zt_redis_release(cmd);
 
     if (r == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "zt: redis %s for a request that went away, dropped",
+                       rr ? "reply" : "failure");
         return;
     }
 
     if (rr && rr->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: redis %s: error reply: \"%*s\"", peer->name,
-                      rr->len, rr->str);
+
+        if (rr->len >= 6 && ngx_strncmp(rr->str, "ZTLATE", 6) == 0) {
+            /* the reply is in time, so the clocks disagree */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: redis %s refused a command as late: the "
+                          "clocks of this host and of Redis disagree by "
+                          "more than %d ms", peer->name,
+                          NGX_HTTP_ZT_REDIS_SKEW);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: redis %s: error reply: \"%*s\"", peer->name,
+                          rr->len, rr->str);
+        }
     }
 
     c = r->connection;

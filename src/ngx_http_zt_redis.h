@@ -28,6 +28,21 @@ typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
     struct redisReply *reply, void *data);
 
 
+/*
+ * The first lines of every script that changes state: the last ARGV is
+ * the deadline (ngx_http_zt_redis_deadline()), past which the gateway has
+ * answered 503 already.  A command Redis runs late (it was paused, or
+ * overloaded) then changes nothing: an approval is not consumed, nor a
+ * request parked, behind the back of a caller who was told to retry.
+ */
+#define NGX_HTTP_ZT_REDIS_LATE_LUA                                            \
+    "local zt_t = redis.call('TIME')\n"                                       \
+    "if zt_t[1] * 1000 + math.floor(zt_t[2] / 1000)\n"                        \
+    "   > tonumber(ARGV[#ARGV]) then\n"                                       \
+    "  return redis.error_reply('ZTLATE past the gateway deadline')\n"        \
+    "end\n"
+
+
 /* a Redis round trip of the access phase: kept in the request context */
 typedef enum {
     NGX_HTTP_ZT_REDIS_IDLE = 0,
@@ -79,6 +94,7 @@ ngx_int_t ngx_http_zt_redis_command(ngx_http_request_t *r,
 ngx_int_t ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
+ngx_int_t ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s);
 ngx_str_t *ngx_http_zt_redis_retry_after(ngx_http_request_t *r);
 ngx_int_t ngx_http_zt_redis_unavailable(ngx_http_request_t *r);
 void ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle);

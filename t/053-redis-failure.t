@@ -144,12 +144,14 @@ sub second_nginx_start {
     my $port = $ENV{TEST_NGINX_ZT_SECOND_PORT};
     my $modules = join '', map { "load_module $_;\n" }
                            split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || '';
+    my $user = $> == 0 ? "user root;" : "";
     second_nginx_stop();
     mkdir $SecondRoot;
     mkdir "$SecondRoot/$_" for qw(conf logs html);
     open my $out, '>', "$SecondRoot/conf/nginx.conf" or die $!;
     print $out <<"_EOC_";
 $modules
+$user
 worker_processes 2;
 daemon on;
 master_process on;
@@ -365,6 +367,10 @@ LARGE
     location = /plain {
         echo plain;
     }
+    location = /v1/chat {
+        zt_policy approve scope=inference:invoke "body~*needs approval";
+        echo FORWARDED;
+    }
     # one request, one worker: the API call hangs on Redis for 2s in a
     # subrequest while /plain is asked; a worker waiting for Redis could
     # not answer /plain before the 2s are over
@@ -393,7 +399,40 @@ qr/did not answer within 2000 ms/
 
 
 
-=== TEST 11: Redis resumed: recovery once the backoff is over; the approval held is used
+=== TEST 11: Redis paused: a client that gives up is noticed, its request detached from Redis
+--- init
+Time::HiRes::sleep(0.3);
+--- request eval
+"POST /v1/chat\n{\"prompt\":\"needs approval: gave up\"}"
+--- more_headers eval
+"Authorization: Bearer $::Alice"
+--- timeout: 0.5
+--- abort
+--- ignore_response
+--- wait: 0.3
+--- error_log
+client prematurely closed connection
+zt: redis command detached from its request
+--- no_error_log
+[alert]
+
+
+
+=== TEST 12: Redis resumed: the late reply is dropped, the worker carries on
+--- init
+main::redis_resume();
+Time::HiRes::sleep(0.5);
+--- request
+GET /plain
+--- error_code: 200
+--- error_log
+for a request that went away, dropped
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: Redis resumed: recovery once the backoff is over; the approval held is used
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=300ms prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -431,7 +470,7 @@ Time::HiRes::sleep(2.2);
 
 
 
-=== TEST 12: Redis stopped: 503 with Retry-After at once, no allow
+=== TEST 14: Redis stopped: 503 with Retry-After at once, no allow
 --- init
 main::redis_stop();
 --- request
@@ -450,7 +489,7 @@ qr/zt: redis 127\.0\.0\.1:\d+: connect failed: .*refused/i
 
 
 
-=== TEST 13: Redis stopped: requests that need no Redis are unaffected
+=== TEST 15: Redis stopped: requests that need no Redis are unaffected
 --- request eval
 ["GET /plain", "POST /v1/chat\n{\"prompt\":\"hello\"}"]
 --- more_headers eval
@@ -464,7 +503,7 @@ qr/zt: redis 127\.0\.0\.1:\d+: connect failed: .*refused/i
 
 
 
-=== TEST 14: Redis started again: recovery; the pending approval survived the restart
+=== TEST 16: Redis started again: recovery; the pending approval survived the restart
 --- init
 main::redis_start();
 Time::HiRes::sleep(2.2);
@@ -480,7 +519,7 @@ GET /zt/approvals/%%kept%%
 
 
 
-=== TEST 15: Redis restarted under an open connection: the next command reconnects
+=== TEST 17: Redis restarted under an open connection: the next command reconnects
 --- init
 main::redis_stop();
 main::redis_start();
@@ -496,7 +535,7 @@ main::redis_start();
 
 
 
-=== TEST 16: nginx reloaded: the new workers see the pending approval, it can be approved and used
+=== TEST 18: nginx reloaded: the new workers see the pending approval, it can be approved and used
 --- init
 main::nginx_reload();
 --- request eval
@@ -515,7 +554,7 @@ main::nginx_reload();
 
 
 
-=== TEST 17: Redis answers an error (AUTH refused): 503, the reply is logged
+=== TEST 19: Redis answers an error (AUTH refused): 503, the reply is logged
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=not-the-password timeout=300ms prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -539,7 +578,7 @@ not-the-password
 
 
 
-=== TEST 18: db=N: SELECT before every command; a grant made in db 5 ...
+=== TEST 20: db=N: SELECT before every command; a grant made in db 5 ...
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=5 prefix=zt053db:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -563,7 +602,7 @@ not-the-password
 
 
 
-=== TEST 19: ... is not seen from db 6
+=== TEST 21: ... is not seen from db 6
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=6 prefix=zt053db:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -584,7 +623,7 @@ GET /zt/grants?sub=dora
 
 
 
-=== TEST 20: unix socket with a password: AUTH first, then the command
+=== TEST 22: unix socket with a password: AUTH first, then the command
 --- http_config
     zt_redis unix:$TEST_NGINX_ZT_UNIX_SOCK password=s3cret-pw prefix=zt053u:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -610,7 +649,7 @@ main::unix_redis_start();
 
 
 
-=== TEST 21: two nginx instances share one Redis: a request parked on one ...
+=== TEST 23: two nginx instances share one Redis: a request parked on one ...
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt053two:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
@@ -639,7 +678,7 @@ main::second_nginx_start();
 
 
 
-=== TEST 22: ... is listed by the other instance ...
+=== TEST 24: ... is listed by the other instance ...
 --- request
 GET /second/zt/approvals?status=pending
 --- more_headers eval
@@ -650,7 +689,7 @@ GET /second/zt/approvals?status=pending
 
 
 
-=== TEST 23: ... approved on the other instance ...
+=== TEST 25: ... approved on the other instance ...
 --- request
 POST /second/zt/approvals/%%two%%/approve
 --- more_headers eval
@@ -661,7 +700,7 @@ POST /second/zt/approvals/%%two%%/approve
 
 
 
-=== TEST 24: ... and the retry on the first one is forwarded, once for both
+=== TEST 26: ... and the retry on the first one is forwarded, once for both
 --- request eval
 ["POST /v1/chat\n$::Two", "POST /second/v1/chat\n$::Two"]
 --- more_headers eval
@@ -674,7 +713,7 @@ POST /second/zt/approvals/%%two%%/approve
 
 
 
-=== TEST 25: a grant made on one instance is seen by the other
+=== TEST 27: a grant made on one instance is seen by the other
 --- request eval
 ["POST /zt/grants\n{\"sub\":\"tom\",\"scope\":\"shared:two\",\"ttl\":\"5m\"}",
  "GET /second/zt/grants?sub=tom"]
