@@ -179,11 +179,8 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
         if (rc != NGX_OK) {
             ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
-            return ngx_http_zt_access_fail(r, ctx,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "grants_unavailable",
-                                           "the grant store cannot be "
-                                           "reached, try again later");
+            rc = ngx_http_zt_redis_unavailable(r);
+            return ngx_http_zt_access_answered(r, ctx, rc);
         }
 
         rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
