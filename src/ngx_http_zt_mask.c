@@ -757,7 +757,7 @@ ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         if (mc->bytes == 0 && !mc->last) {
 
-            /* nothing to send yet: the inputs are done with, the header waits */
+            /* nothing to send yet: inputs are done with, the header waits */
 
             for (cl = mc->out; cl; cl = cl->next) {
                 if (cl->buf->shadow) {
@@ -815,6 +815,7 @@ ngx_http_zt_mask_process(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc,
     }
 
     before = mc->bytes;
+    mc->req.error_at = -1;
 
     if (mc->json) {
         rc = ngx_http_zt_mask_json_feed(mc->json, p, last, b->last_buf);
@@ -827,9 +828,7 @@ ngx_http_zt_mask_process(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc,
         return NGX_ERROR;
     }
 
-    if (mc->json) {
-        mc->req.offset += last - p;
-    }
+    mc->req.base += last - p;
 
     if (b->last_buf) {
         mc->last = 1;
@@ -920,14 +919,22 @@ ngx_http_zt_mask_output(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
 static ngx_int_t
 ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
 {
-    ngx_int_t  rc;
+    u_char     *p, where[64];
+    ngx_int_t   rc;
+
+    p = where;
+
+    if (mc->req.error_at >= 0) {
+        p = ngx_snprintf(where, sizeof(where), " at byte %O of %s",
+                         mc->req.error_at,
+                         mc->sse ? "an event's data" : "the response");
+    }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "zt: mask: %s (%s byte %O), %s",
+                  "zt: mask: %s%*s, %s",
                   mc->req.err ? mc->req.err : "masking failed",
-                  mc->sse ? "event" : "response", mc->req.offset,
-                  mc->header_sent ? "connection closed"
-                                  : "answered 502");
+                  (size_t) (p - where), where,
+                  mc->header_sent ? "connection closed" : "answered 502");
 
     mc->out = NULL;
     mc->last_out = &mc->out;
@@ -1125,12 +1132,14 @@ ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
     u_char  *p;
     size_t   size;
 
-    if (b->size - b->len >= n) {
-        return NGX_OK;
-    }
+    /* the cap holds whatever room is already there */
 
     if (n > max - b->len) {
         return NGX_DECLINED;
+    }
+
+    if (b->size - b->len >= n) {
+        return NGX_OK;
     }
 
     size = b->size ? b->size : 256;

@@ -103,11 +103,12 @@ typedef struct {
     ngx_http_zt_mask_rule_t      **patterns;
     ngx_uint_t                     npatterns;
 
-    ngx_array_t                    ranges;     /* of ngx_http_zt_mask_range_t */
+    ngx_array_t                    ranges;     /* detector matches */
     ngx_http_zt_mask_buf_t         scratch;    /* unescaped strings */
 
     ngx_uint_t                    *masked;     /* ctx->masked: $zt_masked */
-    off_t                          offset;     /* body bytes before chunk */
+    off_t                          base;       /* bytes before the chunk */
+    off_t                          error_at;   /* invalid JSON here, or -1 */
     const char                    *err;        /* why it failed closed */
 } ngx_http_zt_mask_req_t;
 

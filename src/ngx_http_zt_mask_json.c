@@ -99,12 +99,13 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   holding:1;
     unsigned                   in_key:1;
     unsigned                   key_over:1;
-    unsigned                   started:1;
 };
 
 
-#define ngx_http_zt_bit_test(b, n)  ((b)[(n) >> 6] & ((uint64_t) 1 << ((n) & 63)))
-#define ngx_http_zt_bit_set(b, n)   (b)[(n) >> 6] |= ((uint64_t) 1 << ((n) & 63))
+#define ngx_http_zt_bit_test(b, n)                                            \
+    ((b)[(n) >> 6] & ((uint64_t) 1 << ((n) & 63)))
+#define ngx_http_zt_bit_set(b, n)                                             \
+    (b)[(n) >> 6] |= ((uint64_t) 1 << ((n) & 63))
 
 
 static ngx_int_t ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js,
@@ -155,7 +156,8 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
     n = mr->npaths + ntrack;
 
     if (n) {
-        js->jpaths = ngx_palloc(mr->pool, n * sizeof(ngx_http_zt_mask_jpath_t));
+        js->jpaths = ngx_palloc(mr->pool,
+                                n * sizeof(ngx_http_zt_mask_jpath_t));
         if (js->jpaths == NULL) {
             return NULL;
         }
@@ -247,7 +249,6 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->skipping = 0;
     js->holding = 0;
     js->in_key = 0;
-    js->started = 0;
     js->hold.len = 0;
     js->changes = 0;
     js->track = 0;
@@ -667,7 +668,6 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     ngx_http_zt_mask_jpath_t  *jp;
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
-    js->started = 1;
     js->track = 0;
     js->selected = NULL;
 
@@ -1069,6 +1069,7 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     size_t                     n, ulen, uo, hold;
     ngx_uint_t                 ri, emitted;
     ngx_http_zt_mask_req_t    *mr;
+    ngx_http_zt_mask_rule_t   *rule;
     ngx_http_zt_mask_range_t  *range;
 
     mr = js->mr;
@@ -1117,8 +1118,10 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
                     return NGX_ERROR;
                 }
 
-                if (js->emit->ref(js->emit->data, range[ri].rule->with_esc.data,
-                                  range[ri].rule->with_esc.len)
+                rule = range[ri].rule;
+
+                if (js->emit->ref(js->emit->data, rule->with_esc.data,
+                                  rule->with_esc.len)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -1316,7 +1319,7 @@ ngx_http_zt_mask_json_error(ngx_http_zt_mask_json_t *js, u_char *p,
     const char *err)
 {
     js->mr->err = err;
-    js->mr->offset += p - js->start;
+    js->mr->error_at = js->mr->base + (p - js->start);
 
     return NGX_ERROR;
 }

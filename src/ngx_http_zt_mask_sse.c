@@ -512,7 +512,7 @@ ngx_http_zt_mask_sse_json(ngx_http_zt_mask_sse_t *sse, u_char *payload,
     sse->m.len = 0;
     sse->e.len = 0;
     sse->recs.nelts = 0;
-    mr->offset = 0;
+    mr->base = 0;
 
     if (ngx_http_zt_mask_json_feed(sse->js, payload, payload + len, 1)
         != NGX_OK)

@@ -2,6 +2,8 @@
 # masked stays byte for byte what the upstream sent.
 
 use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use ZT::Token;
 
 no_shuffle();
 run_tests();
@@ -411,3 +413,66 @@ GET /t
 --- must_die
 --- error_log
 invalid parameter "replace=x" in "zt_mask"
+
+
+
+=== TEST 26: unless= masks for one caller and not for another
+--- http_config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
+    zt_audience zt-gateway;
+--- config
+    location /t {
+        zt_policy allow scope=inference:invoke;
+        default_type application/json;
+        zt_mask $..ssn unless=scope=pii:read;
+        zt_mask $.owner unless=sub=bob;
+        echo -n '{"owner":"bob","user":{"ssn":"078-05-1120"}}';
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+[
+    "Authorization: Bearer " . ZT::Token::mint(claims => { scope => 'inference:invoke' }),
+    "Authorization: Bearer " . ZT::Token::mint(claims => { scope => 'inference:invoke pii:read' }),
+    "Authorization: Bearer " . ZT::Token::mint(claims => { scope => 'inference:invoke', sub => 'bob' }),
+]
+--- response_body eval
+[
+    '{"owner":"[REDACTED]","user":{"ssn":"[REDACTED]"}}',
+    '{"owner":"[REDACTED]","user":{"ssn":"078-05-1120"}}',
+    '{"owner":"bob","user":{"ssn":"[REDACTED]"}}',
+]
+
+
+
+=== TEST 27: unless= never lifts the mask for a caller nobody verified
+--- http_config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
+    zt_audience zt-gateway;
+--- config
+    location /t {
+        default_type application/json;
+        zt_mask $.ssn unless=scope=pii:read;
+        echo -n '{"ssn":"078-05-1120"}';
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer " . ZT::Token::mint(claims => { scope => 'inference:invoke pii:read' })
+--- response_body chomp
+{"ssn":"[REDACTED]"}
+
+
+
+=== TEST 28: a bad condition in unless= is a configuration error
+--- config
+    location /t {
+        zt_mask $.a unless=colour=blue;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+zt_mask: unknown condition "colour=blue"

@@ -2,6 +2,8 @@
 # value, after JSON unescaping; the rewritten string is re-escaped.
 
 use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use ZT::Token;
 
 no_shuffle();
 run_tests();
@@ -278,3 +280,31 @@ GET /t
 --- must_die
 --- error_log
 invalid regex "(unclosed"
+
+
+
+=== TEST 20: unless= on a detector: a group sees the addresses, others do not
+--- http_config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
+    zt_audience zt-gateway;
+--- config
+    location /t {
+        zt_policy allow scope=inference:invoke;
+        default_type application/json;
+        zt_mask_pattern email unless=group=support;
+        zt_mask_pattern credit_card;
+        echo -n '{"note":"a@b.io paid with 4111111111111111"}';
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+[
+    "Authorization: Bearer " . ZT::Token::mint(claims => { groups => ['sales'] }),
+    "Authorization: Bearer " . ZT::Token::mint(claims => { groups => ['support'] }),
+]
+--- response_body eval
+[
+    '{"note":"[REDACTED] paid with [REDACTED]"}',
+    '{"note":"a@b.io paid with [REDACTED]"}',
+]

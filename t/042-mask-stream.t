@@ -25,7 +25,7 @@ __DATA__
 
 === TEST 1: one byte per buffer: every boundary at once
 --- config eval
-my $echo = CORE::join '', map { "        echo -n '" . main::quote_conf($_) . "'; echo_flush;\n" }
+my $echo = CORE::join '', map { "        echo -n -- '" . main::quote_conf($_) . "'; echo_flush;\n" }
                           split //, $main::Body;
 "    location /t {
         default_type application/json;
@@ -47,8 +47,8 @@ $main::Masked
 my $locs = '';
 for my $k (1 .. length($main::Body) - 1) {
     my ($a, $b) = (substr($main::Body, 0, $k), substr($main::Body, $k));
-    $locs .= "    location = /k$k { echo -n '" . main::quote_conf($a)
-           . "'; echo_flush; echo -n '" . main::quote_conf($b) . "'; }\n";
+    $locs .= "    location = /k$k { echo -n -- '" . main::quote_conf($a)
+           . "'; echo_flush; echo -n -- '" . main::quote_conf($b) . "'; }\n";
 }
 "    default_type application/json;
     zt_mask \$.secret;
