@@ -9,14 +9,18 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-run="$top/bench/run"
+run="${BENCH_RUN:-$top/bench/run}"
 NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
 DURATION="${DURATION:-5}"
 CONNS="${CONNS:-16}"
 ROUNDS="${ROUNDS:-2}"
-UP=18100
-GW=18101
+UP="${BENCH_PORT:-18100}"
+GW=$((UP + 1))
 : "${MODULE:?}"
+
+# one benchmark at a time on this machine, or both measure each other
+exec 9>/tmp/zt-bench.lock
+flock 9
 
 cleanup() {
     for d in up gw; do
