@@ -294,27 +294,13 @@ ngx_http_zt_access_fail(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_uint_t status, char *code, char *message)
 {
     ngx_int_t  rc;
-    ngx_str_t  type, c, m;
 
     if (ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
         ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
     }
 
-    ngx_str_set(&type, "invalid_request_error");
-    c.data = (u_char *) code;
-    c.len = ngx_strlen(code);
-    m.data = (u_char *) message;
-    m.len = ngx_strlen(message);
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
-        if (ngx_http_zt_answer_header(r, "Retry-After", "5") != NGX_OK) {
-            return ngx_http_zt_access_done(ctx, NGX_ERROR);
-        }
-
-        ngx_str_set(&type, "service_unavailable");
-    }
-
-    rc = ngx_http_zt_answer(r, status, &type, &c, &m);
+    rc = ngx_http_zt_answer_error(r, status, "invalid_request_error", code,
+                                  message);
 
     return ngx_http_zt_access_answered(r, ctx, rc);
 }

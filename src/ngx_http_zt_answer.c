@@ -13,17 +13,70 @@ static ngx_int_t ngx_http_zt_answer_challenge(ngx_http_request_t *r,
 
 
 /*
- * Sends a complete response with a body of the form
+ * An error in the OpenAI shape:
  * {"error":{"type":"...","code":"...","message":"..."}}.  The strings are
- * the module's own, but are escaped all the same: an error description may
- * quote what the client sent.
+ * escaped: an error description may quote what the client sent.
  */
 
 ngx_int_t
 ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
     ngx_str_t *code, ngx_str_t *message)
 {
-    size_t        len;
+    size_t   len;
+    u_char  *json, *p;
+
+    len = sizeof("{\"error\":{\"type\":\"\",\"code\":\"\",\"message\":\"\"}}\n")
+          - 1
+          + ngx_http_zt_json_escape_len(type->data, type->len)
+          + ngx_http_zt_json_escape_len(code->data, code->len)
+          + ngx_http_zt_json_escape_len(message->data, message->len);
+
+    json = ngx_pnalloc(r->pool, len);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(json, "{\"error\":{\"type\":\"",
+                   sizeof("{\"error\":{\"type\":\"") - 1);
+    p = ngx_http_zt_json_escape(p, type->data, type->len);
+    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
+    p = ngx_http_zt_json_escape(p, code->data, code->len);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = ngx_http_zt_json_escape(p, message->data, message->len);
+    p = ngx_cpymem(p, "\"}}\n", sizeof("\"}}\n") - 1);
+
+    return ngx_http_zt_answer_json(r, status, json, p - json);
+}
+
+
+/* the same, for the module's own literal strings */
+
+ngx_int_t
+ngx_http_zt_answer_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *type, char *code, char *message)
+{
+    ngx_str_t  t, c, m;
+
+    t.data = (u_char *) type;
+    t.len = ngx_strlen(type);
+    c.data = (u_char *) code;
+    c.len = ngx_strlen(code);
+    m.data = (u_char *) message;
+    m.len = ngx_strlen(message);
+
+    return ngx_http_zt_answer(r, status, &t, &c, &m);
+}
+
+
+/*
+ * Sends a complete JSON response.  What is left of the request body is
+ * discarded, so that the connection can be kept alive.
+ */
+
+ngx_int_t
+ngx_http_zt_answer_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -32,38 +85,24 @@ ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
         r->keepalive = 0;
     }
 
-    len = sizeof("{\"error\":{\"type\":\"\",\"code\":\"\",\"message\":\"\"}}\n")
-          - 1
-          + ngx_http_zt_json_escape_len(type->data, type->len)
-          + ngx_http_zt_json_escape_len(code->data, code->len)
-          + ngx_http_zt_json_escape_len(message->data, message->len);
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, "{\"error\":{\"type\":\"",
-                         sizeof("{\"error\":{\"type\":\"") - 1);
-    b->last = ngx_http_zt_json_escape(b->last, type->data, type->len);
-    b->last = ngx_cpymem(b->last, "\",\"code\":\"",
-                         sizeof("\",\"code\":\"") - 1);
-    b->last = ngx_http_zt_json_escape(b->last, code->data, code->len);
-    b->last = ngx_cpymem(b->last, "\",\"message\":\"",
-                         sizeof("\",\"message\":\"") - 1);
-    b->last = ngx_http_zt_json_escape(b->last, message->data, message->len);
-    b->last = ngx_cpymem(b->last, "\"}}\n", sizeof("\"}}\n") - 1);
-
+    b->pos = json;
+    b->last = json + len;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    /* a proxy cache must not hand one caller's refusal to another */
+    /* a proxy cache must not hand one caller's answer to another */
     if (ngx_http_zt_answer_header(r, "Cache-Control", "no-store") != NGX_OK) {
         return NGX_ERROR;
     }

@@ -712,7 +712,7 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                   "zt: approval \"%V\" refused for sub \"%V\": %s",
                   &a->id, &ctx->id.sub, code);
 
-    rc = ngx_http_zt_approval_error(r, NGX_HTTP_FORBIDDEN, "permission_error",
+    rc = ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN, "permission_error",
                                     code, message);
     ngx_http_finalize_request(r, rc);
 
@@ -750,7 +750,7 @@ ngx_http_zt_approval_accepted(ngx_http_request_t *r,
                          "\"expires_at\":%T}}\n", &a->id, a->expires_at)
           - p;
 
-    return ngx_http_zt_approval_send(r, NGX_HTTP_ACCEPTED, p, len);
+    return ngx_http_zt_answer_json(r, NGX_HTTP_ACCEPTED, p, len);
 }
 
 
@@ -844,7 +844,7 @@ ngx_http_zt_approval_api_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "zt: approval API reached without a verified "
                       "reviewer");
-        return ngx_http_zt_approval_error(r, NGX_HTTP_FORBIDDEN,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                           "permission_error",
                                           "reviewer_unknown",
                                           "no verified reviewer");
@@ -1032,14 +1032,14 @@ ngx_http_zt_approval_route(ngx_http_request_t *r, ngx_http_zt_approval_t *a)
 
 #undef ngx_http_zt_seg_is
 
-    return ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+    return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                       "not_found_error", "not_found",
                                       "no such reviewer API endpoint");
 
 check_id:
 
     if (!ngx_http_zt_approval_id_valid(&a->id)) {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                           "not_found_error",
                                           "approval_unknown",
                                           "no such approval");
@@ -1049,7 +1049,7 @@ check_id:
 
 not_allowed:
 
-    return ngx_http_zt_approval_error(r, NGX_HTTP_NOT_ALLOWED,
+    return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_ALLOWED,
                                       "invalid_request_error",
                                       "method_not_allowed",
                                       "this method is not allowed here");
@@ -1076,7 +1076,7 @@ ngx_http_zt_approval_api_body(ngx_http_request_t *r)
     if (r->request_body && r->request_body->bufs) {
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
             if (cl->buf->in_file) {
-                rc = ngx_http_zt_approval_error(r,
+                rc = ngx_http_zt_answer_error(r,
                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                         "invalid_request_error",
                                         "request_too_large",
@@ -1090,7 +1090,7 @@ ngx_http_zt_approval_api_body(ngx_http_request_t *r)
     }
 
     if (len > NGX_HTTP_ZT_APPROVAL_BODY_MAX) {
-        rc = ngx_http_zt_approval_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        rc = ngx_http_zt_answer_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                         "invalid_request_error",
                                         "request_too_large",
                                         "the request body is too large");
@@ -1120,7 +1120,7 @@ ngx_http_zt_approval_api_body(ngx_http_request_t *r)
                 json_decref(body);
             }
 
-            rc = ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+            rc = ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                             "invalid_request_error",
                                             "invalid_json",
                                             "the body must be a JSON object");
@@ -1184,7 +1184,7 @@ ngx_http_zt_approval_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
     if (ngx_http_arg(r, (u_char *) "status", 6, &status) == NGX_OK
         && !(status.len == 7 && ngx_strncmp(status.data, "pending", 7) == 0))
     {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_status",
                                           "only status=pending is listed");
@@ -1317,7 +1317,7 @@ ngx_http_zt_approval_listed(ngx_http_request_t *r, redisReply *reply,
         ngx_http_zt_approval_raw(&out, (u_char *) "]}\n", 3);
     }
 
-    rc = ngx_http_zt_approval_send(r, NGX_HTTP_OK, out.pos,
+    rc = ngx_http_zt_answer_json(r, NGX_HTTP_OK, out.pos,
                                    out.last - out.pos);
     ngx_http_finalize_request(r, rc);
 }
@@ -1388,7 +1388,7 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) {
-            return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                               "invalid_request_error",
                                               "invalid_reason",
                                               "\"reason\" must be a string");
@@ -1468,7 +1468,7 @@ ngx_http_zt_approval_shown(ngx_http_request_t *r, redisReply *reply,
     (e->len == sizeof(text) - 1 && ngx_strncmp(e->str, text, e->len) == 0)
 
     if (ngx_http_zt_outcome_is("unknown") || flat->elements == 0) {
-        rc = ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+        rc = ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                         "not_found_error", "approval_unknown",
                                         "no such approval");
 
@@ -1477,7 +1477,7 @@ ngx_http_zt_approval_shown(ngx_http_request_t *r, redisReply *reply,
                       "zt: sub \"%V\" tried to approve their own request "
                       "%V", &ctx->id.sub, &a->id);
 
-        rc = ngx_http_zt_approval_error(r, NGX_HTTP_FORBIDDEN,
+        rc = ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                         "permission_error", "self_approval",
                                         "a requester cannot approve their "
                                         "own request");
@@ -1508,7 +1508,7 @@ ngx_http_zt_approval_shown(ngx_http_request_t *r, redisReply *reply,
                     status ? status->len : 7,
                     status ? status->str : "decided");
 
-        rc = ngx_http_zt_approval_error(r, NGX_HTTP_CONFLICT,
+        rc = ngx_http_zt_answer_error(r, NGX_HTTP_CONFLICT,
                                         "invalid_request_error",
                                         "approval_not_pending",
                                         (char *) msg);
@@ -1534,75 +1534,6 @@ ngx_http_zt_approval_shown(ngx_http_request_t *r, redisReply *reply,
 
 
 /* helpers shared with ngx_http_zt_grant.c */
-
-ngx_int_t
-ngx_http_zt_approval_send(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *json, size_t len)
-{
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = json;
-    b->last = json + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-ngx_int_t
-ngx_http_zt_approval_error(ngx_http_request_t *r, ngx_uint_t status,
-    char *type, char *code, char *message)
-{
-    ngx_str_t  t, c, m;
-
-    t.data = (u_char *) type;
-    t.len = ngx_strlen(type);
-    c.data = (u_char *) code;
-    c.len = ngx_strlen(code);
-    m.data = (u_char *) message;
-    m.len = ngx_strlen(message);
-
-    return ngx_http_zt_answer(r, status, &t, &c, &m);
-}
-
 
 /* <prefix><kind><name> */
 
@@ -1768,7 +1699,7 @@ ngx_http_zt_approval_send_object(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_zt_approval_object(&out, flat);
     ngx_http_zt_approval_raw(&out, (u_char *) "}\n", 2);
 
-    return ngx_http_zt_approval_send(r, status, out.pos, out.last - out.pos);
+    return ngx_http_zt_answer_json(r, status, out.pos, out.last - out.pos);
 }
 
 

@@ -281,7 +281,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_str_set(&ctx->event, "grant.create");
 
     if (body == NULL) {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_grant",
                                           "a grant needs a JSON body");
@@ -290,7 +290,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     if (ngx_http_zt_grant_name(json_object_get(body, "sub"), &sub, 0)
         != NGX_OK)
     {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_grant",
                                           "\"sub\" must be a non-empty "
@@ -300,7 +300,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     if (ngx_http_zt_grant_name(json_object_get(body, "scope"), &scope, 1)
         != NGX_OK)
     {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_grant",
                                           "\"scope\" must be one scope "
@@ -324,7 +324,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     if (ttl == NGX_ERROR || ttl <= 0 || ttl > NGX_HTTP_ZT_GRANT_TTL_MAX) {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_grant",
                                           "\"ttl\" must be a time from 1s "
@@ -336,7 +336,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) {
-            return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                               "invalid_request_error",
                                               "invalid_grant",
                                               "\"reason\" must be a string");
@@ -362,7 +362,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                       "zt: sub \"%V\" tried to grant themselves scope "
                       "\"%V\"", &ctx->id.sub, &scope);
 
-        return ngx_http_zt_approval_error(r, NGX_HTTP_FORBIDDEN,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                           "permission_error", "self_grant",
                                           "a reviewer cannot grant "
                                           "themselves a scope");
@@ -429,7 +429,7 @@ ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply,
 
     ngx_sprintf(p, "{\"grant\":%*s}\n", reply->len, reply->str);
 
-    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r,
+    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r,
                                                 NGX_HTTP_CREATED, p, len));
 }
 
@@ -445,7 +445,7 @@ ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
     if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
         || sub.len == 0)
     {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
                                           "invalid_request_error",
                                           "invalid_request",
                                           "grants are listed by subject: "
@@ -532,7 +532,7 @@ ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
 
     last = ngx_cpymem(last, "]}\n", 3);
 
-    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r, NGX_HTTP_OK, p,
+    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
                                                            last - p));
 }
 
@@ -549,7 +549,7 @@ ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         || api->scope.len == 0
         || api->scope.len > NGX_HTTP_ZT_GRANT_NAME_MAX)
     {
-        return ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                           "not_found_error", "grant_unknown",
                                           "no such grant");
     }
@@ -603,7 +603,7 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
     }
 
     if (reply->integer != 1) {
-        rc = ngx_http_zt_approval_error(r, NGX_HTTP_NOT_FOUND,
+        rc = ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                         "not_found_error", "grant_unknown",
                                         "no such active grant");
         ngx_http_finalize_request(r, rc);
@@ -636,7 +636,7 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
     len = ngx_cpymem(p + len, "\",\"status\":\"revoked\"}}\n",
                      sizeof("\",\"status\":\"revoked\"}}\n") - 1) - p;
 
-    ngx_http_finalize_request(r, ngx_http_zt_approval_send(r, NGX_HTTP_OK, p,
+    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
                                                            len));
 }
 

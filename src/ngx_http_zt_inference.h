@@ -322,6 +322,10 @@ ngx_int_t ngx_http_zt_access_handler(ngx_http_request_t *r);
 /* ngx_http_zt_answer.c */
 ngx_int_t ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *code, ngx_str_t *message);
+ngx_int_t ngx_http_zt_answer_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *type, char *code, char *message);
+ngx_int_t ngx_http_zt_answer_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len);
 ngx_int_t ngx_http_zt_answer_header(ngx_http_request_t *r, char *key,
     char *value);
 ngx_int_t ngx_http_zt_answer_unauthorized(ngx_http_request_t *r,

@@ -106,10 +106,6 @@ char *ngx_http_zt_approval_api_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_zt_approval_merge(ngx_conf_t *cf,
     ngx_http_zt_loc_conf_t *conf);
-ngx_int_t ngx_http_zt_approval_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *json, size_t len);
-ngx_int_t ngx_http_zt_approval_error(ngx_http_request_t *r,
-    ngx_uint_t status, char *type, char *code, char *message);
 ngx_int_t ngx_http_zt_approval_key(ngx_http_request_t *r, ngx_str_t *key,
     char *kind, ngx_str_t *name);
 ngx_int_t ngx_http_zt_approval_time(ngx_http_request_t *r, ngx_str_t *s,
