@@ -3,6 +3,7 @@
 #   make             deps + the module (.so) against Debian's nginx source
 #   make test        deps + module + the Test::Nginx suite (Redis included)
 #   make test-asan   the same suite with the module built under ASan
+#   make test-workers2  the same suite with worker_processes 2
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
 #   make bench       wrk benchmarks against a plain proxy_pass
 #
@@ -22,7 +23,8 @@ LD_OPT       = $(SANITIZE)
 PROVE_FLAGS ?= -r
 TESTS       ?= t/
 
-.PHONY: all deps module test test-asan demo demo-stop bench clean
+.PHONY: all deps module test test-asan test-workers2 demo demo-stop bench \
+        clean
 
 all: deps module
 
@@ -51,6 +53,12 @@ test-asan:
 	ASAN=1 MODULE=$(CURDIR)/build-asan/$(MODULE_NAME).so \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
+
+# the same suite with two workers and a master process
+test-workers2: deps module
+	TEST_NGINX_WORKERS=2 TEST_NGINX_MASTER_PROCESS=on MODULE=$(MODULE) \
+	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" PROVE_FLAGS="$(PROVE_FLAGS)" \
+	    sh scripts/test.sh
 
 demo: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start

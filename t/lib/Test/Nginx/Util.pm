@@ -33,7 +33,7 @@ our @EXPORT = qw(
 # ---- settings (same environment variables and defaults as the real one) ----
 our $RepeatEach          = 1;
 our $NoShuffle           = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
-our $Workers             = 1;
+our $Workers             = $ENV{TEST_NGINX_WORKERS} || 1;   # project extension
 our $WorkerConnections   = 64;
 our $MasterProcessEnabled = $ENV{TEST_NGINX_MASTER_PROCESS} || 'off';
 our $LogLevel            = $ENV{TEST_NGINX_LOG_LEVEL} || 'debug';
