@@ -3,8 +3,8 @@
 # them are present already.
 set -eu
 
-PKGS="gcc make perl openssl curl nginx-core nginx-dev libssl-dev \
-      libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev zlib1g-dev \
+PKGS="gcc libc6-dev make perl procps openssl curl nginx-core nginx-dev \
+      libssl-dev       libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev zlib1g-dev \
       redis-server libtest-base-perl libcrypt-jwt-perl libjson-pp-perl \
       libnginx-mod-http-echo wrk"
 
