@@ -4,8 +4,8 @@
 set -eu
 
 PKGS="gcc libc6-dev make perl procps openssl curl nginx-core nginx-dev \
-      libssl-dev       libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev zlib1g-dev \
-      redis-server libtest-base-perl libcrypt-jwt-perl libjson-pp-perl \
+      libssl-dev libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev \
+      zlib1g-dev       redis-server libtest-base-perl libcrypt-jwt-perl libjson-pp-perl \
       libnginx-mod-http-echo wrk"
 
 missing=""
