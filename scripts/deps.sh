@@ -3,10 +3,10 @@
 # them are present already.
 set -eu
 
-PKGS="gcc libc6-dev make perl procps openssl curl nginx-core nginx-dev \
-      libssl-dev libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev \
-      zlib1g-dev       redis-server libtest-base-perl libcrypt-jwt-perl libjson-pp-perl \
-      libnginx-mod-http-echo wrk"
+PKGS="gcc libc6-dev make perl procps openssl curl nginx-core nginx-dev
+      libssl-dev libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev
+      zlib1g-dev redis-server libtest-base-perl libcrypt-jwt-perl
+      libjson-pp-perl libnginx-mod-http-echo wrk"
 
 missing=""
 for p in $PKGS; do
