@@ -2,13 +2,13 @@
 /*
  * The request body, for the rules (and the audit) that look at it: read
  * whole in the access phase without blocking the worker, left where nginx
- * keeps it so that proxy_pass sends it unchanged, copied once into one
- * contiguous buffer, then hashed and parsed as JSON at most once.
+ * keeps it so that proxy_pass sends it unchanged, seen as one contiguous
+ * buffer (nginx's own when it has one, else a copy), then hashed and
+ * parsed as JSON at most once.
  */
 
 
 #include "ngx_http_zt_inference.h"
-
 
 static void ngx_http_zt_body_post(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_body_collect(ngx_http_request_t *r,
@@ -122,8 +122,10 @@ ngx_http_zt_body_post(ngx_http_request_t *r)
 
 /*
  * Copies the body, wherever nginx keeps it (memory buffers, a temporary
- * file, or both), into one buffer of the request pool.  The buffers
- * themselves are left as they are: the upstream sends them.
+ * file, or both), into one buffer of the request pool; a body that is
+ * already one buffer in memory is used where it is.  The buffers
+ * themselves are left as they are: the upstream sends them, and nothing
+ * writes to them while the request lives.
  */
 
 static ngx_int_t
@@ -152,6 +154,14 @@ ngx_http_zt_body_collect(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
                       "zt_body_max %uz", size, lcf->body_max);
 
         ctx->body_too_large = 1;
+        return NGX_OK;
+    }
+
+    if (size && bufs->next == NULL && ngx_buf_in_memory(bufs->buf)) {
+        ctx->body.data = bufs->buf->pos;
+        ctx->body.len = (size_t) size;
+        ctx->body_read = 1;
+
         return NGX_OK;
     }
 
@@ -292,9 +302,14 @@ ngx_http_zt_body_json(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NULL;
     }
 
-    json = json_loadb((const char *) ctx->body.data, ctx->body.len,
-                      JSON_DECODE_ANY|JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL,
-                      &error);
+    json = ngx_http_zt_json_parse(r->pool, ctx->body.data, ctx->body.len);
+
+    if (json == NULL) {
+        json = json_loadb((const char *) ctx->body.data, ctx->body.len,
+                          JSON_DECODE_ANY|JSON_REJECT_DUPLICATES
+                          |JSON_ALLOW_NUL,
+                          &error);
+    }
 
     if (json == NULL) {
         ctx->body_json_invalid = 1;

@@ -166,7 +166,7 @@ typedef struct {
     ngx_flag_t                  audit_body;
     size_t                      audit_body_max;
 
-    ngx_str_t                   credential;     /* zt_upstream_credential_file */
+    ngx_str_t                   credential;  /* the upstream's own */
 
     ngx_shm_zone_t             *token_cache;
     time_t                      token_cache_max_ttl;
@@ -261,6 +261,7 @@ extern ngx_module_t  ngx_http_zt_inference_module;
 ngx_http_zt_ctx_t *ngx_http_zt_get_ctx(ngx_http_request_t *r);
 void ngx_http_zt_hex(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
+size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
 u_char *ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len);
 size_t ngx_http_zt_json_escape_len(u_char *src, size_t len);
 ngx_int_t ngx_http_zt_json_cleanup_add(ngx_pool_t *pool, json_t *json);
@@ -268,6 +269,9 @@ char *ngx_http_zt_regex_compile(ngx_conf_t *cf, ngx_http_zt_regex_t *re,
     ngx_str_t *text, ngx_uint_t caseless);
 ngx_int_t ngx_http_zt_regex_match(ngx_http_zt_regex_t *re, u_char *s,
     size_t len);
+
+/* ngx_http_zt_json.c */
+json_t *ngx_http_zt_json_parse(ngx_pool_t *pool, u_char *data, size_t len);
 
 /* ngx_http_zt_keys.c */
 char *ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys,

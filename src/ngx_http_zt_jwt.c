@@ -29,12 +29,42 @@ typedef struct {
 } ngx_http_zt_alg_t;
 
 
+/* what the checks read from the JOSE header */
+typedef struct {
+    ngx_str_t                   alg;
+    ngx_str_t                   typ;
+    ngx_str_t                   kid;
+    unsigned                    alg_string:1;
+    unsigned                    has_typ:1;
+    unsigned                    typ_string:1;
+    unsigned                    has_kid:1;
+    unsigned                    kid_string:1;
+    unsigned                    has_crit:1;
+} ngx_http_zt_jwt_header_t;
+
+
+/* a verify context prepared for one key and one alg, see _vctx() */
+typedef struct {
+    EVP_PKEY                   *pkey;
+    ngx_uint_t                  alg;
+    EVP_PKEY_CTX               *ctx;
+} ngx_http_zt_jwt_vctx_t;
+
+
+#define NGX_HTTP_ZT_JWT_VCTX_MAX     32
+#define NGX_HTTP_ZT_JWT_HEADER_KEYS  16
+
+
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_header(ngx_http_request_t *r,
+    ngx_str_t *raw, ngx_http_zt_jwt_header_t *hdr);
+static ngx_int_t ngx_http_zt_jwt_header_plain(ngx_str_t *raw,
+    ngx_http_zt_jwt_header_t *hdr);
 static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, json_t *header, ngx_http_zt_alg_t **alg,
-    ngx_http_zt_key_t **key, ngx_str_t *err);
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_header_t *hdr,
+    ngx_http_zt_alg_t **alg, ngx_http_zt_key_t **key, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, json_t *claims,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
@@ -48,8 +78,15 @@ static ngx_int_t ngx_http_zt_jwt_signature(ngx_http_request_t *r,
     ngx_str_t *sig);
 static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
-static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_request_t *r,
-    ngx_http_zt_alg_t *alg, ngx_str_t *sig, ngx_str_t *der);
+static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg,
+    ngx_http_zt_key_t *key, const EVP_MD *md, ngx_uint_t *own);
+static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx_new(ngx_http_zt_alg_t *alg,
+    ngx_http_zt_key_t *key, const EVP_MD *md);
+static ngx_int_t ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input,
+    u_char *digest, size_t *len);
+static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg,
+    ngx_str_t *sig, u_char *der, size_t *len);
+static u_char *ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n);
 static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
 static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_find(u_char *name, size_t len);
 static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
@@ -211,47 +248,57 @@ ngx_http_zt_jwt_alg_find(u_char *name, size_t len)
 /*
  * Strict base64url (RFC 7515, 2): the URL-safe alphabet, no padding and no
  * stray bits in the last character, so that one value has one spelling.
- * NGX_DECLINED for bad input, NGX_ERROR when memory ran out.
+ * NGX_DECLINED for bad input, NGX_ERROR when memory ran out.  Checked and
+ * decoded in one pass: every token goes through here three times.
  */
 
 ngx_int_t
 ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    u_char      c, v;
-    size_t      i;
-    ngx_uint_t  rest;
+    u_char      *s, *d, a, b, c, e;
+    size_t       n;
+    ngx_uint_t   rest;
 
-    v = 0;
+    /* 0x40 and above: not in the alphabet */
+    static u_char  values[256] = {
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40,   62, 0x40, 0x40,
+          52,   53,   54,   55,   56,   57,   58,   59,
+          60,   61, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40,    0,    1,    2,    3,    4,    5,    6,
+           7,    8,    9,   10,   11,   12,   13,   14,
+          15,   16,   17,   18,   19,   20,   21,   22,
+          23,   24,   25, 0x40, 0x40, 0x40, 0x40,   63,
+        0x40,   26,   27,   28,   29,   30,   31,   32,
+          33,   34,   35,   36,   37,   38,   39,   40,
+          41,   42,   43,   44,   45,   46,   47,   48,
+          49,   50,   51, 0x40, 0x40, 0x40, 0x40, 0x40,
 
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
-
-        if (c >= 'A' && c <= 'Z') {
-            v = c - 'A';
-
-        } else if (c >= 'a' && c <= 'z') {
-            v = c - 'a' + 26;
-
-        } else if (c >= '0' && c <= '9') {
-            v = c - '0' + 52;
-
-        } else if (c == '-') {
-            v = 62;
-
-        } else if (c == '_') {
-            v = 63;
-
-        } else {
-            return NGX_DECLINED;
-        }
-    }
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40
+    };
 
     rest = src->len % 4;
 
-    if (rest == 1
-        || (rest == 2 && (v & 0x0f))
-        || (rest == 3 && (v & 0x03)))
-    {
+    if (rest == 1) {
         return NGX_DECLINED;
     }
 
@@ -260,9 +307,46 @@ ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
         return NGX_ERROR;
     }
 
-    if (ngx_decode_base64url(dst, src) != NGX_OK) {
-        return NGX_DECLINED;
+    s = src->data;
+    d = dst->data;
+
+    for (n = src->len / 4; n; n--) {
+        a = values[s[0]];
+        b = values[s[1]];
+        c = values[s[2]];
+        e = values[s[3]];
+
+        if ((a | b | c | e) & 0x40) {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+        *d++ = (u_char) (b << 4 | c >> 2);
+        *d++ = (u_char) (c << 6 | e);
+
+        s += 4;
     }
+
+    if (rest) {
+        a = values[s[0]];
+        b = values[s[1]];
+        c = (rest == 3) ? values[s[2]] : 0;
+
+        if ((a | b | c) & 0x40
+            || (rest == 2 && (b & 0x0f))
+            || (rest == 3 && (c & 0x03)))
+        {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+
+        if (rest == 3) {
+            *d++ = (u_char) (b << 4 | c >> 2);
+        }
+    }
+
+    dst->len = d - dst->data;
 
     return NGX_OK;
 }
@@ -423,13 +507,14 @@ static ngx_int_t
 ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    u_char              *p, *last, *dot[2];
-    json_t              *header, *claims;
-    ngx_int_t            rc;
-    ngx_str_t            seg[3], raw[3], input;
-    ngx_uint_t           i, n;
-    ngx_http_zt_alg_t   *alg;
-    ngx_http_zt_key_t   *key;
+    u_char                    *p, *last, *dot[2];
+    json_t                    *claims;
+    ngx_int_t                  rc;
+    ngx_str_t                  seg[3], raw[3], input;
+    ngx_uint_t                 i, n;
+    ngx_http_zt_alg_t         *alg;
+    ngx_http_zt_key_t         *key;
+    ngx_http_zt_jwt_header_t   hdr;
 
     p = token->data;
     last = p + token->len;
@@ -469,22 +554,17 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         }
     }
 
-    header = json_loadb((char *) raw[0].data, raw[0].len,
-                        JSON_REJECT_DUPLICATES, NULL);
+    rc = ngx_http_zt_jwt_header(r, &raw[0], &hdr);
 
-    if (header == NULL) {
-        ngx_http_zt_jwt_fail("malformed token: header is not a JSON object");
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, header) != NGX_OK) {
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    if (!json_is_object(header)) {
+    if (rc != NGX_OK) {
         ngx_http_zt_jwt_fail("malformed token: header is not a JSON object");
     }
 
-    rc = ngx_http_zt_jwt_check_header(r, conf, header, &alg, &key, err);
+    rc = ngx_http_zt_jwt_check_header(r, conf, &hdr, &alg, &key, err);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -553,31 +633,236 @@ ngx_http_zt_jwt_claims(ngx_http_request_t *r, ngx_http_zt_identity_t *id)
 
 
 /*
+ * The JOSE header, read into hdr.  NGX_DECLINED: not a JSON object.
+ *
+ * A header is a handful of short string members: those are read here
+ * directly (_plain()).  Anything else (escapes, non-ASCII, other values,
+ * a repeated name, not JSON at all) goes to jansson, which decides: the
+ * direct reading only ever accepts what jansson reads the same way.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_header(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_http_zt_jwt_header_t *hdr)
+{
+    json_t  *header, *v;
+
+    ngx_memzero(hdr, sizeof(ngx_http_zt_jwt_header_t));
+
+    if (ngx_http_zt_jwt_header_plain(raw, hdr) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(hdr, sizeof(ngx_http_zt_jwt_header_t));
+
+    header = json_loadb((char *) raw->data, raw->len,
+                        JSON_REJECT_DUPLICATES, NULL);
+
+    if (header == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_zt_json_cleanup_add(r->pool, header) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!json_is_object(header)) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(header, "alg");
+
+    if (json_is_string(v)) {
+        hdr->alg_string = 1;
+        hdr->alg.data = (u_char *) json_string_value(v);
+        hdr->alg.len = json_string_length(v);
+    }
+
+    hdr->has_crit = (json_object_get(header, "crit") != NULL);
+
+    v = json_object_get(header, "typ");
+
+    if (v != NULL) {
+        hdr->has_typ = 1;
+
+        if (json_is_string(v)) {
+            hdr->typ_string = 1;
+            hdr->typ.data = (u_char *) json_string_value(v);
+            hdr->typ.len = json_string_length(v);
+        }
+    }
+
+    v = json_object_get(header, "kid");
+
+    if (v != NULL) {
+        hdr->has_kid = 1;
+
+        if (json_is_string(v)) {
+            hdr->kid_string = 1;
+            hdr->kid.data = (u_char *) json_string_value(v);
+            hdr->kid.len = json_string_length(v);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"name":"value",...} with JSON whitespace, names and values of printable
+ * ASCII without escapes, no name twice.  NGX_DECLINED for anything else.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_header_plain(ngx_str_t *raw, ngx_http_zt_jwt_header_t *hdr)
+{
+    u_char      *p, *last;
+    ngx_str_t    str[2], names[NGX_HTTP_ZT_JWT_HEADER_KEYS];
+    ngx_uint_t   i, j, n;
+
+#define ngx_http_zt_jwt_ws(p)                                                 \
+    while (p < last                                                           \
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))          \
+    {                                                                         \
+        p++;                                                                  \
+    }
+
+    p = raw->data;
+    last = p + raw->len;
+
+    ngx_http_zt_jwt_ws(p);
+
+    if (p == last || *p++ != '{') {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_zt_jwt_ws(p);
+
+    n = 0;
+
+    if (p < last && *p == '}') {
+        p++;
+        goto done;
+    }
+
+    for ( ;; ) {
+
+        /* a name, then a value: two strings */
+
+        for (i = 0; i < 2; i++) {
+
+            if (p == last || *p++ != '"') {
+                return NGX_DECLINED;
+            }
+
+            str[i].data = p;
+
+            while (p < last && *p >= 0x20 && *p < 0x7f && *p != '"'
+                   && *p != '\\')
+            {
+                p++;
+            }
+
+            if (p == last || *p != '"') {
+                return NGX_DECLINED;
+            }
+
+            str[i].len = p - str[i].data;
+            p++;
+
+            ngx_http_zt_jwt_ws(p);
+
+            if (i == 0) {
+                if (p == last || *p++ != ':') {
+                    return NGX_DECLINED;
+                }
+
+                ngx_http_zt_jwt_ws(p);
+            }
+        }
+
+        if (n == NGX_HTTP_ZT_JWT_HEADER_KEYS) {
+            return NGX_DECLINED;
+        }
+
+        for (j = 0; j < n; j++) {
+            if (names[j].len == str[0].len
+                && ngx_memcmp(names[j].data, str[0].data, str[0].len) == 0)
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        names[n++] = str[0];
+
+        if (str[0].len == 3) {
+
+            if (ngx_strncmp(str[0].data, "alg", 3) == 0) {
+                hdr->alg_string = 1;
+                hdr->alg = str[1];
+
+            } else if (ngx_strncmp(str[0].data, "typ", 3) == 0) {
+                hdr->has_typ = 1;
+                hdr->typ_string = 1;
+                hdr->typ = str[1];
+
+            } else if (ngx_strncmp(str[0].data, "kid", 3) == 0) {
+                hdr->has_kid = 1;
+                hdr->kid_string = 1;
+                hdr->kid = str[1];
+            }
+
+        } else if (str[0].len == 4 && ngx_strncmp(str[0].data, "crit", 4) == 0)
+        {
+            hdr->has_crit = 1;
+        }
+
+        if (p < last && *p == ',') {
+            p++;
+            ngx_http_zt_jwt_ws(p);
+            continue;
+        }
+
+        if (p < last && *p == '}') {
+            p++;
+            break;
+        }
+
+        return NGX_DECLINED;
+    }
+
+done:
+
+    ngx_http_zt_jwt_ws(p);
+
+#undef ngx_http_zt_jwt_ws
+
+    return p == last ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
  * Everything the header says is checked before any key touches the
  * signature: a token only ever meets a key of the family its alg names.
  */
 
 static ngx_int_t
 ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, json_t *header, ngx_http_zt_alg_t **algp,
-    ngx_http_zt_key_t **keyp, ngx_str_t *err)
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_header_t *hdr,
+    ngx_http_zt_alg_t **algp, ngx_http_zt_key_t **keyp, ngx_str_t *err)
 {
     u_char             *name;
     size_t              len;
-    json_t             *v;
-    ngx_str_t          *type, kid;
-    ngx_uint_t          has_kid;
+    ngx_str_t          *type;
     ngx_http_zt_alg_t  *alg;
     ngx_http_zt_key_t  *key;
 
-    v = json_object_get(header, "alg");
-
-    if (!json_is_string(v)) {
+    if (!hdr->alg_string) {
         ngx_http_zt_jwt_fail("missing alg");
     }
 
-    name = (u_char *) json_string_value(v);
-    len = json_string_length(v);
+    name = hdr->alg.data;
+    len = hdr->alg.len;
 
     if (len == 4 && ngx_strncasecmp(name, (u_char *) "none", 4) == 0) {
         ngx_http_zt_jwt_fail("alg none is not allowed");
@@ -603,19 +888,17 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
 
     /* RFC 7515, 4.1.11: we implement no extension, so none is understood */
 
-    if (json_object_get(header, "crit") != NULL) {
+    if (hdr->has_crit) {
         ngx_http_zt_jwt_fail("unsupported crit header");
     }
 
-    v = json_object_get(header, "typ");
-
-    if (v != NULL) {
-        if (!json_is_string(v)) {
+    if (hdr->has_typ) {
+        if (!hdr->typ_string) {
             ngx_http_zt_jwt_fail("unsupported typ");
         }
 
-        name = (u_char *) json_string_value(v);
-        len = json_string_length(v);
+        name = hdr->typ.data;
+        len = hdr->typ.len;
 
         for (type = ngx_http_zt_jwt_types; type->len; type++) {
             if (type->len == len
@@ -630,21 +913,12 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
         }
     }
 
-    v = json_object_get(header, "kid");
-    has_kid = (v != NULL);
-
-    if (has_kid && !json_is_string(v)) {
+    if (hdr->has_kid && !hdr->kid_string) {
         ngx_http_zt_jwt_fail("malformed token: kid is not a string");
     }
 
-    ngx_str_null(&kid);
-
-    if (has_kid) {
-        kid.data = (u_char *) json_string_value(v);
-        kid.len = json_string_length(v);
-    }
-
-    if (ngx_http_zt_jwt_select(conf, alg, has_kid ? &kid : NULL, &key, err)
+    if (ngx_http_zt_jwt_select(conf, alg, hdr->has_kid ? &hdr->kid : NULL,
+                               &key, err)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -763,8 +1037,11 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig)
 {
     int            rc;
-    ngx_str_t      der, *s;
-    EVP_MD_CTX    *mctx;
+    u_char        *s, digest[EVP_MAX_MD_SIZE];
+    u_char         der[2 * (2 + 1 + 66) + 3];
+    size_t         slen, dlen;
+    ngx_int_t      n;
+    ngx_uint_t     own;
     EVP_PKEY_CTX  *pctx;
     const EVP_MD  *md;
 
@@ -778,69 +1055,181 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
     }
 
     if (alg->family == NGX_HTTP_ZT_KEY_EC) {
-        rc = ngx_http_zt_jwt_ecdsa_der(r, alg, sig, &der);
-        if (rc != NGX_OK) {
-            return rc;
+        n = ngx_http_zt_jwt_ecdsa_der(alg, sig, der, &slen);
+        if (n != NGX_OK) {
+            return n;
         }
 
-        s = &der;
+        s = der;
 
     } else {
         if (sig->len != (size_t) EVP_PKEY_get_size(key->pkey)) {
             return NGX_DECLINED;
         }
 
-        s = sig;
+        s = sig->data;
+        slen = sig->len;
     }
 
-    mctx = EVP_MD_CTX_new();
-    if (mctx == NULL) {
+    pctx = ngx_http_zt_jwt_vctx(alg, key, md, &own);
+
+    if (pctx == NULL) {
+        ERR_clear_error();
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "zt: EVP_DigestVerifyInit() failed");
+
         return NGX_ERROR;
     }
 
-    pctx = NULL;
+    if (ngx_http_zt_jwt_digest(md, input, digest, &dlen) != NGX_OK) {
+        rc = 0;
 
-    if (EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key->pkey) != 1) {
+    } else {
+        rc = EVP_PKEY_verify(pctx, s, slen, digest, dlen);
+    }
+
+    if (own) {
+        EVP_PKEY_CTX_free(pctx);
+    }
+
+    /* a mismatch leaves reasons in the queue: they are no one's business */
+    ERR_clear_error();
+
+    return rc == 1 ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Setting up a verify operation (fetching the algorithm, making the
+ * provider's context, padding and digest parameters) costs about a tenth
+ * of an RSA verify, and it is the same for every token signed by one key
+ * with one alg.  So each process prepares a context per key and alg on
+ * first use and keeps it: the table is the process's own (filled lazily
+ * by a worker, never by the master before the fork), a worker is
+ * single-threaded, and EVP_PKEY_verify() keeps nothing of one signature
+ * for the next, so no request sees anything of another.
+ *
+ * An entry is found by the key's EVP_PKEY, which the context holds a
+ * reference to: the EVP_PKEY of a configuration that was since reloaded
+ * (in a single-process nginx) stays allocated, and its address cannot
+ * come back as a new key's.  When the table is full, the context is made
+ * for the one signature and freed (*own set).
+ */
+
+static EVP_PKEY_CTX *
+ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
+    const EVP_MD *md, ngx_uint_t *own)
+{
+    ngx_uint_t               i;
+    EVP_PKEY_CTX            *ctx;
+    ngx_http_zt_jwt_vctx_t  *v;
+
+    static ngx_uint_t              nvctxs;
+    static ngx_http_zt_jwt_vctx_t  vctxs[NGX_HTTP_ZT_JWT_VCTX_MAX];
+
+    *own = 0;
+
+    for (i = 0; i < nvctxs; i++) {
+        v = &vctxs[i];
+
+        if (v->pkey == key->pkey && v->alg == alg->bit) {
+            return v->ctx;
+        }
+    }
+
+    ctx = ngx_http_zt_jwt_vctx_new(alg, key, md);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (nvctxs == NGX_HTTP_ZT_JWT_VCTX_MAX) {
+        *own = 1;
+        return ctx;
+    }
+
+    v = &vctxs[nvctxs++];
+
+    v->pkey = key->pkey;
+    v->alg = alg->bit;
+    v->ctx = ctx;
+
+    return ctx;
+}
+
+
+static EVP_PKEY_CTX *
+ngx_http_zt_jwt_vctx_new(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
+    const EVP_MD *md)
+{
+    EVP_PKEY_CTX  *ctx;
+
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (EVP_PKEY_verify_init(ctx) != 1
+        || EVP_PKEY_CTX_set_signature_md(ctx, md) <= 0)
+    {
         goto failed;
     }
 
     if (alg->family == NGX_HTTP_ZT_KEY_RSA) {
-        if (EVP_PKEY_CTX_set_rsa_padding(pctx, alg->pss
-                                               ? RSA_PKCS1_PSS_PADDING
-                                               : RSA_PKCS1_PADDING)
+        if (EVP_PKEY_CTX_set_rsa_padding(ctx, alg->pss
+                                              ? RSA_PKCS1_PSS_PADDING
+                                              : RSA_PKCS1_PADDING)
             <= 0)
         {
             goto failed;
         }
 
         if (alg->pss
-            && (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
+            && (EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST)
                 <= 0
-                || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) <= 0))
+                || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0))
         {
             goto failed;
         }
     }
 
-    rc = EVP_DigestVerify(mctx, s->data, s->len, input->data, input->len);
-
-    EVP_MD_CTX_free(mctx);
-
-    /* a mismatch leaves reasons in the queue: they are no one's business */
-    ERR_clear_error();
-
-    return rc == 1 ? NGX_OK : NGX_DECLINED;
+    return ctx;
 
 failed:
 
-    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_CTX_free(ctx);
 
-    ERR_clear_error();
+    return NULL;
+}
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "zt: EVP_DigestVerifyInit() failed");
 
-    return NGX_ERROR;
+/* one digest context per process, as for the verify contexts above */
+
+static ngx_int_t
+ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input, u_char *digest,
+    size_t *len)
+{
+    unsigned int  n;
+
+    static EVP_MD_CTX  *mctx;
+
+    if (mctx == NULL) {
+        mctx = EVP_MD_CTX_new();
+        if (mctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex2(mctx, md, NULL) != 1
+        || EVP_DigestUpdate(mctx, input->data, input->len) != 1
+        || EVP_DigestFinal_ex(mctx, digest, &n) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    *len = n;
+
+    return NGX_OK;
 }
 
 
@@ -872,71 +1261,105 @@ ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
 }
 
 
-/* JWS carries ECDSA as R || S of fixed width (RFC 7518, 3.4); EVP wants DER */
+/*
+ * JWS carries ECDSA as R || S of fixed width (RFC 7518, 3.4); EVP wants
+ * DER: SEQUENCE { INTEGER R, INTEGER S }, each the shortest two's
+ * complement of a non-negative number, as i2d_ECDSA_SIG() writes it.
+ * der holds 2 * (2 + 1 + 66) + 3 bytes, enough for P-521.
+ */
 
 static ngx_int_t
-ngx_http_zt_jwt_ecdsa_der(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
-    ngx_str_t *sig, ngx_str_t *der)
+ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg, ngx_str_t *sig,
+    u_char *der, size_t *len)
 {
-    int         len;
-    u_char     *p;
-    BIGNUM     *br, *bs;
-    ECDSA_SIG  *es;
+    u_char  *p, body[2 * (2 + 1 + 66)];
+    size_t   n;
 
     if (sig->len != 2 * alg->coord) {
         return NGX_DECLINED;
     }
 
-    es = ECDSA_SIG_new();
-    if (es == NULL) {
-        return NGX_ERROR;
+    p = ngx_http_zt_jwt_der_int(body, sig->data, alg->coord);
+    p = ngx_http_zt_jwt_der_int(p, sig->data + alg->coord, alg->coord);
+
+    n = p - body;
+
+    p = der;
+    *p++ = 0x30;
+
+    if (n >= 0x80) {
+        *p++ = 0x81;
     }
 
-    br = BN_bin2bn(sig->data, alg->coord, NULL);
-    bs = BN_bin2bn(sig->data + alg->coord, alg->coord, NULL);
+    *p++ = (u_char) n;
 
-    if (br == NULL || bs == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
-        BN_free(br);
-        BN_free(bs);
-        ECDSA_SIG_free(es);
-        return NGX_ERROR;
-    }
+    p = ngx_cpymem(p, body, n);
 
-    len = i2d_ECDSA_SIG(es, NULL);
+    *len = p - der;
 
-    if (len <= 0) {
-        ECDSA_SIG_free(es);
-        return NGX_ERROR;
-    }
-
-    der->data = ngx_pnalloc(r->pool, len);
-    if (der->data == NULL) {
-        ECDSA_SIG_free(es);
-        return NGX_ERROR;
-    }
-
-    p = der->data;
-    der->len = i2d_ECDSA_SIG(es, &p);
-
-    ECDSA_SIG_free(es);
-
-    return der->len == (size_t) len ? NGX_OK : NGX_ERROR;
+    return NGX_OK;
 }
 
+
+static u_char *
+ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n)
+{
+    /* no leading zero bytes, but one byte at least: zero is 02 01 00 */
+
+    while (n > 1 && *v == 0) {
+        v++;
+        n--;
+    }
+
+    *p++ = 0x02;
+
+    if (*v & 0x80) {
+        *p++ = (u_char) (n + 1);
+        *p++ = 0x00;
+
+    } else {
+        *p++ = (u_char) n;
+    }
+
+    return ngx_cpymem(p, v, n);
+}
+
+
+/*
+ * The digests, fetched once per process: EVP_sha256() and the like are
+ * fetched again by every operation that uses them.
+ */
 
 static const EVP_MD *
 ngx_http_zt_jwt_md(ngx_uint_t hash)
 {
+    ngx_uint_t   i;
+    const char  *name;
+
+    static EVP_MD  *mds[3];
+
     switch (hash) {
     case 256:
-        return EVP_sha256();
+        i = 0;
+        name = "SHA256";
+        break;
     case 384:
-        return EVP_sha384();
+        i = 1;
+        name = "SHA384";
+        break;
     case 512:
-        return EVP_sha512();
+        i = 2;
+        name = "SHA512";
+        break;
     default:
         return NULL;
     }
+
+    if (mds[i] == NULL) {
+        mds[i] = EVP_MD_fetch(NULL, name, NULL);
+    }
+
+    return mds[i];
 }
 
 

@@ -41,12 +41,39 @@ ngx_http_zt_hex(u_char *dst, u_char *src, size_t len)
 }
 
 
+/*
+ * Fetching SHA-256 and allocating a context for every hash cost more than
+ * hashing a token: each process fetches the digest and makes one context
+ * on first use, and keeps them until it exits.  A worker is
+ * single-threaded and every call initialises the context again, so nothing
+ * passes from one hash to the next.
+ */
+
 ngx_int_t
 ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
 {
     unsigned int  n;
 
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1) {
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *mctx;
+
+    if (mctx == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        mctx = EVP_MD_CTX_new();
+
+        if (md == NULL || mctx == NULL) {
+            EVP_MD_free(md);
+            EVP_MD_CTX_free(mctx);
+            md = NULL;
+            mctx = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex2(mctx, md, NULL) != 1
+        || EVP_DigestUpdate(mctx, data, len) != 1
+        || EVP_DigestFinal_ex(mctx, out, &n) != 1)
+    {
         return NGX_ERROR;
     }
 
@@ -54,12 +81,33 @@ ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
 }
 
 
+/* printable ASCII but the two that JSON escapes: copied as they are */
+static u_char  ngx_http_zt_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
 /*
  * Escapes any bytes as the inside of a JSON string.  Invalid UTF-8 becomes
  * U+FFFD so that every audit line stays valid JSON whatever the input.
  */
 
-static size_t
+size_t
 ngx_http_zt_utf8_valid(u_char *p, u_char *last)
 {
     size_t    n, i;
@@ -107,12 +155,23 @@ size_t
 ngx_http_zt_json_escape_len(u_char *src, size_t len)
 {
     size_t   n, size;
-    u_char  *last;
+    u_char  *last, *run;
 
     size = 0;
     last = src + len;
 
     while (src < last) {
+
+        if (ngx_http_zt_json_plain[*src]) {
+            run = src;
+
+            while (++src < last && ngx_http_zt_json_plain[*src]) {
+                /* void */
+            }
+
+            size += src - run;
+            continue;
+        }
 
         if (*src == '"' || *src == '\\') {
             size += 2; src++;
@@ -143,13 +202,26 @@ u_char *
 ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 {
     size_t   n;
-    u_char  *last;
+    u_char  *last, *run;
 
     static u_char  hex[] = "0123456789abcdef";
 
     last = src + len;
 
     while (src < last) {
+
+        /* most text is plain: a run of it is one copy */
+
+        run = src;
+
+        while (src < last && ngx_http_zt_json_plain[*src]) {
+            src++;
+        }
+
+        if (src != run) {
+            dst = ngx_cpymem(dst, run, src - run);
+            continue;
+        }
 
         switch (*src) {
         case '"':
