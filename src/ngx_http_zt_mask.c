@@ -23,6 +23,8 @@
 #define NGX_HTTP_ZT_MASK_FAILED      3
 
 #define NGX_HTTP_ZT_MASK_BUF_SIZE    4096
+#define NGX_HTTP_ZT_MASK_BUF_MAX     65536
+#define NGX_HTTP_ZT_MASK_REF_MIN     1024  /* shorter spans are copied */
 
 
 typedef struct ngx_http_zt_mask_ctx_s {
@@ -43,6 +45,7 @@ typedef struct ngx_http_zt_mask_ctx_s {
     ngx_buf_t                 *last_ref;   /* to extend a contiguous ref */
 
     off_t                      bytes;      /* output so far */
+    size_t                     size;       /* of the input being read */
 
     unsigned                   header_sent:1;
     unsigned                   last:1;
@@ -816,6 +819,7 @@ ngx_http_zt_mask_process(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc,
 
     before = mc->bytes;
     mc->req.error_at = -1;
+    mc->size = last - p;
 
     if (mc->json) {
         rc = ngx_http_zt_mask_json_feed(mc->json, p, last, b->last_buf);
@@ -973,12 +977,24 @@ ngx_http_zt_mask_ref(void *data, u_char *p, size_t len)
         return NGX_OK;
     }
 
-    mc->bytes += len;
-
     if (mc->mem == NULL && mc->last_ref && mc->last_ref->last == p) {
+        mc->bytes += len;
         mc->last_ref->last += len;
         return NGX_OK;
     }
+
+    /*
+     * A link costs more on its way to the socket than copying a short
+     * span: where masking cuts a buffer into many pieces, they are copied
+     * into a few large buffers.  Unchanged bytes at the start of an input
+     * are referenced: an input without a match then goes out as it came.
+     */
+
+    if (len < NGX_HTTP_ZT_MASK_REF_MIN && (mc->mem || mc->last_ref)) {
+        return ngx_http_zt_mask_copy(data, p, len);
+    }
+
+    mc->bytes += len;
 
     if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
         return NGX_ERROR;
@@ -1007,7 +1023,7 @@ ngx_http_zt_mask_copy(void *data, u_char *p, size_t len)
 {
     ngx_http_zt_mask_ctx_t *mc = data;
 
-    size_t        n;
+    size_t        n, size;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -1028,8 +1044,13 @@ ngx_http_zt_mask_copy(void *data, u_char *p, size_t len)
                 mc->free_mem = cl->next;
 
             } else {
-                b = ngx_create_temp_buf(mc->r->pool,
-                                        NGX_HTTP_ZT_MASK_BUF_SIZE);
+                /* room for what the input still holds, within bounds */
+
+                size = ngx_max(len, mc->size + mc->size / 4);
+                size = ngx_align(size, NGX_HTTP_ZT_MASK_BUF_SIZE);
+                size = ngx_min(size, NGX_HTTP_ZT_MASK_BUF_MAX);
+
+                b = ngx_create_temp_buf(mc->r->pool, size);
                 if (b == NULL) {
                     return NGX_ERROR;
                 }

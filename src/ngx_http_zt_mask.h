@@ -26,6 +26,16 @@
 
 typedef ngx_int_t (*ngx_http_zt_mask_validate_pt)(u_char *p, size_t len);
 
+/* 0 when no match can lie in [p, last): saves a PCRE2 call */
+typedef ngx_uint_t (*ngx_http_zt_mask_maybe_pt)(u_char *p, u_char *last);
+
+/*
+ * The first match in s[off, len), as PCRE2 would find it with the pattern
+ * of the detector (bytes before off are context): 1 and [*ms, *me), or 0.
+ */
+typedef ngx_uint_t (*ngx_http_zt_mask_find_pt)(u_char *s, size_t len,
+    size_t off, size_t *ms, size_t *me);
+
 
 typedef struct {
     ngx_uint_t                     type;
@@ -35,6 +45,9 @@ typedef struct {
 
     ngx_http_zt_regex_t            re;         /* zt_mask_pattern */
     ngx_http_zt_mask_validate_pt   validate;   /* Luhn, mod-97, ... */
+    ngx_http_zt_mask_maybe_pt      maybe;      /* a cheap pre-filter */
+    ngx_http_zt_mask_find_pt       find;       /* PCRE2 in C, not partial */
+    size_t                         min_len;    /* shortest match, bytes */
 
     ngx_str_t                      with;       /* replacement text */
     ngx_str_t                      with_esc;   /* JSON-escaped, no quotes */

@@ -15,13 +15,33 @@ typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      pattern;
     ngx_http_zt_mask_validate_pt   validate;
+    ngx_http_zt_mask_maybe_pt      maybe;
+    ngx_http_zt_mask_find_pt       find;
 } ngx_http_zt_mask_detector_t;
 
 
 static ngx_int_t ngx_http_zt_mask_luhn(u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_iban(u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_phone(u_char *p, size_t len);
+static ngx_uint_t ngx_http_zt_mask_digits(u_char *p, u_char *last,
+    ngx_uint_t n);
+static ngx_uint_t ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch,
+    ngx_uint_t n);
+static ngx_uint_t ngx_http_zt_mask_find_card(u_char *s, size_t len,
+    size_t off, size_t *ms, size_t *me);
+static ngx_uint_t ngx_http_zt_mask_maybe_email(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_maybe_ssn(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_maybe_iban(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_maybe_phone(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_maybe_ipv4(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_maybe_jwt(u_char *p, u_char *last);
+static ngx_int_t ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_rule_t *rule, u_char *s, size_t len, size_t off,
+    ngx_uint_t partial, size_t *ms, size_t *me, size_t *hold);
 static void ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n);
+
+
+#define NGX_HTTP_ZT_MASK_RECHECK  256
 
 
 #define NGX_HTTP_ZT_OCTET  "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -33,24 +53,24 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
     { ngx_string("credit_card"),
       ngx_string("(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}"
                  "(?![0-9])(?![ -][0-9])"),
-      ngx_http_zt_mask_luhn },
+      ngx_http_zt_mask_luhn, NULL, ngx_http_zt_mask_find_card },
 
     { ngx_string("email"),
       ngx_string("(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
                  "[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}"
                  "(?![A-Za-z0-9-])"),
-      NULL },
+      NULL, ngx_http_zt_mask_maybe_email, NULL },
 
     /* area 000, 666 and 9xx, group 00 and serial 0000 are never issued */
     { ngx_string("us_ssn"),
       ngx_string("(?<![0-9-])(?!000|666|9[0-9][0-9])[0-9]{3}-(?!00)[0-9]{2}-"
                  "(?!0000)[0-9]{4}(?![0-9]|-[0-9])"),
-      NULL },
+      NULL, ngx_http_zt_mask_maybe_ssn, NULL },
 
     { ngx_string("iban"),
       ngx_string("(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"
                  "(?![A-Za-z0-9])"),
-      ngx_http_zt_mask_iban },
+      ngx_http_zt_mask_iban, ngx_http_zt_mask_maybe_iban, NULL },
 
     /* E.164, and numbers written in groups: +1 (555) 123-4567 */
     { ngx_string("phone"),
@@ -58,17 +78,17 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
                  "(?:\\+[1-9][0-9]{0,2}[ .-]?)?"
                  "(?:\\([0-9]{2,4}\\)[ .-]?|[0-9]{2,4}[ .-])"
                  "(?:[0-9]{2,4}[ .-]){0,3}[0-9]{3,8})(?![A-Za-z0-9_])"),
-      ngx_http_zt_mask_phone },
+      ngx_http_zt_mask_phone, ngx_http_zt_mask_maybe_phone, NULL },
 
     { ngx_string("ipv4"),
       ngx_string("(?<![0-9.])(?:" NGX_HTTP_ZT_OCTET "\\.){3}"
                  NGX_HTTP_ZT_OCTET "(?![0-9]|\\.[0-9])"),
-      NULL },
+      NULL, ngx_http_zt_mask_maybe_ipv4, NULL },
 
     { ngx_string("jwt"),
       ngx_string("(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{4,}"
                  "\\.[A-Za-z0-9_-]*"),
-      NULL },
+      NULL, ngx_http_zt_mask_maybe_jwt, NULL },
 
     /* OpenAI and Anthropic, AWS, GitHub, Slack, Google */
     { ngx_string("api_key"),
@@ -76,9 +96,9 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
                  "(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|"
                  "github_pat_[A-Za-z0-9_]{22,}|xox[a-z]-[A-Za-z0-9-]{10,}|"
                  "AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"),
-      NULL },
+      NULL, NULL, NULL },
 
-    { ngx_null_string, ngx_null_string, NULL }
+    { ngx_null_string, ngx_null_string, NULL, NULL, NULL }
 };
 
 
@@ -87,6 +107,7 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
     ngx_str_t *name)
 {
     u_char                       *p;
+    uint32_t                      min_len;
     ngx_uint_t                    ident;
     ngx_http_zt_mask_detector_t  *d;
 
@@ -98,6 +119,8 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             && ngx_strncmp(d->name.data, name->data, name->len) == 0)
         {
             rule->validate = d->validate;
+            rule->maybe = d->maybe;
+            rule->find = d->find;
 
             if (ngx_http_zt_regex_compile(cf, &rule->re, &d->pattern, 0)
                 != NGX_CONF_OK)
@@ -134,6 +157,8 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
     }
 
     rule->validate = NULL;
+    rule->maybe = NULL;
+    rule->find = NULL;
 
     if (ngx_http_zt_regex_compile(cf, &rule->re, name, 0) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -143,6 +168,16 @@ jit:
 
     /* the SSE parser matches partially; without JIT for it PCRE2 interprets */
     (void) pcre2_jit_compile(rule->re.code, PCRE2_JIT_PARTIAL_HARD);
+
+    /* in characters: never more than the bytes of a UTF-8 match */
+
+    if (pcre2_pattern_info(rule->re.code, PCRE2_INFO_MINLENGTH, &min_len)
+        != 0)
+    {
+        min_len = 0;
+    }
+
+    rule->min_len = min_len;
 
     return NGX_CONF_OK;
 }
@@ -160,28 +195,14 @@ ngx_int_t
 ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
     size_t from, ngx_uint_t partial, size_t *hold)
 {
-    int                        rc;
     size_t                     off, h, ms, me;
-    uint32_t                   options;
+    ngx_int_t                  rc;
     ngx_uint_t                 i, j, changed;
-    PCRE2_SIZE                *ov;
     ngx_http_zt_mask_rule_t   *rule;
     ngx_http_zt_mask_range_t  *range, *rg;
 
-    /* a worker is single-threaded: one match block serves every match */
-    static pcre2_match_data  *md;
-
-    if (md == NULL) {
-        md = pcre2_match_data_create(1, NULL);
-        if (md == NULL) {
-            mr->err = "out of memory";
-            return NGX_ERROR;
-        }
-    }
-
     mr->ranges.nelts = 0;
     h = len;
-    options = partial ? PCRE2_PARTIAL_HARD : 0;
 
     for (i = 0; i < mr->npatterns; i++) {
         rule = mr->patterns[i];
@@ -189,31 +210,40 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
 
         while (off <= len) {
 
-            rc = pcre2_match(rule->re.code, s ? s : (u_char *) "", len, off,
-                             options, md, NULL);
+            /*
+             * Most strings cannot hold a match: a complete match needs its
+             * minimum length and what the pre-filter asks (a partial one
+             * needs neither).  After a match the pre-filter runs again only
+             * on a short rest, so a long string costs no more than before.
+             */
 
-            if (rc == PCRE2_ERROR_NOMATCH) {
+            if (!partial
+                && (len - off < rule->min_len
+                    || (rule->maybe
+                        && (off == from
+                            || len - off <= NGX_HTTP_ZT_MASK_RECHECK)
+                        && !rule->maybe(s + off, s + len))))
+            {
                 break;
             }
 
-            ov = pcre2_get_ovector_pointer(md);
-
-            if (rc == PCRE2_ERROR_PARTIAL) {
-                if (ov[0] < h) {
-                    h = ov[0];
+            if (!partial && rule->find) {
+                if (!rule->find(s, len, off, &ms, &me)) {
+                    break;
                 }
 
-                break;
-            }
+            } else {
+                rc = ngx_http_zt_mask_pcre(mr, rule, s, len, off, partial,
+                                           &ms, &me, &h);
 
-            if (rc < 0) {
-                /* match limits: what cannot be checked is not let through */
-                mr->err = "a detector failed to match (PCRE2 limit)";
-                return NGX_ERROR;
-            }
+                if (rc == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
 
-            ms = ov[0];
-            me = ov[1];
+                if (rc == NGX_DECLINED) {
+                    break;
+                }
+            }
 
             if (me == ms) {
                 /* an empty match masks nothing: step over one character */
@@ -295,6 +325,60 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
 }
 
 
+/*
+ * The next match of the rule's regex from off: NGX_OK and [*ms, *me), or
+ * NGX_DECLINED when there is none (a partial one moves *hold back).
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_rule_t *rule, u_char *s, size_t len, size_t off,
+    ngx_uint_t partial, size_t *ms, size_t *me, size_t *hold)
+{
+    int          rc;
+    PCRE2_SIZE  *ov;
+
+    /* a worker is single-threaded: one match block serves every match */
+    static pcre2_match_data  *md;
+
+    if (md == NULL) {
+        md = pcre2_match_data_create(1, NULL);
+        if (md == NULL) {
+            mr->err = "out of memory";
+            return NGX_ERROR;
+        }
+    }
+
+    rc = pcre2_match(rule->re.code, s ? s : (u_char *) "", len, off,
+                     partial ? PCRE2_PARTIAL_HARD : 0, md, NULL);
+
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return NGX_DECLINED;
+    }
+
+    ov = pcre2_get_ovector_pointer(md);
+
+    if (rc == PCRE2_ERROR_PARTIAL) {
+        if (ov[0] < *hold) {
+            *hold = ov[0];
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (rc < 0) {
+        /* match limits: what cannot be checked is not let through */
+        mr->err = "a detector failed to match (PCRE2 limit)";
+        return NGX_ERROR;
+    }
+
+    *ms = ov[0];
+    *me = ov[1];
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n)
 {
@@ -323,6 +407,8 @@ ngx_http_zt_mask_luhn(u_char *p, size_t len)
     u_char      *q;
     ngx_uint_t   n, d, sum, odd;
 
+    static const u_char  twice[] = { 0, 2, 4, 6, 8, 1, 3, 5, 7, 9 };
+
     n = 0;
     sum = 0;
     odd = 0;
@@ -335,16 +421,7 @@ ngx_http_zt_mask_luhn(u_char *p, size_t len)
         }
 
         d = *q - '0';
-
-        if (odd) {
-            d *= 2;
-
-            if (d > 9) {
-                d -= 9;
-            }
-        }
-
-        sum += d;
+        sum += odd ? twice[d] : d;
         odd = !odd;
         n++;
     }
@@ -442,4 +519,178 @@ ngx_http_zt_mask_phone(u_char *p, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/* ---- pre-filters: what every match of a detector must contain ---- */
+
+
+/* 1 when [p, last) has at least n ASCII digits */
+
+static ngx_uint_t
+ngx_http_zt_mask_digits(u_char *p, u_char *last, ngx_uint_t n)
+{
+    for ( /* void */ ; p < last; p++) {
+        if ((u_char) (*p - '0') < 10 && --n == 0) {
+            return 1;
+        }
+    }
+
+    return n == 0;
+}
+
+
+/* 1 when [p, last) has at least n bytes ch */
+
+static ngx_uint_t
+ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
+{
+    while (n && p < last) {
+        p = memchr(p, ch, last - p);
+        if (p == NULL) {
+            return 0;
+        }
+
+        p++;
+        n--;
+    }
+
+    return n == 0;
+}
+
+
+/*
+ * credit_card without PCRE2.  A run is digits with at most one space or
+ * dash between two of them.  The lookbehinds let a match start only where
+ * a run starts, the lookaheads let it end only where the run ends, so a
+ * match is exactly a run of 13 to 19 digits.  Runs that start before "off"
+ * are context: PCRE2 would not start a match inside them either.
+ */
+
+static ngx_uint_t
+ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
+    size_t *me)
+{
+    size_t      i, j;
+    ngx_uint_t  n;
+
+#define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
+#define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
+
+    i = off;
+
+    while (i < len) {
+
+        if (!ngx_http_zt_is_digit(s[i])) {
+            i++;
+            continue;
+        }
+
+        if ((i >= 1 && ngx_http_zt_is_digit(s[i - 1]))
+            || (i >= 2 && ngx_http_zt_is_sep(s[i - 1])
+                && ngx_http_zt_is_digit(s[i - 2])))
+        {
+            /* inside a run that started before: skip the digit */
+            i++;
+            continue;
+        }
+
+        n = 1;
+        j = i + 1;
+
+        for ( ;; ) {
+            if (j < len && ngx_http_zt_is_digit(s[j])) {
+                n++;
+                j++;
+                continue;
+            }
+
+            if (j + 1 < len && ngx_http_zt_is_sep(s[j])
+                && ngx_http_zt_is_digit(s[j + 1]))
+            {
+                n++;
+                j += 2;
+                continue;
+            }
+
+            break;
+        }
+
+        if (n >= 13 && n <= 19) {
+            *ms = i;
+            *me = j;
+            return 1;
+        }
+
+        i = j;
+    }
+
+#undef ngx_http_zt_is_digit
+#undef ngx_http_zt_is_sep
+
+    return 0;
+}
+
+
+/* an "@" and a dot after it */
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_email(u_char *p, u_char *last)
+{
+    p = memchr(p, '@', last - p);
+
+    return p && memchr(p, '.', last - p) != NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_ssn(u_char *p, u_char *last)
+{
+    return ngx_http_zt_mask_count(p, last, '-', 2)
+           && ngx_http_zt_mask_digits(p, last, 9);
+}
+
+
+/* two capital letters, two check digits */
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_iban(u_char *p, u_char *last)
+{
+    ngx_uint_t  n;
+
+    n = 0;
+
+    for ( /* void */ ; p < last - 1; p++) {
+        if ((u_char) (p[0] - 'A') < 26 && (u_char) (p[1] - 'A') < 26) {
+            n = 1;
+            break;
+        }
+    }
+
+    return n && ngx_http_zt_mask_digits(p, last, 2);
+}
+
+
+/* the validator wants 8 digits at least */
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_phone(u_char *p, u_char *last)
+{
+    return ngx_http_zt_mask_digits(p, last, 8);
+}
+
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_ipv4(u_char *p, u_char *last)
+{
+    return ngx_http_zt_mask_count(p, last, '.', 3)
+           && ngx_http_zt_mask_digits(p, last, 4);
+}
+
+
+static ngx_uint_t
+ngx_http_zt_mask_maybe_jwt(u_char *p, u_char *last)
+{
+    return ngx_http_zt_mask_count(p, last, '.', 2)
+           && ngx_strlcasestrn(p, last, (u_char *) "eyJ", 3 - 1) != NULL;
 }

@@ -99,6 +99,7 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   holding:1;
     unsigned                   in_key:1;
     unsigned                   key_over:1;
+    unsigned                   escaped:1;  /* the string has a '\\' */
 };
 
 
@@ -108,6 +109,8 @@ struct ngx_http_zt_mask_json_s {
     (b)[(n) >> 6] |= ((uint64_t) 1 << ((n) & 63))
 
 
+static ngx_inline u_char *ngx_http_zt_mask_json_plain(u_char *p,
+    u_char *last);
 static ngx_int_t ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js,
@@ -310,8 +313,10 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
                 /* the tight loop: most bytes of a string are plain */
 
-                while (ch != '"' && ch != '\\' && ch >= 0x20) {
-                    if (++p == last) {
+                if (ch != '"' && ch != '\\' && ch >= 0x20) {
+                    p = ngx_http_zt_mask_json_plain(p + 1, last);
+
+                    if (p == last) {
                         goto done;
                     }
 
@@ -320,6 +325,7 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
                 if (ch == '\\') {
                     js->esc = 1;
+                    js->escaped = 1;
                     break;
                 }
 
@@ -531,6 +537,7 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
             js->state = sw_key_string;
             js->esc = 0;
+            js->escaped = 0;
 
             if (!js->skipping && js->max_name) {
                 js->in_key = 1;
@@ -654,6 +661,43 @@ done:
     }
 
     return ngx_http_zt_mask_json_error(js, last, "truncated JSON");
+}
+
+
+/*
+ * Skips the plain bytes of a string: the first '"', '\\' or control
+ * character from p, or last.  Eight bytes at a time: a byte of w is zero
+ * exactly when (w - 0x01...) & ~w has its high bit set.
+ */
+
+static ngx_inline u_char *
+ngx_http_zt_mask_json_plain(u_char *p, u_char *last)
+{
+    uint64_t  w, q, b;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    while (last - p >= 8) {
+        ngx_memcpy(&w, p, 8);
+
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+
+        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w))
+            & high)
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < last && *p != '"' && *p != '\\' && *p >= 0x20) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -792,6 +836,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 
         js->state = sw_string;
         js->esc = 0;
+        js->escaped = 0;
 
         need = (js->mr->npatterns || js->track);
 
@@ -898,7 +943,9 @@ ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_jp_step_t     *st;
     ngx_http_zt_mask_jpath_t  *jp;
 
-    ngx_memzero(child, js->words * sizeof(uint64_t));
+    for (i = 0; i < js->words; i++) {
+        child[i] = 0;
+    }
 
     for (i = 0; i < js->njpaths; i++) {
         jp = &js->jpaths[i];
@@ -973,6 +1020,22 @@ ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js, u_char *p)
     }
 
     js->in_key = 0;
+
+    if (!js->escaped && js->key_raw.len == 0 && !js->key_over) {
+
+        /* the usual key: in one chunk, nothing to unescape */
+
+        js->key_len = p - js->key_start;
+
+        if (js->key_len > js->max_name) {
+            js->key_over = 1;
+            return NGX_OK;
+        }
+
+        ngx_memcpy(js->key, js->key_start, js->key_len);
+
+        return NGX_OK;
+    }
 
     if (js->key_over
         || (size_t) (p - js->key_start) > js->key_raw.size - js->key_raw.len)
@@ -1078,16 +1141,23 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
         return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
     }
 
-    mr->scratch.len = 0;
+    if (js->escaped) {
+        mr->scratch.len = 0;
 
-    if (ngx_http_zt_mask_buf_reserve(mr, &mr->scratch, len, (size_t) -1)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+        if (ngx_http_zt_mask_buf_reserve(mr, &mr->scratch, len, (size_t) -1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        u = mr->scratch.data;
+        ulen = ngx_http_zt_mask_json_unescape(u, raw + 1, len - 2);
+
+    } else {
+        /* without escapes the string is its own unescaped form */
+        u = raw + 1;
+        ulen = len - 2;
     }
-
-    u = mr->scratch.data;
-    ulen = ngx_http_zt_mask_json_unescape(u, raw + 1, len - 2);
 
     if (ngx_http_zt_mask_detect(mr, u, ulen, 0, 0, &hold) != NGX_OK) {
         return NGX_ERROR;
@@ -1098,6 +1168,39 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     }
 
     range = mr->ranges.elts;
+
+    if (!js->escaped) {
+
+        /* a byte is a unit: each match is cut out and replaced as a whole */
+
+        seg = raw;
+
+        for (ri = 0; ri < mr->ranges.nelts; ri++) {
+            if (ngx_http_zt_mask_json_raw(js, seg,
+                                          raw + 1 + range[ri].start - seg,
+                                          in_chunk)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            rule = range[ri].rule;
+
+            if (js->emit->ref(js->emit->data, rule->with_esc.data,
+                              rule->with_esc.len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            (*mr->masked)++;
+            js->changes++;
+
+            seg = raw + 1 + range[ri].end;
+        }
+
+        return ngx_http_zt_mask_json_raw(js, seg, raw + len - seg, in_chunk);
+    }
     ri = 0;
     emitted = 0;
     uo = 0;
@@ -1190,7 +1293,7 @@ ngx_http_zt_mask_json_flush(ngx_http_zt_mask_json_t *js, u_char *p)
 size_t
 ngx_http_zt_mask_json_unescape(u_char *dst, u_char *src, size_t len)
 {
-    u_char  *p, *last, *d;
+    u_char  *p, *q, *last, *d;
     size_t   n, k;
 
     p = src;
@@ -1198,8 +1301,17 @@ ngx_http_zt_mask_json_unescape(u_char *dst, u_char *src, size_t len)
     d = dst;
 
     while (p < last) {
-        n = ngx_http_zt_mask_json_unit(p, last, d, &k);
-        p += n;
+        q = memchr(p, '\\', last - p);
+
+        if (q == NULL) {
+            d = ngx_cpymem(d, p, last - p);
+            break;
+        }
+
+        d = ngx_cpymem(d, p, q - p);
+
+        n = ngx_http_zt_mask_json_unit(q, last, d, &k);
+        p = q + n;
         d += k;
     }
 
