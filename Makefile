@@ -18,7 +18,7 @@ MODULE_NAME  = ngx_http_zt_inference_module
 MODULE       = $(CURDIR)/$(BUILD)/$(MODULE_NAME).so
 OBJS_DIR     = $(BUILD)/nginx
 SOURCES      = config $(MODULE_NAME).c $(wildcard src/*.c src/*.h)
-CC_OPT       = -Wall -Wextra -Werror -Wno-unused-parameter $(SANITIZE)
+CC_OPT       = -O2 -Wall -Wextra -Werror -Wno-unused-parameter $(SANITIZE)
 LD_OPT       = $(SANITIZE)
 PROVE_FLAGS ?= -r
 TESTS       ?= t/
@@ -33,7 +33,7 @@ deps:
 
 module: $(MODULE)
 
-$(OBJS_DIR)/Makefile: config
+$(OBJS_DIR)/Makefile: config Makefile scripts/configure.sh
 	rm -rf $(OBJS_DIR)
 	mkdir -p $(BUILD)
 	BUILD_DIR=$(OBJS_DIR) NGINX_SRC="$(NGINX_SRC)" MODULE_DIR=$(CURDIR) \
