@@ -261,6 +261,8 @@ extern ngx_module_t  ngx_http_zt_inference_module;
 ngx_http_zt_ctx_t *ngx_http_zt_get_ctx(ngx_http_request_t *r);
 void ngx_http_zt_hex(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
+ngx_int_t ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts,
+    ngx_uint_t n);
 size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
 u_char *ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len);
 size_t ngx_http_zt_json_escape_len(u_char *src, size_t len);

@@ -235,26 +235,21 @@ static void
 ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest)
 {
-    unsigned int              n;
-    EVP_MD_CTX               *md;
+    ngx_str_t                 parts[3];
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
 
-    md = EVP_MD_CTX_new();
+    parts[0].data = zmcf->cache_salt;
+    parts[0].len = sizeof(zmcf->cache_salt);
+    parts[1].data = (u_char *) conf;
+    parts[1].len = sizeof(ngx_http_zt_jwt_conf_t);
+    parts[2] = *token;
 
-    if (md == NULL
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(md, zmcf->cache_salt, 16) != 1
-        || EVP_DigestUpdate(md, conf, sizeof(ngx_http_zt_jwt_conf_t)) != 1
-        || EVP_DigestUpdate(md, token->data, token->len) != 1
-        || EVP_DigestFinal_ex(md, digest, &n) != 1)
-    {
+    if (ngx_http_zt_sha256_parts(digest, parts, 3) != NGX_OK) {
         /* an all-zero digest is never stored: see ngx_..._cache_store() */
         ngx_memzero(digest, 32);
     }
-
-    EVP_MD_CTX_free(md);
 }
 
 

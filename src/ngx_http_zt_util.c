@@ -52,7 +52,22 @@ ngx_http_zt_hex(u_char *dst, u_char *src, size_t len)
 ngx_int_t
 ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
 {
-    unsigned int  n;
+    ngx_str_t  part;
+
+    part.data = data;
+    part.len = len;
+
+    return ngx_http_zt_sha256_parts(out, &part, 1);
+}
+
+
+/* the SHA-256 of the parts one after the other */
+
+ngx_int_t
+ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
+{
+    ngx_uint_t    i;
+    unsigned int  len;
 
     static EVP_MD      *md;
     static EVP_MD_CTX  *mctx;
@@ -70,10 +85,17 @@ ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
         }
     }
 
-    if (EVP_DigestInit_ex2(mctx, md, NULL) != 1
-        || EVP_DigestUpdate(mctx, data, len) != 1
-        || EVP_DigestFinal_ex(mctx, out, &n) != 1)
-    {
+    if (EVP_DigestInit_ex2(mctx, md, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (EVP_DigestUpdate(mctx, parts[i].data, parts[i].len) != 1) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(mctx, out, &len) != 1) {
         return NGX_ERROR;
     }
 
