@@ -29,6 +29,8 @@ static void ngx_http_zt_audit_str(ngx_http_zt_audit_out_t *out, char *key,
     ngx_str_t *value);
 static void ngx_http_zt_audit_list(ngx_http_zt_audit_out_t *out, char *key,
     ngx_array_t *list);
+static ngx_int_t ngx_http_zt_variable_value(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_zt_sub_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_list_variable(ngx_http_request_t *r,
@@ -359,6 +361,27 @@ ngx_http_zt_audit_ctx(ngx_http_request_t *r)
 }
 
 
+/* data == NULL: not found, which a log line shows as "-" or "" */
+
+static ngx_int_t
+ngx_http_zt_variable_value(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    if (data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_zt_sub_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -367,18 +390,11 @@ ngx_http_zt_sub_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_zt_audit_ctx(r);
 
-    if (ctx == NULL || ctx->id.sub.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
+    if (ctx == NULL) {
+        return ngx_http_zt_variable_value(v, NULL, 0);
     }
 
-    v->data = ctx->id.sub.data;
-    v->len = ctx->id.sub.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, ctx->id.sub.data, ctx->id.sub.len);
 }
 
 
@@ -426,12 +442,7 @@ ngx_http_zt_list_variable(ngx_http_request_t *r,
         p = ngx_cpymem(p, item[i].data, item[i].len);
     }
 
-    v->len = p - v->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, v->data, p - v->data);
 }
 
 
@@ -472,33 +483,30 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
     }
 
     if (json_is_string(value)) {
-        v->data = (u_char *) json_string_value(value);
-        v->len = json_string_length(value);
-
-    } else {
-        dump = json_dumps(value, JSON_COMPACT|JSON_ENCODE_ANY);
-        if (dump == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = ngx_strlen(dump);
-
-        v->data = ngx_pnalloc(r->pool, len);
-        if (v->data == NULL) {
-            free(dump);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(v->data, dump, len);
-        v->len = len;
-        free(dump);
+        return ngx_http_zt_variable_value(v,
+                                          (u_char *) json_string_value(value),
+                                          json_string_length(value));
     }
 
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    dump = json_dumps(value, JSON_COMPACT|JSON_ENCODE_ANY);
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
 
-    return NGX_OK;
+    len = ngx_strlen(dump);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p != NULL) {
+        ngx_memcpy(p, dump, len);
+    }
+
+    free(dump);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_variable_value(v, p, len);
 }
 
 
@@ -510,18 +518,13 @@ ngx_http_zt_decision_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
-    if (ctx == NULL || ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
-        v->not_found = 1;
-        return NGX_OK;
+    if (ctx == NULL) {
+        return ngx_http_zt_variable_value(v, NULL, 0);
     }
 
-    v->data = ngx_http_zt_decisions[ctx->decision].data;
-    v->len = ngx_http_zt_decisions[ctx->decision].len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v,
+                                   ngx_http_zt_decisions[ctx->decision].data,
+                                   ngx_http_zt_decisions[ctx->decision].len);
 }
 
 
@@ -534,17 +537,11 @@ ngx_http_zt_approval_id_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
     if (ctx == NULL || ctx->approval_id.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
+        return ngx_http_zt_variable_value(v, NULL, 0);
     }
 
-    v->data = ctx->approval_id.data;
-    v->len = ctx->approval_id.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, ctx->approval_id.data,
+                                      ctx->approval_id.len);
 }
 
 
@@ -562,13 +559,8 @@ ngx_http_zt_masked_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->data = p;
-    v->len = ngx_sprintf(p, "%ui", ctx ? ctx->masked : 0) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, p,
+                             ngx_sprintf(p, "%ui", ctx ? ctx->masked : 0) - p);
 }
 
 
@@ -581,17 +573,11 @@ ngx_http_zt_credential_variable(ngx_http_request_t *r,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
     if (lcf->credential.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
+        return ngx_http_zt_variable_value(v, NULL, 0);
     }
 
-    v->data = lcf->credential.data;
-    v->len = lcf->credential.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, lcf->credential.data,
+                                      lcf->credential.len);
 }
 
 
@@ -606,22 +592,12 @@ ngx_http_zt_token_cache_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
     if (ctx == NULL || ctx->token_cache == 0) {
-        v->not_found = 1;
-        return NGX_OK;
+        return ngx_http_zt_variable_value(v, NULL, 0);
     }
 
     if (ctx->token_cache == 2) {
-        v->data = (u_char *) "HIT";
-        v->len = 3;
-
-    } else {
-        v->data = (u_char *) "MISS";
-        v->len = 4;
+        return ngx_http_zt_variable_value(v, (u_char *) "HIT", 3);
     }
 
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_zt_variable_value(v, (u_char *) "MISS", 4);
 }
