@@ -34,6 +34,9 @@ if ! perl -MTest::Nginx::Socket -e 1 2>/dev/null; then
     export PERL5LIB
 fi
 
+# a run starts from an empty Redis: what an earlier run parked is not ours
+sh scripts/redis.sh stop
+rm -rf "$TEST_NGINX_REDIS_DIR"
 sh scripts/redis.sh start || exit 1
 trap 'LD_PRELOAD= sh scripts/redis.sh stop' EXIT INT TERM
 
