@@ -106,6 +106,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
     ngx_str_t  token, err;
+    u_char     digest[32];
 
     ngx_str_null(&err);
 
@@ -118,7 +119,8 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id);
+        rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id,
+                                            digest);
 
         if (rc == NGX_OK) {
             ctx->token_cache = 2;
@@ -131,7 +133,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
         rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id, &err);
 
         if (rc == NGX_OK) {
-            ngx_http_zt_token_cache_store(r, lcf, &token, &ctx->id);
+            ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
         }
     }
 

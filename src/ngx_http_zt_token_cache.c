@@ -254,18 +254,20 @@ ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
 
 
 /*
- * NGX_OK: the identity is filled from the cache; NGX_DECLINED: a miss.
+ * NGX_OK: the identity is filled from the cache; NGX_DECLINED: a miss,
+ * and digest (32 bytes) is what ngx_http_zt_token_cache_store() keeps the
+ * identity under once the token is verified.
  */
 
 ngx_int_t
 ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
-    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id)
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id,
+    u_char *digest)
 {
     u_char                          *p;
     ngx_int_t                        rc;
     ngx_http_zt_token_cache_t       *cache;
     ngx_http_zt_token_cache_node_t  *tn;
-    u_char                           digest[32];
 
     if (lcf->token_cache == NULL) {
         return NGX_DECLINED;
@@ -356,7 +358,7 @@ done:
 
 void
 ngx_http_zt_token_cache_store(ngx_http_request_t *r,
-    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id)
+    ngx_http_zt_loc_conf_t *lcf, u_char *digest, ngx_http_zt_identity_t *id)
 {
     u_char                          *p;
     size_t                           size;
@@ -365,7 +367,6 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
     ngx_queue_t                     *q;
     ngx_http_zt_token_cache_t       *cache;
     ngx_http_zt_token_cache_node_t  *tn;
-    u_char                           digest[32];
 
     static u_char                    zero[32];
 
@@ -390,8 +391,6 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
     }
 
     cache = lcf->token_cache->data;
-
-    ngx_http_zt_token_cache_digest(r, &lcf->jwt, token, digest);
 
     if (ngx_memcmp(digest, zero, 32) == 0) {
         return;
