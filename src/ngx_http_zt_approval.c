@@ -370,12 +370,12 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         return NGX_ERROR;
     }
 
-    ngx_http_zt_hex(a->id.data, rnd, sizeof(rnd));
+    ngx_hex_dump(a->id.data, rnd, sizeof(rnd));
 
     now = ngx_time();
     a->expires_at = now + lcf->approval_ttl;
 
-    ngx_http_zt_hex(sha, ctx->body_sha256, 32);
+    ngx_hex_dump(sha, ctx->body_sha256, 32);
 
     ngx_str_set(&args[0], "EVAL");
     args[1].data = (u_char *) ngx_http_zt_approval_park_lua;
@@ -474,7 +474,7 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     ngx_memcpy(a->id.data, id->data, id->len);
 
-    ngx_http_zt_hex(sha, ctx->body_sha256, 32);
+    ngx_hex_dump(sha, ctx->body_sha256, 32);
 
     ngx_str_set(&args[0], "EVAL");
     args[1].data = (u_char *) ngx_http_zt_approval_consume_lua;

@@ -232,7 +232,7 @@ ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     if (ctx->body_read && ngx_http_zt_body_sha256(r, ctx) == NGX_OK) {
         u_char  hex[64];
 
-        ngx_http_zt_hex(hex, ctx->body_sha256, 32);
+        ngx_hex_dump(hex, ctx->body_sha256, 32);
         s.data = hex;
         s.len = 64;
         ngx_http_zt_audit_str(out, "body_sha256", &s);

@@ -1,8 +1,9 @@
 
 /*
- * Reading JSON fast: a strict reader that builds jansson values directly,
- * and steps aside (NULL) for json_loadb() to decide whenever anything is
- * not plainly right, so that it only ever accepts what jansson accepts.
+ * JSON text.  Reading it fast: a strict reader that builds jansson values
+ * directly, and steps aside (NULL) for json_loadb() to decide whenever
+ * anything is not plainly right, so that it only ever accepts what jansson
+ * accepts.  Writing it: any bytes escaped as the inside of a JSON string.
  */
 
 
@@ -34,6 +35,7 @@ static ngx_int_t ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp,
 static json_t *ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp);
 static ngx_int_t ngx_http_zt_json_hex4(u_char *p, u_char *last,
     uint32_t *u);
+static void ngx_http_zt_json_cleanup(void *data);
 
 
 /*
@@ -610,4 +612,203 @@ ngx_http_zt_json_hex4(u_char *p, u_char *last, uint32_t *u)
     }
 
     return NGX_OK;
+}
+
+
+/* printable ASCII but the two that JSON escapes: copied as they are */
+static u_char  ngx_http_zt_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+/*
+ * Escapes any bytes as the inside of a JSON string.  Invalid UTF-8 becomes
+ * U+FFFD so that every audit line stays valid JSON whatever the input.
+ */
+
+size_t
+ngx_http_zt_utf8_valid(u_char *p, u_char *last)
+{
+    size_t    n, i;
+    uint32_t  c, min;
+
+    c = *p;
+
+    if (c < 0x80) {
+        return 1;
+
+    } else if ((c & 0xe0) == 0xc0) {
+        n = 2; c &= 0x1f; min = 0x80;
+
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3; c &= 0x0f; min = 0x800;
+
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4; c &= 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+size_t
+ngx_http_zt_json_escape_len(u_char *src, size_t len)
+{
+    size_t   n, size;
+    u_char  *last, *run;
+
+    size = 0;
+    last = src + len;
+
+    while (src < last) {
+
+        if (ngx_http_zt_json_plain[*src]) {
+            run = src;
+
+            while (++src < last && ngx_http_zt_json_plain[*src]) {
+                /* void */
+            }
+
+            size += src - run;
+            continue;
+        }
+
+        if (*src == '"' || *src == '\\') {
+            size += 2; src++;
+            continue;
+        }
+
+        if (*src < 0x20 || *src == 0x7f) {
+            size += sizeof("\\u0000") - 1; src++;
+            continue;
+        }
+
+        n = ngx_http_zt_utf8_valid(src, last);
+
+        if (n == 0) {
+            size += sizeof("\xef\xbf\xbd") - 1; src++;
+            continue;
+        }
+
+        size += n;
+        src += n;
+    }
+
+    return size;
+}
+
+
+u_char *
+ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
+{
+    size_t   n;
+    u_char  *last, *run;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    last = src + len;
+
+    while (src < last) {
+
+        /* most text is plain: a run of it is one copy */
+
+        run = src;
+
+        while (src < last && ngx_http_zt_json_plain[*src]) {
+            src++;
+        }
+
+        if (src != run) {
+            dst = ngx_cpymem(dst, run, src - run);
+            continue;
+        }
+
+        switch (*src) {
+        case '"':
+        case '\\':
+            *dst++ = '\\';
+            *dst++ = *src++;
+            continue;
+        }
+
+        if (*src < 0x20 || *src == 0x7f) {
+            dst = ngx_cpymem(dst, "\\u00", sizeof("\\u00") - 1);
+            *dst++ = hex[*src >> 4];
+            *dst++ = hex[*src & 0xf];
+            src++;
+            continue;
+        }
+
+        n = ngx_http_zt_utf8_valid(src, last);
+
+        if (n == 0) {
+            dst = ngx_cpymem(dst, "\xef\xbf\xbd", sizeof("\xef\xbf\xbd") - 1);
+            src++;
+            continue;
+        }
+
+        dst = ngx_cpymem(dst, src, n);
+        src += n;
+    }
+
+    return dst;
+}
+
+
+ngx_int_t
+ngx_http_zt_json_cleanup_add(ngx_pool_t *pool, json_t *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        json_decref(json);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_zt_json_cleanup;
+    cln->data = json;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zt_json_cleanup(void *data)
+{
+    json_decref(data);
 }

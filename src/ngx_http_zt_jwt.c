@@ -435,7 +435,7 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
             goto failed;
         }
 
-        ngx_http_zt_hex(fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
+        ngx_hex_dump(fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "zt: invalid token: %V, fp=%*s",
@@ -473,7 +473,7 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         return NGX_ERROR;
     }
 
-    ngx_http_zt_hex(id->fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
+    ngx_hex_dump(id->fp, hash, NGX_HTTP_ZT_FP_LEN / 2);
 
     ngx_memzero(&vid, sizeof(ngx_http_zt_identity_t));
 

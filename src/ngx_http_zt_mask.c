@@ -27,7 +27,7 @@
 #define NGX_HTTP_ZT_MASK_REF_MIN     1024  /* shorter spans are copied */
 
 
-typedef struct ngx_http_zt_mask_ctx_s {
+struct ngx_http_zt_mask_ctx_s {
     ngx_http_request_t        *r;
     ngx_uint_t                 state;
     ngx_http_zt_mask_req_t     req;
@@ -49,7 +49,7 @@ typedef struct ngx_http_zt_mask_ctx_s {
 
     unsigned                   header_sent:1;
     unsigned                   last:1;
-} ngx_http_zt_mask_ctx_t;
+};
 
 
 static char *ngx_http_zt_mask_options(ngx_conf_t *cf,

@@ -13,11 +13,6 @@
 #define _NGX_HTTP_ZT_MASK_H_INCLUDED_
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-
 #define NGX_HTTP_ZT_MASK_PATH        1      /* zt_mask */
 #define NGX_HTTP_ZT_MASK_PATTERN     2      /* zt_mask_pattern */
 

@@ -1,9 +1,9 @@
 
 /*
  * zt-inference: what the Redis concern offers the others.  Redis holds the
- * approval queue (section 5) and the just-in-time grants (section 6); it is
- * reached through hiredis's async API on nginx's own event loop, so that a
- * worker never waits for it.  Included at the end of ngx_http_zt_inference.h.
+ * approval queue and the just-in-time grants; it is reached through
+ * hiredis's async API on nginx's own event loop, so that a worker never
+ * waits for it.
  */
 
 
@@ -12,9 +12,6 @@
 
 
 struct redisReply;
-
-typedef struct ngx_http_zt_approval_s    ngx_http_zt_approval_t;
-typedef struct ngx_http_zt_grant_wait_s  ngx_http_zt_grant_wait_t;
 
 
 /*
@@ -52,42 +49,6 @@ typedef enum {
 } ngx_http_zt_redis_state_e;
 
 
-/* reviewer API operations (zt_approval_api locations) */
-typedef enum {
-    NGX_HTTP_ZT_API_LIST = 1,       /* GET    <loc>/approvals */
-    NGX_HTTP_ZT_API_GET,            /* GET    <loc>/approvals/ID */
-    NGX_HTTP_ZT_API_APPROVE,        /* POST   <loc>/approvals/ID/approve */
-    NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
-    NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
-    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE */
-} ngx_http_zt_api_op_e;
-
-
-/*
- * The approval state of a request (ctx->approval): the flow of a request
- * that met an approve rule, or the operation of a reviewer API request.
- */
-struct ngx_http_zt_approval_s {
-    ngx_http_zt_redis_state_e   state;
-    ngx_uint_t                  outcome;
-    ngx_str_t                   id;
-    ngx_str_t                   reviewer;   /* who decided it */
-    time_t                      expires_at;
-
-    ngx_http_zt_api_op_e        op;
-    ngx_str_t                   sub;        /* grants: subject */
-    ngx_str_t                   scope;      /* grants: scope */
-};
-
-
-/* the grant lookup of a request: see ngx_http_zt_grant.c */
-struct ngx_http_zt_grant_wait_s {
-    ngx_http_zt_redis_state_e   state;
-};
-
-
-/* ngx_http_zt_redis.c */
 char *ngx_http_zt_redis_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_zt_redis_command(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data, const char *fmt, ...);
@@ -98,24 +59,5 @@ ngx_int_t ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s);
 ngx_str_t *ngx_http_zt_redis_retry_after(ngx_http_request_t *r);
 ngx_int_t ngx_http_zt_redis_unavailable(ngx_http_request_t *r);
 void ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle);
-
-/* ngx_http_zt_approval.c */
-ngx_int_t ngx_http_zt_approval_handler(ngx_http_request_t *r,
-    ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
-char *ngx_http_zt_approval_api_set(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_zt_approval_merge(ngx_conf_t *cf,
-    ngx_http_zt_loc_conf_t *conf);
-ngx_int_t ngx_http_zt_approval_key(ngx_http_request_t *r, ngx_str_t *key,
-    char *kind, ngx_str_t *name);
-ngx_int_t ngx_http_zt_approval_time(ngx_http_request_t *r, ngx_str_t *s,
-    time_t t);
-
-/* ngx_http_zt_grant.c */
-ngx_int_t ngx_http_zt_grant_load(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx);
-ngx_int_t ngx_http_zt_grant_api(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *api, json_t *body);
-
 
 #endif /* _NGX_HTTP_ZT_REDIS_H_INCLUDED_ */

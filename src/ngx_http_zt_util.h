@@ -1,0 +1,16 @@
+
+/*
+ * zt-inference: SHA-256 with a context prepared once per process.
+ */
+
+
+#ifndef _NGX_HTTP_ZT_UTIL_H_INCLUDED_
+#define _NGX_HTTP_ZT_UTIL_H_INCLUDED_
+
+
+ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
+ngx_int_t ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts,
+    ngx_uint_t n);
+
+
+#endif /* _NGX_HTTP_ZT_UTIL_H_INCLUDED_ */
