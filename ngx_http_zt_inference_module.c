@@ -73,14 +73,14 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_scope_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.scope_claim),
       NULL },
 
     { ngx_string("zt_groups_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.groups_claim),
       NULL },

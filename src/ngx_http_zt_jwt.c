@@ -91,7 +91,8 @@ static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
 static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_find(u_char *name, size_t len);
 static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
     double *value, ngx_str_t *err);
-static json_t *ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name);
+static ngx_int_t ngx_http_zt_jwt_claim_walk(json_t *obj, u_char *p,
+    u_char *last, json_t **found);
 static ngx_int_t ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value,
     ngx_uint_t split);
 static ngx_uint_t ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value);
@@ -1469,7 +1470,17 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v = ngx_http_zt_jwt_claim(claims, &conf->scope_claim);
+    /*
+     * A scope or groups claim that names two values is refused, not read
+     * as empty: an empty group list would let a "deny group=" rule pass.
+     */
+
+    if (ngx_http_zt_jwt_claim(claims, &conf->scope_claim, &v,
+                              r->connection->log)
+        == NGX_ERROR)
+    {
+        ngx_http_zt_jwt_fail("ambiguous scope claim");
+    }
 
     if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
         return NGX_ERROR;
@@ -1485,7 +1496,12 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         }
     }
 
-    v = ngx_http_zt_jwt_claim(claims, &conf->groups_claim);
+    if (ngx_http_zt_jwt_claim(claims, &conf->groups_claim, &v,
+                              r->connection->log)
+        == NGX_ERROR)
+    {
+        ngx_http_zt_jwt_fail("ambiguous groups claim");
+    }
 
     if (ngx_http_zt_jwt_strings(id->groups, v, 0) != NGX_OK) {
         return NGX_ERROR;
@@ -1537,46 +1553,156 @@ ngx_http_zt_jwt_time(json_t *claims, const char *name, double *value,
 }
 
 
-/* a claim by its name, else by a dotted path into nested objects */
+/*
+ * The one reading of a claim name, for policy conditions (claim.NAME=,
+ * sub=, and so unless= of masking), the scope and groups claims and
+ * $zt_claim_NAME.  A name is read every way its dots allow: as one member
+ * name, or cut at any of its dots into member names that walk nested
+ * objects ("a.b.c" is "a.b.c", "a" > "b.c", "a.b" > "c" or "a" > "b" >
+ * "c").  Arrays are not walked into.
+ *
+ * NGX_OK: the readings that find a value all find the same one (*value);
+ * NGX_DECLINED: none finds one; NGX_ERROR: two find different values.
+ * Then the name does not say which value is meant, and the caller must
+ * fail closed: a condition that cannot be evaluated, a token refused.
+ */
 
-static json_t *
-ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name)
+ngx_int_t
+ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name, json_t **value,
+    ngx_log_t *log)
 {
-    u_char  *p, *last, *dot;
-    json_t  *v;
+    ngx_int_t  rc;
+
+    *value = NULL;
 
     if (name->len == 0) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    v = json_object_getn(claims, (char *) name->data, name->len);
+    rc = ngx_http_zt_jwt_claim_walk(claims, name->data,
+                                    name->data + name->len, value);
+
+    if (rc == NGX_ERROR) {
+        *value = NULL;
+
+        if (log) {
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "zt: claim \"%V\" is ambiguous: the token has "
+                          "different values under the names it may mean",
+                          name);
+        }
+
+        return NGX_ERROR;
+    }
+
+    return *value ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Every (object, rest of the name) pair is met once: a token's tree gives
+ * each member one path, so the walk is bounded by the claims' size times
+ * the name's dots.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_claim_walk(json_t *obj, u_char *p, u_char *last,
+    json_t **found)
+{
+    u_char  *dot;
+    json_t  *v;
+
+    if (!json_is_object(obj)) {
+        return NGX_OK;
+    }
+
+    v = json_object_getn(obj, (const char *) p, last - p);
+
     if (v) {
-        return v;
+        if (*found && !json_equal(*found, v)) {
+            return NGX_ERROR;
+        }
+
+        *found = v;
     }
 
-    p = name->data;
-    last = p + name->len;
-    v = claims;
-
-    while (p < last) {
-        dot = ngx_strlchr(p, last, '.');
-        if (dot == NULL) {
-            dot = last;
+    for (dot = ngx_strlchr(p, last, '.');
+         dot;
+         dot = ngx_strlchr(dot + 1, last, '.'))
+    {
+        if (dot == p || dot + 1 == last) {
+            continue;
         }
 
-        if (!json_is_object(v) || dot == p) {
-            return NULL;
-        }
+        v = json_object_getn(obj, (const char *) p, dot - p);
 
-        v = json_object_getn(v, (char *) p, dot - p);
-        if (v == NULL) {
-            return NULL;
+        if (v && ngx_http_zt_jwt_claim_walk(v, dot + 1, last, found)
+                 != NGX_OK)
+        {
+            return NGX_ERROR;
         }
-
-        p = dot + 1;
     }
 
-    return v;
+    return NGX_OK;
+}
+
+
+/*
+ * A claim name as the resolver reads it: not empty, and no empty part
+ * between dots (".a", "a.", "a..b"), which no reading could walk.
+ */
+
+ngx_int_t
+ngx_http_zt_jwt_claim_name_valid(ngx_str_t *name)
+{
+    u_char  *p, *last;
+
+    if (name->len == 0) {
+        return 0;
+    }
+
+    last = name->data + name->len;
+
+    if (name->data[0] == '.' || last[-1] == '.') {
+        return 0;
+    }
+
+    for (p = name->data; p + 1 < last; p++) {
+        if (p[0] == '.' && p[1] == '.') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* zt_scope_claim, zt_groups_claim */
+
+char *
+ngx_http_zt_jwt_set_claim_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char       *rv;
+    ngx_str_t  *value, *name;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    name = (ngx_str_t *) ((char *) conf + cmd->offset);
+    value = cf->args->elts;
+
+    if (!ngx_http_zt_jwt_claim_name_valid(name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid claim name \"%V\" (empty, or "
+                           "an empty part between dots)",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

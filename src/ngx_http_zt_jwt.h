@@ -45,6 +45,11 @@ ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
 json_t *ngx_http_zt_jwt_claims(ngx_http_request_t *r,
     ngx_http_zt_identity_t *id);
+ngx_int_t ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name,
+    json_t **value, ngx_log_t *log);
+ngx_int_t ngx_http_zt_jwt_claim_name_valid(ngx_str_t *name);
+char *ngx_http_zt_jwt_set_claim_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
