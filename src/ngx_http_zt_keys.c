@@ -22,8 +22,6 @@
 #define NGX_HTTP_ZT_OCT_MIN_LEN      32
 
 
-static ngx_int_t ngx_http_zt_keys_read(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *text);
 static char *ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys,
     ngx_str_t *name, ngx_str_t *text);
 static char *ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys,
@@ -56,11 +54,10 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path)
 
     name = *path;
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_zt_keys_read(cf, &name, &text) != NGX_OK) {
+    if (ngx_http_zt_conf_file(cf, cf->temp_pool, &name,
+                              NGX_HTTP_ZT_KEYS_FILE_MAX, &text)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -104,94 +101,6 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path)
                        "a PEM public key", &name);
 
     return NGX_CONF_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_zt_keys_read(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *text)
-{
-    off_t            size;
-    size_t           len;
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_int_t        rc;
-    ngx_file_info_t  fi;
-
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "zt_jwks_file \"%V\" cannot be opened", name);
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "zt_jwks_file \"%V\": " ngx_fd_info_n " failed",
-                           name);
-        goto done;
-    }
-
-    if (!ngx_is_file(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is not a regular file", name);
-        goto done;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (size == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is empty", name);
-        goto done;
-    }
-
-    if (size > NGX_HTTP_ZT_KEYS_FILE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is too large (%O bytes, "
-                           "at most %d)", name, size,
-                           NGX_HTTP_ZT_KEYS_FILE_MAX);
-        goto done;
-    }
-
-    text->data = ngx_pnalloc(cf->temp_pool, (size_t) size + 1);
-    if (text->data == NULL) {
-        goto done;
-    }
-
-    len = 0;
-
-    while (len < (size_t) size) {
-        n = ngx_read_fd(fd, text->data + len, (size_t) size - len);
-
-        if (n == -1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "zt_jwks_file \"%V\" cannot be read", name);
-            goto done;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        len += n;
-    }
-
-    text->len = len;
-    text->data[len] = '\0';
-
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%V\" failed", name);
-    }
-
-    return rc;
 }
 
 

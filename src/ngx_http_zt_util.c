@@ -1,7 +1,8 @@
 
 /*
- * Small helpers the concerns share: the request context and SHA-256 with a
- * digest context prepared once per process.
+ * Small helpers the concerns share: the request context, SHA-256 with a
+ * digest context prepared once per process, and reading a file that the
+ * configuration names (keys, credentials).
  */
 
 
@@ -88,4 +89,107 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The file a directive names (relative to the prefix, as nginx resolves
+ * paths), read whole into pool with a terminating NUL.  *name becomes its
+ * full path.  A missing or unreadable file, something other than a
+ * regular file, an empty one and one over max bytes stop nginx -t with a
+ * message naming the directive and the path.
+ */
+
+ngx_int_t
+ngx_http_zt_conf_file(ngx_conf_t *cf, ngx_pool_t *pool, ngx_str_t *name,
+    size_t max, ngx_str_t *text)
+{
+    off_t            size;
+    size_t           len;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_int_t        rc;
+    ngx_str_t       *args;
+    ngx_file_info_t  fi;
+
+    args = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V \"%V\" cannot be opened", &args[0], name);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V \"%V\": " ngx_fd_info_n " failed",
+                           &args[0], name);
+        goto done;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is not a regular file", &args[0], name);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is empty", &args[0], name);
+        goto done;
+    }
+
+    if (size > (off_t) max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is too large (%O bytes, at most %uz)",
+                           &args[0], name, size, max);
+        goto done;
+    }
+
+    text->data = ngx_pnalloc(pool, (size_t) size + 1);
+    if (text->data == NULL) {
+        goto done;
+    }
+
+    len = 0;
+
+    while (len < (size_t) size) {
+        n = ngx_read_fd(fd, text->data + len, (size_t) size - len);
+
+        if (n == -1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "%V \"%V\" cannot be read", &args[0], name);
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        len += n;
+    }
+
+    text->len = len;
+    text->data[len] = '\0';
+
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%V\" failed", name);
+    }
+
+    return rc;
 }
