@@ -41,6 +41,20 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       offsetof(ngx_http_zt_loc_conf_t, jwt.keys),
       NULL },
 
+    { ngx_string("zt_jwks_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_jwks_request_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("zt_oidc_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_zt_jwks_oidc_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
+      NULL },
+
     { ngx_string("zt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_array_slot,
@@ -219,6 +233,10 @@ ngx_module_t  ngx_http_zt_inference_module = {
 static ngx_int_t
 ngx_http_zt_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_zt_jwks_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_zt_variables_add(cf);
 }
 
@@ -250,6 +268,11 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
 
     ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
+
+    /* above the masking filter: a key set fetch is never masked */
+    if (ngx_http_zt_jwks_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -287,6 +310,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->jwt.keys = NULL;
+     *     conf->jwt.remotes = NULL;
+     *     conf->jwt.oidc_issuer = { 0, NULL };
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
@@ -349,7 +374,7 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"zt_policy\" rules need a key: "
-                           "add \"zt_jwks_file\"");
+                           "add \"zt_jwks_file\" or \"zt_jwks_request\"");
         return NGX_CONF_ERROR;
     }
 

@@ -31,6 +31,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_json.h"
 #include "ngx_http_zt_jsonpath.h"
 #include "ngx_http_zt_keys.h"
+#include "ngx_http_zt_jwks.h"
 #include "ngx_http_zt_jwt.h"
 #include "ngx_http_zt_policy.h"
 #include "ngx_http_zt_mask.h"
@@ -107,6 +108,7 @@ struct ngx_http_zt_ctx_s {
     ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
     ngx_http_zt_approval_t     *approval;  /* approval/API state */
     ngx_http_zt_grant_wait_t   *grant;     /* grant lookup state */
+    ngx_http_zt_jwks_wait_t    *jwks;      /* waiting for a key set */
 
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
