@@ -1001,7 +1001,8 @@ ngx_http_zt_jwks_refresh(ngx_http_request_t *r, ngx_http_zt_jwks_t *set)
 
     if (sh->version == 0
         || sh->inflight
-        || ngx_http_zt_jwks_elapsed(sh->fetched) < (ngx_msec_int_t) set->refresh)
+        || ngx_http_zt_jwks_elapsed(sh->fetched)
+           < (ngx_msec_int_t) set->refresh)
     {
         return;
     }
@@ -1533,6 +1534,10 @@ static void
 ngx_http_zt_jwks_adopt(ngx_http_zt_jwks_t *set, ngx_uint_t version,
     ngx_array_t *keys, ngx_pool_t *pool)
 {
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "zt: key set of \"%V\": this process uses version %ui "
+                  "(%ui key(s))", &set->name, version, keys->nelts);
+
     if (set->pool) {
         ngx_destroy_pool(set->pool);
     }

@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_jwt_select(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg, ngx_str_t *kid,
     json_t *iss, ngx_http_zt_key_t **keyp, ngx_str_t *err);
+static ngx_uint_t ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src,
+    ngx_http_zt_key_t *k, json_t *iss);
 static ngx_uint_t ngx_http_zt_jwt_keys(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_keys_t *sources);
 static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
@@ -896,21 +898,12 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_http_zt_alg_t *alg, ngx_str_t *kid, json_t *iss,
     ngx_http_zt_key_t **keyp, ngx_str_t *err)
 {
-    u_char                  *is;
-    size_t                   islen;
-    ngx_str_t               *bound;
     ngx_uint_t               i, j, n, known, elsewhere, other;
     ngx_http_zt_key_t       *k, *key;
     ngx_http_zt_jwt_keys_t   sources[NGX_HTTP_ZT_JWT_SOURCES], *src;
 
     n = ngx_http_zt_jwt_keys(r, conf, sources);
 
-    is = iss ? (u_char *) json_string_value(iss) : NULL;
-    islen = iss ? json_string_length(iss) : 0;
-
-    /* a key is there for this token: bound to no issuer, or to its own */
-
-#define ngx_http_zt_jwt_bound_here(src, k)                                        (bound = (src)->issuer ? (src)->issuer : &(k)->issuer,                         bound->len == 0                                                               || (is && bound->len == islen                                                     && ngx_strncmp(bound->data, is, islen) == 0))
 
     key = NULL;
     known = 0;
@@ -930,7 +923,7 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
                     continue;
                 }
 
-                if (!ngx_http_zt_jwt_bound_here(src, k)) {
+                if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
                     elsewhere = 1;
                     continue;
                 }
@@ -959,7 +952,7 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
                 continue;
             }
 
-            if (!ngx_http_zt_jwt_bound_here(src, k)) {
+            if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
                 other = 1;
                 continue;
             }
@@ -975,8 +968,6 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
             key = k;
         }
     }
-
-#undef ngx_http_zt_jwt_bound_here
 
     if (key == NULL) {
         if (kid) {
@@ -997,6 +988,27 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     *keyp = key;
 
     return NGX_OK;
+}
+
+
+/* a key is there for a token: bound to no issuer, or to the token's iss */
+
+static ngx_uint_t
+ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src, ngx_http_zt_key_t *k,
+    json_t *iss)
+{
+    ngx_str_t  *bound;
+
+    bound = src->issuer ? src->issuer : &k->issuer;
+
+    if (bound->len == 0) {
+        return 1;
+    }
+
+    return iss != NULL
+           && json_string_length(iss) == bound->len
+           && ngx_memcmp(json_string_value(iss), bound->data, bound->len)
+              == 0;
 }
 
 

@@ -94,7 +94,7 @@ zt: key set of "/_zt_jwks" fetched: version 1, 1 key(s)
 
 
 
-=== TEST 2: later tokens are checked with the set in shared memory: no new fetch
+=== TEST 2: later tokens are checked with the set in shared memory: no new fetch, the keys are built once
 --- config
     location = /t {
         zt_jwks_request /_zt_jwks;
@@ -110,6 +110,10 @@ zt: key set of "/_zt_jwks" fetched: version 1, 1 key(s)
 [200, 200, 200, 200]
 --- response_body_like eval
 ["^ok alice\$", "^ok bob\$", "^ok carol\$", main::fetches(1)]
+--- grep_error_log eval
+qr/this process uses version \d+/
+--- grep_error_log_out
+this process uses version 1
 
 
 
