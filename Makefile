@@ -4,6 +4,7 @@
 #   make test        deps + module + the Test::Nginx suite (Redis included)
 #   make test-asan   the same suite with the module built under ASan
 #   make test-workers2  the same suite with worker_processes 2
+#   make test-e2e    a real OpenID provider rotating its keys under traffic
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
 #   make bench       wrk benchmarks against a plain proxy_pass
 #
@@ -23,8 +24,8 @@ LD_OPT       = $(SANITIZE)
 PROVE_FLAGS ?= -r
 TESTS       ?= t/
 
-.PHONY: all deps module test test-asan test-workers2 demo demo-stop bench \
-        clean
+.PHONY: all deps module test test-asan test-workers2 test-e2e demo \
+        demo-stop bench clean
 
 all: deps module
 
@@ -59,6 +60,11 @@ test-workers2: deps module
 	TEST_NGINX_WORKERS=2 TEST_NGINX_MASTER_PROCESS=on MODULE=$(MODULE) \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" PROVE_FLAGS="$(PROVE_FLAGS)" \
 	    sh scripts/test.sh
+
+# not part of "test": it needs the npm registry once (npm ci)
+test-e2e: deps module
+	sh scripts/deps.sh e2e
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e.sh
 
 demo: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start
