@@ -69,6 +69,14 @@ sub fetches {
     return qr/\A(?:GET \/idp\/jwks\.json [^\n]*\n){$n}\z/;
 }
 
+# what /errlog shows when each worker built the keys of version v once
+sub built {
+    my $v = shift;
+    my $other = '(?:(?!this process uses version)[\s\S])*';
+    return "\\A$other(?:this process uses version $v [^\n]*\n$other){1,"
+           . workers() . "}\\z";
+}
+
 run_tests();
 
 __DATA__
@@ -102,18 +110,14 @@ zt: key set of "/_zt_jwks" fetched: version 1, 1 key(s)
         echo "ok $zt_sub";
     }
 --- request eval
-["GET /t", "GET /t", "GET /t", "GET /idp-log"]
+["GET /t", "GET /t", "GET /t", "GET /idp-log", "GET /errlog"]
 --- more_headers eval
 [main::bearer(key => 'rsa1'), main::bearer(key => 'rsa1', claims => { sub => 'bob' }),
- main::bearer(key => 'rsa1', claims => { sub => 'carol' }), ""]
+ main::bearer(key => 'rsa1', claims => { sub => 'carol' }), "", ""]
 --- error_code eval
-[200, 200, 200, 200]
+[200, 200, 200, 200, 200]
 --- response_body_like eval
-["^ok alice\$", "^ok bob\$", "^ok carol\$", main::fetches(1)]
---- grep_error_log eval
-qr/this process uses version \d+/
---- grep_error_log_out
-this process uses version 1
+["^ok alice\$", "^ok bob\$", "^ok carol\$", main::fetches(1), main::built(1)]
 
 
 
