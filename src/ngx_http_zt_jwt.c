@@ -89,6 +89,7 @@ static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg,
 static u_char *ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n);
 static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
 static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_find(u_char *name, size_t len);
+static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_bit(ngx_uint_t bit);
 static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
     double *value, ngx_str_t *err);
 static json_t *ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name);
@@ -216,13 +217,35 @@ ngx_http_zt_jwt_alg_family(ngx_uint_t bit)
 {
     ngx_http_zt_alg_t  *alg;
 
+    alg = ngx_http_zt_jwt_alg_bit(bit);
+
+    return alg ? alg->family : 0;
+}
+
+
+ngx_str_t *
+ngx_http_zt_jwt_alg_name(ngx_uint_t bit)
+{
+    ngx_http_zt_alg_t  *alg;
+
+    alg = ngx_http_zt_jwt_alg_bit(bit);
+
+    return alg ? &alg->name : NULL;
+}
+
+
+static ngx_http_zt_alg_t *
+ngx_http_zt_jwt_alg_bit(ngx_uint_t bit)
+{
+    ngx_http_zt_alg_t  *alg;
+
     for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
         if (alg->bit == bit) {
-            return alg->family;
+            return alg;
         }
     }
 
-    return 0;
+    return NULL;
 }
 
 
@@ -352,10 +375,14 @@ ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 }
 
 
+/* *dpop is set when the scheme is DPoP (RFC 9449) rather than Bearer */
+
 ngx_int_t
-ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
+ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t *dpop, ngx_str_t *err)
 {
     u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
+    size_t            len;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -403,17 +430,18 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
     p = r->headers_in.authorization->value.data;
     last = p + r->headers_in.authorization->value.len;
 
-    if ((size_t) (last - p) < sizeof("Bearer") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
-        || (last - p > (ssize_t) sizeof("Bearer") - 1
-            && p[sizeof("Bearer") - 1] != ' '
-            && p[sizeof("Bearer") - 1] != '\t'))
+    *dpop = (last - p >= 4 && ngx_strncasecmp(p, (u_char *) "DPoP", 4) == 0);
+    len = *dpop ? sizeof("DPoP") - 1 : sizeof("Bearer") - 1;
+
+    if ((size_t) (last - p) < len
+        || (!*dpop && ngx_strncasecmp(p, (u_char *) "Bearer", len) != 0)
+        || (last - p > (ssize_t) len && p[len] != ' ' && p[len] != '\t'))
     {
         ngx_str_set(err, "unsupported authorization scheme");
         goto failed;
     }
 
-    p += sizeof("Bearer") - 1;
+    p += len;
 
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
@@ -1030,6 +1058,28 @@ ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key, ngx_http_zt_alg_t *alg)
 }
 
 
+/*
+ * A signature by a key that is not one of zt_jwks_file's (the jwk of a
+ * DPoP proof): the same checks, the key must fit the alg as a configured
+ * key must.  NGX_OK: valid, NGX_DECLINED: not, NGX_ERROR: could not tell.
+ */
+
+ngx_int_t
+ngx_http_zt_jwt_verify_signature(ngx_http_request_t *r, ngx_uint_t bit,
+    ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig)
+{
+    ngx_http_zt_alg_t  *alg;
+
+    alg = ngx_http_zt_jwt_alg_bit(bit);
+
+    if (alg == NULL || !ngx_http_zt_jwt_key_fits(key, alg)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_zt_jwt_signature(r, alg, key, input, sig);
+}
+
+
 /* NGX_OK: valid, NGX_DECLINED: not, NGX_ERROR: could not tell */
 
 static ngx_int_t
@@ -1127,6 +1177,13 @@ ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
 
     static ngx_uint_t              nvctxs;
     static ngx_http_zt_jwt_vctx_t  vctxs[NGX_HTTP_ZT_JWT_VCTX_MAX];
+
+    /* a request's own key is freed with the request: nothing to keep */
+
+    if (key->request) {
+        *own = 1;
+        return ngx_http_zt_jwt_vctx_new(alg, key, md);
+    }
 
     *own = 0;
 

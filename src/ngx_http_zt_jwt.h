@@ -39,7 +39,7 @@ typedef struct {
 
 
 ngx_int_t ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *err);
+    ngx_uint_t *dpop, ngx_str_t *err);
 ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
@@ -51,6 +51,9 @@ ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 ngx_uint_t ngx_http_zt_jwt_alg(u_char *name, size_t len);
 ngx_http_zt_key_type_e ngx_http_zt_jwt_alg_family(ngx_uint_t alg);
+ngx_str_t *ngx_http_zt_jwt_alg_name(ngx_uint_t bit);
+ngx_int_t ngx_http_zt_jwt_verify_signature(ngx_http_request_t *r,
+    ngx_uint_t bit, ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
 
 
 #endif /* _NGX_HTTP_ZT_JWT_H_INCLUDED_ */

@@ -28,8 +28,6 @@ static char *ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys,
     ngx_str_t *name, ngx_str_t *text);
 static char *ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys,
     ngx_str_t *name, json_t *root);
-static const char *ngx_http_zt_keys_jwk(ngx_conf_t *cf,
-    ngx_http_zt_key_t *key, json_t *jwk);
 static const char *ngx_http_zt_keys_rsa(ngx_conf_t *cf,
     ngx_http_zt_key_t *key, json_t *jwk);
 static const char *ngx_http_zt_keys_ec(ngx_conf_t *cf,
@@ -362,9 +360,13 @@ ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
 }
 
 
-/* NULL: the key is usable, else why it is skipped (or NGX_CONF_ERROR) */
+/*
+ * NULL: the key is usable, else why it is skipped (or NGX_CONF_ERROR).
+ * Only cf->pool and cf->temp_pool are used, and the key is freed with
+ * cf->pool: a DPoP proof's jwk is read here with the request's pool.
+ */
 
-static const char *
+const char *
 ngx_http_zt_keys_jwk(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
 {
     size_t       i;

@@ -42,11 +42,14 @@ typedef struct {
     ngx_int_t                   curve_nid;  /* EC only */
     EVP_PKEY                   *pkey;       /* RSA and EC */
     ngx_str_t                   secret;     /* oct */
+    unsigned                    request:1;  /* a request's own (DPoP) */
 } ngx_http_zt_key_t;
 
 
 char *ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys,
     ngx_str_t *path);
+const char *ngx_http_zt_keys_jwk(ngx_conf_t *cf, ngx_http_zt_key_t *key,
+    json_t *jwk);
 
 
 #endif /* _NGX_HTTP_ZT_KEYS_H_INCLUDED_ */
