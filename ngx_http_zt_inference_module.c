@@ -190,6 +190,20 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       offsetof(ngx_http_zt_main_conf_t, dpop_replay_size),
       NULL },
 
+    { ngx_string("zt_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_metadata_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_resource_metadata_document"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_metadata_document_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("zt_mask_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -311,6 +325,7 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      *     conf->policy.body = 0;
      *     conf->credential = { 0, NULL };
      *     conf->dpop.origins = NULL;
+     *     conf->metadata_document = NULL;
      */
 
     conf->jwt.issuers = NGX_CONF_UNSET_PTR;
@@ -327,6 +342,7 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->token_cache = NGX_CONF_UNSET_PTR;
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
     conf->dpop.mode = NGX_CONF_UNSET_UINT;
+    conf->metadata = NGX_CONF_UNSET_PTR;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
 
@@ -362,8 +378,16 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->policy.enabled, prev->policy.enabled, 1);
 
-    if (ngx_http_zt_dpop_merge(cf, prev, conf) != NGX_CONF_OK) {
+    if (ngx_http_zt_dpop_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_zt_metadata_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
+    }
+
+    /* the resource metadata is public: clients read it to get a token */
+
+    if (conf->metadata_document) {
+        conf->policy.enabled = 0;
     }
 
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);

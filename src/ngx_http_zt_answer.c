@@ -208,7 +208,7 @@ ngx_http_zt_answer_forbidden(ngx_http_request_t *r)
  * The challenges (RFC 6750, 3; RFC 9449, 7.1 and 7.2): Bearer unless
  * zt_dpop is required, DPoP with the algs= its proofs may use unless it is
  * off.  An error goes in the challenge of the scheme the client used (or
- * the only one offered).
+ * the only one offered), resource_metadata (RFC 9728, 5.1) in each.
  */
 
 static ngx_int_t
@@ -275,6 +275,11 @@ ngx_http_zt_answer_challenge(ngx_http_request_t *r,
         len += sizeof(", algs=\"\"") - 1 + algs->len;
     }
 
+    if (lcf->metadata) {
+        len += sizeof(", resource_metadata=\"\"") - 1
+               + lcf->metadata->url.len;
+    }
+
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_ERROR;
@@ -307,6 +312,11 @@ ngx_http_zt_answer_challenge(ngx_http_request_t *r,
 
     if (algs) {
         p = ngx_sprintf(p, ", algs=\"%V\"", algs);
+    }
+
+    if (lcf->metadata) {
+        p = ngx_sprintf(p, ", resource_metadata=\"%V\"",
+                        &lcf->metadata->url);
     }
 
     h->hash = 1;

@@ -45,6 +45,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_grant.h"
 #include "ngx_http_zt_dpop.h"
 #include "ngx_http_zt_cnf.h"
+#include "ngx_http_zt_metadata.h"
 
 
 struct ngx_http_zt_loc_conf_s {
@@ -68,6 +69,8 @@ struct ngx_http_zt_loc_conf_s {
     time_t                      approval_ttl;
 
     ngx_http_zt_dpop_conf_t     dpop;
+    ngx_http_zt_metadata_t     *metadata;       /* zt_resource_metadata */
+    ngx_str_t                  *metadata_document;  /* served here */
 };
 
 
