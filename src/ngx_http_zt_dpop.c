@@ -1297,6 +1297,8 @@ ngx_http_zt_dpop_replay_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_zt_dpop_replay_t  *oreplay = data;
     ngx_http_zt_dpop_replay_t  *replay = shm_zone->data;
 
+    static u_char  log_ctx[] = " in zt_dpop_replay_cache zone";
+
     if (oreplay) {
         replay->sh = oreplay->sh;
         replay->shpool = oreplay->shpool;
@@ -1315,7 +1317,12 @@ ngx_http_zt_dpop_replay_init(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_zt_dpop_replay_insert);
     ngx_queue_init(&replay->sh->queue);
 
-    replay->shpool->log_ctx = (u_char *) " in zt_dpop_replay_cache zone";
+    replay->shpool->log_ctx = ngx_slab_alloc(replay->shpool, sizeof(log_ctx));
+    if (replay->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(replay->shpool->log_ctx, log_ctx, sizeof(log_ctx));
 
     /* a full zone is answered and logged once, by the request */
     replay->shpool->log_nomem = 0;

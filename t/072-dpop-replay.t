@@ -157,6 +157,22 @@ sub recovers {
     Test::More::is($st, 200, 'a new proof passes once the entries expired');
 }
 
+# a proof used, then nginx reloaded (new workers, the same zone)
+our $Reloaded = ZT::DPoP::proof(token => $Token);
+
+sub reload {
+    my ($st) = call($ENV{TEST_NGINX_SERVER_PORT},
+                    ZT::DPoP::headers($Token, $Reloaded));
+
+    Test::More::is($st, 200, 'the proof passes before the reload');
+
+    open my $fh, '<', server_root() . '/logs/nginx.pid' or die "no pid file\n";
+    my $pid = <$fh>;
+    $pid =~ /(\d+)/ or die "bad pid file\n";
+    kill 'HUP', $1;
+    Time::HiRes::sleep(1);
+}
+
 run_tests();
 
 __DATA__
@@ -244,3 +260,22 @@ zt: the DPoP replay cache is full, proofs are refused: raise "zt_dpop_replay_cac
 --- error_code: 200
 --- response_body
 backend saw: [] []
+
+
+
+=== TEST 5: a reload keeps the replay cache: a proof used before it is refused after it
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_dpop optional;
+        zt_policy allow scope=inference:invoke;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+--- init
+::reload();
+--- more_headers eval
+ZT::DPoP::headers($::Token, $::Reloaded)
+--- error_code: 401
+--- response_body_like: DPoP proof jti was already used
+--- error_log
+reconfiguring
