@@ -46,7 +46,7 @@ typedef struct {
 
 /* a proof, read */
 typedef struct {
-    ngx_uint_t                  alg;
+    ngx_http_zt_alg_t          *alg;
     ngx_http_zt_key_t           key;
     json_t                     *jwk;
     json_t                     *claims;
@@ -198,9 +198,8 @@ ngx_http_zt_dpop_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *prev,
 {
     u_char                     *p;
     size_t                      size;
-    ngx_str_t                  *name;
-    ngx_uint_t                  bit;
     ngx_shm_zone_t             *shm_zone;
+    ngx_http_zt_alg_t          *alg;
     ngx_http_zt_main_conf_t    *zmcf;
     ngx_http_zt_dpop_replay_t  *replay;
 
@@ -221,16 +220,11 @@ ngx_http_zt_dpop_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *prev,
 
     p = conf->dpop.algs.data;
 
-    for (bit = 1; bit < 0x10000; bit <<= 1) {
+    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
 
-        if (!(conf->jwt.algorithms & bit)
-            || ngx_http_zt_jwt_alg_family(bit) == NGX_HTTP_ZT_KEY_OCT)
+        if (!(conf->jwt.algorithms & alg->bit)
+            || alg->family == NGX_HTTP_ZT_KEY_OCT)
         {
-            continue;
-        }
-
-        name = ngx_http_zt_jwt_alg_name(bit);
-        if (name == NULL) {
             continue;
         }
 
@@ -238,7 +232,7 @@ ngx_http_zt_dpop_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *prev,
             *p++ = ' ';
         }
 
-        p = ngx_cpymem(p, name->data, name->len);
+        p = ngx_cpymem(p, alg->name.data, alg->name.len);
     }
 
     conf->dpop.algs.len = p - conf->dpop.algs.data;
@@ -318,8 +312,8 @@ ngx_http_zt_dpop_verify(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         return rc;
     }
 
-    rc = ngx_http_zt_jwt_verify_signature(r, p.alg, &p.key, &p.input,
-                                          &p.sig);
+    rc = ngx_http_zt_jwt_signature(r->connection->log, p.alg, &p.key,
+                                   &p.input, &p.sig);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -435,7 +429,7 @@ ngx_http_zt_dpop_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     u_char     *dot[2], *s, *last;
     json_t     *header, *v;
     ngx_int_t   rc;
-    ngx_str_t   seg[3], raw[3], *name;
+    ngx_str_t   seg[3], raw[3];
     ngx_uint_t  i, n;
 
     ngx_memzero(p, sizeof(ngx_http_zt_dpop_proof_t));
@@ -521,28 +515,27 @@ ngx_http_zt_dpop_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         ngx_http_zt_dpop_fail("DPoP proof alg none is not allowed");
     }
 
-    p->alg = ngx_http_zt_jwt_alg((u_char *) json_string_value(v),
-                                 json_string_length(v));
+    p->alg = ngx_http_zt_keys_alg((u_char *) json_string_value(v),
+                                  json_string_length(v));
 
-    if (p->alg == 0) {
+    if (p->alg == NULL) {
         ngx_http_zt_dpop_fail("unsupported DPoP proof alg");
     }
 
-    if (ngx_http_zt_jwt_alg_family(p->alg) == NGX_HTTP_ZT_KEY_OCT) {
+    if (p->alg->family == NGX_HTTP_ZT_KEY_OCT) {
         ngx_http_zt_dpop_fail("DPoP proof alg must be asymmetric");
     }
 
-    if (!(lcf->jwt.algorithms & p->alg)) {
-        name = ngx_http_zt_jwt_alg_name(p->alg);
-
+    if (!(lcf->jwt.algorithms & p->alg->bit)) {
         err->data = ngx_pnalloc(r->pool, sizeof("DPoP proof alg  is not "
-                                                "allowed") + name->len);
+                                                "allowed")
+                                         + p->alg->name.len);
         if (err->data == NULL) {
             return NGX_ERROR;
         }
 
         err->len = ngx_sprintf(err->data, "DPoP proof alg %V is not allowed",
-                               name)
+                               &p->alg->name)
                    - err->data;
 
         return NGX_DECLINED;
@@ -579,17 +572,16 @@ ngx_http_zt_dpop_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
 /*
  * The public key of the header's jwk, made by the same code as the keys
- * of zt_jwks_file: it lives in the request's pool and is freed with it.
+ * of zt_jwks_file.
  */
 
 static ngx_int_t
 ngx_http_zt_dpop_jwk(ngx_http_request_t *r, ngx_http_zt_dpop_proof_t *p,
     json_t *header, ngx_str_t *err)
 {
-    char         **name;
-    json_t        *kty;
-    ngx_conf_t     cf;
-    const char    *why;
+    char        **name;
+    json_t       *kty;
+    const char   *why;
 
     p->jwk = json_object_get(header, "jwk");
 
@@ -617,18 +609,9 @@ ngx_http_zt_dpop_jwk(ngx_http_request_t *r, ngx_http_zt_dpop_proof_t *p,
         ngx_http_zt_dpop_fail("DPoP proof jwk is not an RSA or EC key");
     }
 
-    /* the key loader takes its pools from a configuration: give it ours */
+    /* a key of the request's own, freed with it (and so are its contexts) */
 
-    ngx_memzero(&cf, sizeof(ngx_conf_t));
-    cf.pool = r->pool;
-    cf.temp_pool = r->pool;
-    cf.log = r->connection->log;
-
-    why = ngx_http_zt_keys_jwk(&cf, &p->key, p->jwk);
-
-    if (why == (const char *) NGX_CONF_ERROR) {
-        return NGX_ERROR;
-    }
+    why = ngx_http_zt_keys_jwk(r->pool, p->jwk, &p->key);
 
     if (why != NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -637,9 +620,7 @@ ngx_http_zt_dpop_jwk(ngx_http_request_t *r, ngx_http_zt_dpop_proof_t *p,
         ngx_http_zt_dpop_fail("DPoP proof jwk is not a usable public key");
     }
 
-    p->key.request = 1;
-
-    if (p->key.type != ngx_http_zt_jwt_alg_family(p->alg)) {
+    if (!ngx_http_zt_keys_fit(&p->key, p->alg)) {
         ngx_http_zt_dpop_fail("DPoP proof jwk does not fit its alg");
     }
 
