@@ -850,3 +850,28 @@ my $p = ::proof();
 --- must_die
 --- error_log
 "zt_dpop_replay_cache" is too small
+
+
+
+=== TEST 65: a refused proof is audited: deny, 401, the token's fingerprint, neither the token nor the proof
+--- http_config
+    log_format zt_audit escape=none '$zt_audit';
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_dpop optional;
+        zt_policy allow scope=inference:invoke;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["GET /t", "GET /audit"]
+--- more_headers eval
+[::dpop(htm => 'POST'), ""]
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+["invalid_dpop_proof",
+ '^(?!.*eyJ)\{[^\n]*"decision":"deny"[^\n]*"status":401[^\n]*"token_fp":"'
+ . ZT::Token::fp($::Token) . '"\}\n$']
