@@ -135,6 +135,17 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
             rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id,
                                         &err);
 
+            /* a key set is being fetched: the phases run again after it */
+            if (rc == NGX_AGAIN) {
+                return NGX_DONE;
+            }
+
+            if (rc == NGX_BUSY) {
+                ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+                rc = ngx_http_zt_jwks_unavailable(r);
+                return ngx_http_zt_access_answered(r, ctx, rc);
+            }
+
             if (rc == NGX_OK) {
                 ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
             }
@@ -144,17 +155,6 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
 
         if (rc == NGX_OK) {
             rc = ngx_http_zt_cnf_check(r, lcf, ctx, &token, &err);
-        }
-
-        /* a key set is being fetched: the phases run again after it */
-        if (rc == NGX_AGAIN) {
-            return NGX_DONE;
-        }
-
-        if (rc == NGX_BUSY) {
-            ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
-            rc = ngx_http_zt_jwks_unavailable(r);
-            return ngx_http_zt_access_answered(r, ctx, rc);
         }
     }
 
