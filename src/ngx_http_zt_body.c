@@ -288,9 +288,9 @@ ngx_http_zt_body_sha256(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 json_t *
 ngx_http_zt_body_json(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
-    json_t        *json;
-    ngx_uint_t     level;
-    json_error_t   error;
+    ngx_int_t                 rc;
+    ngx_uint_t                level;
+    ngx_http_zt_json_read_t   rd;
 
     if (ctx->body_json_parsed || !ctx->body_read) {
         return ctx->body_json;
@@ -302,36 +302,36 @@ ngx_http_zt_body_json(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NULL;
     }
 
-    json = ngx_http_zt_json_parse(r->pool, ctx->body.data, ctx->body.len);
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+    rd.pool = r->pool;
+    rd.build = 1;
 
-    if (json == NULL) {
-        json = json_loadb((const char *) ctx->body.data, ctx->body.len,
-                          JSON_DECODE_ANY|JSON_REJECT_DUPLICATES
-                          |JSON_ALLOW_NUL,
-                          &error);
-    }
+    rc = ngx_http_zt_json_read(&rd, ctx->body.data, ctx->body.len);
 
-    if (json == NULL) {
-        ctx->body_json_invalid = 1;
-
-        /* the position only: jansson's message quotes the body */
-
-        level = ngx_http_zt_body_is_json(r) ? NGX_LOG_INFO : NGX_LOG_DEBUG;
-
-        ngx_log_error(level, r->connection->log, 0,
-                      "zt: request body is not valid JSON "
-                      "(line %d, column %d)", error.line, error.column);
-        return NULL;
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, json) != NGX_OK) {
+    if (rc == NGX_ERROR) {
         ctx->body_error = 1;
         return NULL;
     }
 
-    ctx->body_json = json;
+    if (rc == NGX_DECLINED) {
+        ctx->body_json_invalid = 1;
 
-    return json;
+        level = ngx_http_zt_body_is_json(r) ? NGX_LOG_INFO : NGX_LOG_DEBUG;
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "zt: request body is not valid JSON: %s at offset %uz",
+                      rd.why, rd.offset);
+        return NULL;
+    }
+
+    if (ngx_http_zt_json_cleanup_add(r->pool, rd.root) != NGX_OK) {
+        ctx->body_error = 1;
+        return NULL;
+    }
+
+    ctx->body_json = rd.root;
+
+    return rd.root;
 }
 
 
