@@ -145,7 +145,7 @@ value:
 
     if (jp->pos == jp->last) {
         rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
-                                   "a value expected");
+                                   "premature end");
         goto failed;
     }
 
@@ -383,7 +383,9 @@ ngx_http_zt_json_name(ngx_http_zt_json_parser_t *jp,
 
     if (jp->pos == jp->last || *jp->pos != '"') {
         return ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
-                                     "a member name expected");
+                                     (jp->pos == jp->last)
+                                     ? "premature end"
+                                     : "a member name expected");
     }
 
     rc = ngx_http_zt_json_string(jp, &s, &nul);
@@ -432,7 +434,8 @@ ngx_http_zt_json_name(ngx_http_zt_json_parser_t *jp,
 
     if (jp->pos == jp->last || *jp->pos != ':') {
         return ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
-                                     "\":\" expected");
+                                     (jp->pos == jp->last)
+                                     ? "premature end" : "\":\" expected");
     }
 
     jp->pos++;
