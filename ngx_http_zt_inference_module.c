@@ -20,8 +20,6 @@ static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_zt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_http_zt_leeway_bounds = {
@@ -37,10 +35,10 @@ static ngx_conf_num_bounds_t  ngx_http_zt_approval_ttl_bounds = {
 static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_jwks_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_zt_jwks_file,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_zt_keys_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.keys),
       NULL },
 
     { ngx_string("zt_issuer"),
@@ -73,14 +71,14 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_scope_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.scope_claim),
       NULL },
 
     { ngx_string("zt_groups_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.groups_claim),
       NULL },
@@ -323,19 +321,11 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_zt_loc_conf_t *prev = parent;
     ngx_http_zt_loc_conf_t *conf = child;
 
-    if (conf->jwt.keys == NULL) {
-        conf->jwt.keys = prev->jwt.keys;
+    if (ngx_http_zt_jwt_merge_conf(cf, &prev->jwt, &conf->jwt)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
-
-    ngx_conf_merge_ptr_value(conf->jwt.issuers, prev->jwt.issuers, NULL);
-    ngx_conf_merge_ptr_value(conf->jwt.audiences, prev->jwt.audiences, NULL);
-    ngx_conf_merge_uint_value(conf->jwt.algorithms, prev->jwt.algorithms,
-                              NGX_HTTP_ZT_RS256|NGX_HTTP_ZT_ES256);
-    ngx_conf_merge_sec_value(conf->jwt.leeway, prev->jwt.leeway, 30);
-    ngx_conf_merge_str_value(conf->jwt.scope_claim, prev->jwt.scope_claim,
-                             "scope");
-    ngx_conf_merge_str_value(conf->jwt.groups_claim, prev->jwt.groups_claim,
-                             "groups");
 
     /* like allow/deny: rules of a location replace the inherited ones */
 
@@ -356,7 +346,7 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                          NGX_CONF_UNSET);
 
     if (conf->policy.rules && conf->policy.enabled
-        && (conf->jwt.keys == NULL || conf->jwt.keys->nelts == 0))
+        && !ngx_http_zt_jwt_has_keys(&conf->jwt))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"zt_policy\" rules need a key: "
@@ -377,25 +367,4 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_zt_loc_conf_t *zlcf = conf;
-
-    ngx_str_t  *value;
-
-    if (zlcf->jwt.keys == NULL) {
-        zlcf->jwt.keys = ngx_array_create(cf->pool, 2,
-                                          sizeof(ngx_http_zt_key_t));
-        if (zlcf->jwt.keys == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_zt_keys_load(cf, zlcf->jwt.keys, &value[1]);
 }

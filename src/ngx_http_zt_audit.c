@@ -458,24 +458,23 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
     char               *dump;
     size_t              len;
     json_t             *value, *claims;
+    ngx_str_t           claim;
     ngx_http_zt_ctx_t  *ctx;
-    u_char              key[256];
 
     ctx = ngx_http_zt_audit_ctx(r);
 
-    len = name->len - (sizeof("zt_claim_") - 1);
-
     claims = ctx ? ngx_http_zt_jwt_claims(r, &ctx->id) : NULL;
 
-    if (claims == NULL || len >= sizeof(key)) {
+    claim.data = name->data + sizeof("zt_claim_") - 1;
+    claim.len = name->len - (sizeof("zt_claim_") - 1);
+
+    if (claims == NULL
+        || ngx_http_zt_jwt_claim(claims, &claim, &value, r->connection->log)
+           != NGX_OK)
+    {
         v->not_found = 1;
         return NGX_OK;
     }
-
-    p = ngx_cpymem(key, name->data + sizeof("zt_claim_") - 1, len);
-    *p = '\0';
-
-    value = json_object_get(claims, (char *) key);
 
     if (value == NULL || json_is_null(value)) {
         v->not_found = 1;
