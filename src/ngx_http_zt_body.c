@@ -894,6 +894,11 @@ ngx_http_zt_body_match(ngx_http_zt_ctx_t *ctx, ngx_http_zt_regex_t *re)
     s = ctx->body_strings->elts;
 
     for (i = 0; i < ctx->body_strings->nelts; i++) {
+
+        if (s[i].len < re->min) {
+            continue;
+        }
+
         rc = ngx_http_zt_regex_match(re, s[i].data, s[i].len);
 
         if (rc != 0) {

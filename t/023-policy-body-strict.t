@@ -184,7 +184,16 @@ __DATA__
 
 
 
-=== TEST 10: a JSON body without a Content-Type is judged as JSON: escapes are seen
+=== TEST 10: a string exactly as long as the shortest match is still matched
+--- raw_request eval
+::post("/v1/chat", '{"model":"llama-8b","x":["rm -rf"]}', "Content-Type: application/json")
+--- error_code: 403
+--- response_body_like chomp
+"code":"insufficient_scope"
+
+
+
+=== TEST 11: a JSON body without a Content-Type is judged as JSON: escapes are seen
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","messages":[{"role":"user","content":"\u0064rop table"}]}')
 --- error_code: 403
@@ -193,7 +202,7 @@ __DATA__
 
 
 
-=== TEST 11: duplicate member names without a Content-Type: 400, the deny cannot be dodged
+=== TEST 12: duplicate member names without a Content-Type: 400, the deny cannot be dodged
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","model":"gpt-4"}')
 --- error_code: 400
@@ -204,7 +213,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 12: duplicate member names as text/plain: 400
+=== TEST 13: duplicate member names as text/plain: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","model":"gpt-4"}', "Content-Type: text/plain")
 --- error_code: 400
@@ -213,7 +222,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 13: duplicate member names with equal values: 400 all the same
+=== TEST 14: duplicate member names with equal values: 400 all the same
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","model":"gpt-4"}')
 --- error_code: 400
@@ -222,7 +231,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 14: duplicate member names at depth 3: 400
+=== TEST 15: duplicate member names at depth 3: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","a":{"b":{"c":"x","c":"y"}}}')
 --- error_code: 400
@@ -231,7 +240,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 15: a name and its escaped twin are duplicates: 400
+=== TEST 16: a name and its escaped twin are duplicates: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","\u006dodel":"gpt-4"}', "Content-Type: text/plain")
 --- error_code: 400
@@ -240,7 +249,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 16: a duplicate among many members (sorted, not compared one by one): 400
+=== TEST 17: a duplicate among many members (sorted, not compared one by one): 400
 --- raw_request eval
 ::post("/v1/chat", '{' . CORE::join(',', map { qq("m$_":$_) } 1 .. 40) . ',"model":"llama-8b","m7":"gpt-4"}')
 --- error_code: 400
@@ -249,7 +258,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 17: a UTF-8 byte order mark before JSON: 400 invalid_encoding
+=== TEST 18: a UTF-8 byte order mark before JSON: 400 invalid_encoding
 --- raw_request eval
 ::post("/v1/chat", qq(\xEF\xBB\xBF{"model":"gpt-4"}))
 --- error_code: 400
@@ -258,7 +267,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 18: NaN is not JSON: 400
+=== TEST 19: NaN is not JSON: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","temperature":NaN}')
 --- error_code: 400
@@ -267,7 +276,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 19: -Infinity is not JSON: 400
+=== TEST 20: -Infinity is not JSON: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","temperature":-Infinity}', "Content-Type: text/plain")
 --- error_code: 400
@@ -276,7 +285,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 20: an integer of 2^64 is beyond int64: 400
+=== TEST 21: an integer of 2^64 is beyond int64: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","max_tokens":18446744073709551616}')
 --- error_code: 400
@@ -285,7 +294,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 21: 1e400 overflows a double: 400
+=== TEST 22: 1e400 overflows a double: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","temperature":1e400}')
 --- error_code: 400
@@ -294,7 +303,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 22: a lone high surrogate: 400
+=== TEST 23: a lone high surrogate: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","x":"\ud800"}')
 --- error_code: 400
@@ -303,7 +312,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 23: a lone low surrogate: 400
+=== TEST 24: a lone low surrogate: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"gpt-4","x":"a\uDC00b"}', "Content-Type: text/plain")
 --- error_code: 400
@@ -312,7 +321,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 24: UTF-16LE JSON with a byte order mark: 400
+=== TEST 25: UTF-16LE JSON with a byte order mark: 400
 --- raw_request eval
 ::post("/v1/chat", ::utf16('UTF-16LE', qq(\x{FEFF}{"model":"gpt-4"})))
 --- error_code: 400
@@ -321,7 +330,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 25: UTF-16LE JSON without a byte order mark: 400
+=== TEST 26: UTF-16LE JSON without a byte order mark: 400
 --- raw_request eval
 ::post("/v1/chat", ::utf16('UTF-16LE', '{"model":"gpt-4"}'))
 --- error_code: 400
@@ -330,7 +339,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 26: UTF-16BE JSON with a byte order mark, as text/plain: 400
+=== TEST 27: UTF-16BE JSON with a byte order mark, as text/plain: 400
 --- raw_request eval
 ::post("/v1/chat", ::utf16('UTF-16BE', qq(\x{FEFF}{"model":"gpt-4"})), "Content-Type: text/plain")
 --- error_code: 400
@@ -339,7 +348,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 27: UTF-16BE JSON without a byte order mark: 400
+=== TEST 28: UTF-16BE JSON without a byte order mark: 400
 --- raw_request eval
 ::post("/v1/chat", ::utf16('UTF-16BE', '{"model":"gpt-4"}'))
 --- error_code: 400
@@ -348,7 +357,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 28: invalid UTF-8 in a string: 400
+=== TEST 29: invalid UTF-8 in a string: 400
 --- raw_request eval
 ::post("/v1/chat", qq({"model":"gpt-4","x":"caf\xE9"}))
 --- error_code: 400
@@ -357,7 +366,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 29: application/json; charset=utf-16: 400, whatever the bytes are
+=== TEST 30: application/json; charset=utf-16: 400, whatever the bytes are
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b"}', "Content-Type: application/json; charset=utf-16")
 --- error_code: 400
@@ -366,7 +375,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 30: a quoted charset in capitals other than UTF-8: 400
+=== TEST 31: a quoted charset in capitals other than UTF-8: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b"}', 'Content-Type: application/json;CHARSET="UTF-16LE"')
 --- error_code: 400
@@ -375,7 +384,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 31: two JSON documents in one body: 400
+=== TEST 32: two JSON documents in one body: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b"} {"model":"gpt-4"}')
 --- error_code: 400
@@ -384,7 +393,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 32: two Content-Type headers: 400
+=== TEST 33: two Content-Type headers: 400
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b"}', "Content-Type: text/plain", "Content-Type: application/json; charset=utf-16")
 --- error_code: 400
@@ -393,7 +402,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 33: without json: rules, a text/plain body that is JSON is still read as JSON
+=== TEST 34: without json: rules, a text/plain body that is JSON is still read as JSON
 --- raw_request eval
 ::post("/v1/text", '{"prompt":"\u0064rop table users"}', "Content-Type: text/plain")
 --- error_code: 403
@@ -402,7 +411,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 34: without json: rules, a JSON string body is read as JSON
+=== TEST 35: without json: rules, a JSON string body is read as JSON
 --- raw_request eval
 ::post("/v1/text", '"\u0064rop table users"')
 --- error_code: 403
@@ -411,7 +420,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 35: without json: rules, text that starts as JSON but is not: 400
+=== TEST 36: without json: rules, text that starts as JSON but is not: 400
 --- raw_request eval
 ::post("/v1/text", qq(\r\n  \t[ "\\u0064rop table users", ), "Content-Type: text/plain")
 --- error_code: 400
@@ -420,7 +429,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 36: without json: rules, JSON behind Unicode white space is JSON: 400 when not strict
+=== TEST 37: without json: rules, JSON behind Unicode white space is JSON: 400 when not strict
 --- raw_request eval
 ::post("/v1/text", qq(\xC2\xA0\xE2\x80\x83{'prompt':'\\u0064rop table'}))
 --- error_code: 400
@@ -429,7 +438,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 37: text with a UTF-8 byte order mark: 400
+=== TEST 38: text with a UTF-8 byte order mark: 400
 --- raw_request eval
 ::post("/v1/text", qq(\xEF\xBB\xBFhello model), "Content-Type: text/plain")
 --- error_code: 400
@@ -438,7 +447,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 38: UTF-16LE text without a byte order mark (NUL bytes): 400
+=== TEST 39: UTF-16LE text without a byte order mark (NUL bytes): 400
 --- raw_request eval
 ::post("/v1/text", ::utf16('UTF-16LE', 'please drop table users'))
 --- error_code: 400
@@ -447,7 +456,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 39: UTF-32 text with its byte order mark: 400
+=== TEST 40: UTF-32 text with its byte order mark: 400
 --- raw_request eval
 ::post("/v1/text", ::utf16('UTF-32BE', "\x{FEFF}please drop table"))
 --- error_code: 400
@@ -456,7 +465,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 40: Latin-1 text (not UTF-8): 400
+=== TEST 41: Latin-1 text (not UTF-8): 400
 --- raw_request eval
 ::post("/v1/text", qq(caf\xE9 au lait), "Content-Type: text/plain")
 --- error_code: 400
@@ -465,7 +474,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 41: text/plain with a charset other than UTF-8: 400
+=== TEST 42: text/plain with a charset other than UTF-8: 400
 --- raw_request eval
 ::post("/v1/text", 'hello model', "Content-Type: text/plain; charset=iso-8859-1")
 --- error_code: 400
@@ -474,7 +483,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 42: an RFC 2231 charset*= parameter: 400
+=== TEST 43: an RFC 2231 charset*= parameter: 400
 --- raw_request eval
 ::post("/v1/text", 'hello model', "Content-Type: text/plain; charset*=utf-16''")
 --- error_code: 400
@@ -483,7 +492,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 43: a form body ("%64rop+table") is refused, not matched raw: 415
+=== TEST 44: a form body ("%64rop+table") is refused, not matched raw: 415
 --- raw_request eval
 ::post("/v1/text", 'prompt=%64rop+table+users', "Content-Type: application/x-www-form-urlencoded")
 --- error_code: 415
@@ -492,7 +501,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 44: a multipart body is refused: 415
+=== TEST 45: a multipart body is refused: 415
 --- raw_request eval
 ::post("/v1/text", "--b\r\nContent-Disposition: form-data; name=\"p\"\r\nContent-Transfer-Encoding: base64\r\n\r\nZHJvcCB0YWJsZQ==\r\n--b--\r\n",
        "Content-Type: multipart/form-data; boundary=b")
@@ -502,7 +511,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 45: an XML body (character references) is refused: 415
+=== TEST 46: an XML body (character references) is refused: 415
 --- raw_request eval
 ::post("/v1/text", '<p>&#100;rop table</p>', "Content-Type: application/xml")
 --- error_code: 415
@@ -511,7 +520,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 46: a JSON body under a form content type is refused: 415
+=== TEST 47: a JSON body under a form content type is refused: 415
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","x":"%64rop table"}', "Content-Type: application/x-www-form-urlencoded")
 --- error_code: 415
@@ -520,7 +529,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 47: Content-Encoding: gzip is refused: 415
+=== TEST 48: Content-Encoding: gzip is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: gzip")
@@ -532,7 +541,7 @@ refused with 415 unsupported_content_encoding
 
 
 
-=== TEST 48: Content-Encoding: deflate is refused: 415
+=== TEST 49: Content-Encoding: deflate is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 ::post("/v1/chat", $z, "Content-Encoding: deflate", "Content-Type: application/json")
@@ -542,7 +551,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 49: Content-Encoding: br is refused: 415
+=== TEST 50: Content-Encoding: br is refused: 415
 --- raw_request eval
 ::post("/v1/text", "\x1b\x0b\x00\xf8please drop", "Content-Encoding: br")
 --- error_code: 415
@@ -551,7 +560,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 50: an unknown Content-Encoding is refused: 415
+=== TEST 51: an unknown Content-Encoding is refused: 415
 --- raw_request eval
 ::post("/v1/text", "please drop table", "Content-Encoding: x-rot13")
 --- error_code: 415
@@ -560,7 +569,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 51: Content-Encoding: "gzip, identity" is refused: 415
+=== TEST 52: Content-Encoding: "gzip, identity" is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: gzip, identity")
@@ -570,7 +579,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 52: Content-Encoding in capitals ("GZip") is refused: 415
+=== TEST 53: Content-Encoding in capitals ("GZip") is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "content-encoding:  GZip ")
@@ -580,7 +589,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 53: identity then gzip in two Content-Encoding headers is refused: 415
+=== TEST 54: identity then gzip in two Content-Encoding headers is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: identity", "Content-Encoding: gzip")
@@ -590,7 +599,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 54: an empty Content-Encoding is refused: 415
+=== TEST 55: an empty Content-Encoding is refused: 415
 --- raw_request eval
 ::post("/v1/text", "please drop table", "Content-Encoding:")
 --- error_code: 415
@@ -599,7 +608,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 55: a chunked body is judged de-chunked: an escape split across chunks is seen
+=== TEST 56: a chunked body is judged de-chunked: an escape split across chunks is seen
 --- raw_request eval
 "POST /v1/chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\n"
 . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -611,7 +620,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 56: a chunked body with duplicate names: 400
+=== TEST 57: a chunked body with duplicate names: 400
 --- raw_request eval
 "POST /v1/chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\n"
 . "Transfer-Encoding: chunked\r\n\r\n"
@@ -623,7 +632,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 57: a body spooled to a temporary file is judged whole: an escape at its end is seen
+=== TEST 58: a body spooled to a temporary file is judged whole: an escape at its end is seen
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     client_body_buffer_size 1k;
@@ -643,7 +652,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 58: a body spooled to a temporary file with a duplicate name at its end: 400
+=== TEST 59: a body spooled to a temporary file with a duplicate name at its end: 400
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     client_body_buffer_size 1k;
@@ -663,7 +672,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 59: invalid JSON arriving after the header gets 400, as it does with the header
+=== TEST 60: invalid JSON arriving after the header gets 400, as it does with the header
 --- raw_request eval
 my $body = '{"model": "llama-8b", ';
 ["POST /v1/spec HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n",
@@ -677,7 +686,7 @@ zt: waiting for the request body
 
 
 
-=== TEST 60: a body refused after arriving late is logged once, at info
+=== TEST 61: a body refused after arriving late is logged once, at info
 --- raw_request eval
 my $body = '{"model":"llama-8b","model":1}';
 ["POST /v1/spec HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\nContent-Length: " . length($body) . "\r\n\r\n",
@@ -695,7 +704,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 61: invalid JSON when the first rule would allow anyway: 400
+=== TEST 62: invalid JSON when the first rule would allow anyway: 400
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /t {
@@ -712,7 +721,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 62: invalid JSON when the first rule would deny anyway: 400, not 403
+=== TEST 63: invalid JSON when the first rule would deny anyway: 400, not 403
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /t {
@@ -729,7 +738,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 63: invalid JSON from a caller no rule allows: 400, not 403
+=== TEST 64: invalid JSON from a caller no rule allows: 400, not 403
 --- raw_request eval
 ::post("other:/v1/spec", '{"model": "llama-8b", ')
 --- error_code: 400
@@ -738,7 +747,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 64: a refused body is audited: decision error, status 400
+=== TEST 65: a refused body is audited: decision error, status 400
 --- request eval
 ["POST /v1/chat\n{\"model\":\"llama-8b\",\"model\":\"gpt-4\"}", "GET /audit"]
 --- more_headers eval
@@ -750,7 +759,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 65: a refused encoding is audited: decision error, status 415
+=== TEST 66: a refused encoding is audited: decision error, status 415
 --- request eval
 ["POST /v1/text\nplease drop table", "GET /audit"]
 --- more_headers eval
