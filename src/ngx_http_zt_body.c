@@ -12,8 +12,12 @@
 #include "ngx_http_zt_inference.h"
 
 
-static ngx_int_t ngx_http_zt_body_headers(ngx_http_request_t *r,
+static ngx_int_t ngx_http_zt_body_encoding(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
+static ngx_int_t ngx_http_zt_body_type(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx);
+static ngx_table_elt_t *ngx_http_zt_body_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_uint_t n);
 static ngx_int_t ngx_http_zt_body_content_type(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_str_t *value);
 static u_char *ngx_http_zt_body_param_value(u_char *p, u_char *last,
@@ -92,10 +96,10 @@ ngx_http_zt_body_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         return NGX_AGAIN;
     }
 
-    /* what the headers alone refuse is refused before any byte is read */
+    /* a compressed body is refused before any byte of it is read */
 
     if (ngx_http_zt_body_needs(lcf) & NGX_HTTP_ZT_BODY_JUDGE) {
-        rc = ngx_http_zt_body_headers(r, ctx);
+        rc = ngx_http_zt_body_encoding(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -150,57 +154,25 @@ ngx_http_zt_body_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
 
 /*
- * The headers that say how the model server will decode the body: a
- * Content-Encoding it would inflate, a type with a decoding of its own
- * (the percent-escapes of a form, the entities of XML, the transfer
- * encodings of multipart parts), a charset other than UTF-8.  None of
- * them is followed here: the request is refused.
+ * A Content-Encoding the model server would inflate: the body is not
+ * inflated here, the request is refused, before a byte of it is read.
  */
 
 static ngx_int_t
-ngx_http_zt_body_headers(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+ngx_http_zt_body_encoding(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
     u_char           *p, *last;
-    ngx_uint_t        i, types;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
-    types = 0;
+    static ngx_str_t  name = ngx_string("Content-Encoding");
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Content-Type") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                               sizeof("Content-Type") - 1) == 0)
-        {
-            types++;
-            continue;
-        }
-
-        if (h[i].key.len != sizeof("Content-Encoding") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               sizeof("Content-Encoding") - 1) != 0)
-        {
-            continue;
-        }
+    for (n = 0; (h = ngx_http_zt_body_header(r, &name, n)); n++) {
 
         /* "identity" alone, in any case, is no encoding at all */
 
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last && (*p == ' ' || *p == '\t')) {
             p++;
@@ -225,19 +197,68 @@ ngx_http_zt_body_headers(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
                                "read the body)", NULL, 0);
     }
 
-    if (types > 1) {
+    return NGX_OK;
+}
+
+
+/*
+ * A Content-Type with a decoding of its own (the percent-escapes of a
+ * form, the entities of XML, the transfer encodings of multipart parts),
+ * a charset other than UTF-8, or two types to choose from: refused.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_type(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+{
+    static ngx_str_t  name = ngx_string("Content-Type");
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_zt_body_header(r, &name, 1) != NULL) {
         return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        "invalid_content_type",
                                        "request has more than one "
                                        "Content-Type header", NULL, 0);
     }
 
-    if (r->headers_in.content_type == NULL) {
-        return NGX_OK;
-    }
-
     return ngx_http_zt_body_content_type(r, ctx,
                                          &r->headers_in.content_type->value);
+}
+
+
+/* the request header called name that comes after n others so called */
+
+static ngx_table_elt_t *
+ngx_http_zt_body_header(ngx_http_request_t *r, ngx_str_t *name, ngx_uint_t n)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0
+            && n-- == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
@@ -623,11 +644,19 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     p = ctx->body.data;
     last = p + ctx->body.len;
 
-    /* no body, no document: json: finds nothing, body~ sees "" */
+    /*
+     * No body, no document: json: finds nothing, body~ sees "", and a
+     * stray Content-Type (on a GET, say) decodes nothing.
+     */
 
     if (p == last) {
         ctx->body_json_parsed = 1;
         return NGX_OK;
+    }
+
+    rc = ngx_http_zt_body_type(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_zt_body_bom(p, last)) {

@@ -787,3 +787,22 @@ ok
 hello
 --- error_log
 client sent unknown "Transfer-Encoding"
+
+
+
+=== TEST 41: a GET without a body is not refused for a stray Content-Type
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        zt_policy allow method=GET;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/x-www-form-urlencoded; charset=iso-8859-1"
+--- request
+GET /t
+--- error_code: 200
+--- response_body
+ok
