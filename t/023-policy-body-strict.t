@@ -402,7 +402,61 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 34: without json: rules, a text/plain body that is JSON is still read as JSON
+=== TEST 34: comments are not JSON (a lenient reader would skip one): 400
+--- raw_request eval
+::post("/v1/chat", '{"model":"llama-8b" /* , "model":"gpt-4" */}')
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_json"
+
+
+
+=== TEST 35: a trailing comma is not JSON: 400
+--- raw_request eval
+::post("/v1/chat", '{"model":"gpt-4",}', "Content-Type: text/plain")
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_json"
+
+
+
+=== TEST 36: nesting deeper than 2048 values: 400
+--- raw_request eval
+::post("/v1/chat", '{"model":"gpt-4","x":' . ('[' x 2048) . (']' x 2048) . '}')
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_json".*nested too deep
+
+
+
+=== TEST 37: "\u0000" in a member name: 400
+--- raw_request eval
+::post("/v1/chat", '{"model":"gpt-4","a\u0000":1}')
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_json"
+
+
+
+=== TEST 38: an overlong UTF-8 encoding of a letter: 400
+--- raw_request eval
+::post("/v1/chat", qq({"model":"gpt-4","q":"\xC1\xA4rop table"}))
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_encoding".*invalid UTF-8
+
+
+
+=== TEST 39: a surrogate encoded in UTF-8 (CESU-8): 400
+--- raw_request eval
+::post("/v1/chat", qq({"model":"gpt-4","q":"\xED\xA0\x80\xED\xB0\x80"}))
+--- error_code: 400
+--- response_body_like chomp
+"code":"invalid_encoding".*invalid UTF-8
+
+
+
+=== TEST 40: without json: rules, a text/plain body that is JSON is still read as JSON
 --- raw_request eval
 ::post("/v1/text", '{"prompt":"\u0064rop table users"}', "Content-Type: text/plain")
 --- error_code: 403
@@ -411,7 +465,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 35: without json: rules, a JSON string body is read as JSON
+=== TEST 41: without json: rules, a JSON string body is read as JSON
 --- raw_request eval
 ::post("/v1/text", '"\u0064rop table users"')
 --- error_code: 403
@@ -420,7 +474,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 36: without json: rules, text that starts as JSON but is not: 400
+=== TEST 42: without json: rules, text that starts as JSON but is not: 400
 --- raw_request eval
 ::post("/v1/text", qq(\r\n  \t[ "\\u0064rop table users", ), "Content-Type: text/plain")
 --- error_code: 400
@@ -429,7 +483,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 37: without json: rules, JSON behind Unicode white space is JSON: 400 when not strict
+=== TEST 43: without json: rules, JSON behind Unicode white space is JSON: 400 when not strict
 --- raw_request eval
 ::post("/v1/text", qq(\xC2\xA0\xE2\x80\x83{'prompt':'\\u0064rop table'}))
 --- error_code: 400
@@ -438,7 +492,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 38: text with a UTF-8 byte order mark: 400
+=== TEST 44: text with a UTF-8 byte order mark: 400
 --- raw_request eval
 ::post("/v1/text", qq(\xEF\xBB\xBFhello model), "Content-Type: text/plain")
 --- error_code: 400
@@ -447,7 +501,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 39: UTF-16LE text without a byte order mark (NUL bytes): 400
+=== TEST 45: UTF-16LE text without a byte order mark (NUL bytes): 400
 --- raw_request eval
 ::post("/v1/text", ::utf16('UTF-16LE', 'please drop table users'))
 --- error_code: 400
@@ -456,7 +510,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 40: UTF-32 text with its byte order mark: 400
+=== TEST 46: UTF-32 text with its byte order mark: 400
 --- raw_request eval
 ::post("/v1/text", ::utf16('UTF-32BE', "\x{FEFF}please drop table"))
 --- error_code: 400
@@ -465,7 +519,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 41: Latin-1 text (not UTF-8): 400
+=== TEST 47: Latin-1 text (not UTF-8): 400
 --- raw_request eval
 ::post("/v1/text", qq(caf\xE9 au lait), "Content-Type: text/plain")
 --- error_code: 400
@@ -474,7 +528,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 42: text/plain with a charset other than UTF-8: 400
+=== TEST 48: text/plain with a charset other than UTF-8: 400
 --- raw_request eval
 ::post("/v1/text", 'hello model', "Content-Type: text/plain; charset=iso-8859-1")
 --- error_code: 400
@@ -483,7 +537,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 43: an RFC 2231 charset*= parameter: 400
+=== TEST 49: an RFC 2231 charset*= parameter: 400
 --- raw_request eval
 ::post("/v1/text", 'hello model', "Content-Type: text/plain; charset*=utf-16''")
 --- error_code: 400
@@ -492,7 +546,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 44: a form body ("%64rop+table") is refused, not matched raw: 415
+=== TEST 50: a form body ("%64rop+table") is refused, not matched raw: 415
 --- raw_request eval
 ::post("/v1/text", 'prompt=%64rop+table+users', "Content-Type: application/x-www-form-urlencoded")
 --- error_code: 415
@@ -501,7 +555,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 45: a multipart body is refused: 415
+=== TEST 51: a multipart body is refused: 415
 --- raw_request eval
 ::post("/v1/text", "--b\r\nContent-Disposition: form-data; name=\"p\"\r\nContent-Transfer-Encoding: base64\r\n\r\nZHJvcCB0YWJsZQ==\r\n--b--\r\n",
        "Content-Type: multipart/form-data; boundary=b")
@@ -511,7 +565,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 46: an XML body (character references) is refused: 415
+=== TEST 52: an XML body (character references) is refused: 415
 --- raw_request eval
 ::post("/v1/text", '<p>&#100;rop table</p>', "Content-Type: application/xml")
 --- error_code: 415
@@ -520,7 +574,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 47: a JSON body under a form content type is refused: 415
+=== TEST 53: a JSON body under a form content type is refused: 415
 --- raw_request eval
 ::post("/v1/chat", '{"model":"llama-8b","x":"%64rop table"}', "Content-Type: application/x-www-form-urlencoded")
 --- error_code: 415
@@ -529,7 +583,7 @@ zt: request body is not valid JSON: duplicate member name at offset 20, refused 
 
 
 
-=== TEST 48: Content-Encoding: gzip is refused: 415
+=== TEST 54: Content-Encoding: gzip is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: gzip")
@@ -541,7 +595,7 @@ refused with 415 unsupported_content_encoding
 
 
 
-=== TEST 49: Content-Encoding: deflate is refused: 415
+=== TEST 55: Content-Encoding: deflate is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 ::post("/v1/chat", $z, "Content-Encoding: deflate", "Content-Type: application/json")
@@ -551,7 +605,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 50: Content-Encoding: br is refused: 415
+=== TEST 56: Content-Encoding: br is refused: 415
 --- raw_request eval
 ::post("/v1/text", "\x1b\x0b\x00\xf8please drop", "Content-Encoding: br")
 --- error_code: 415
@@ -560,7 +614,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 51: an unknown Content-Encoding is refused: 415
+=== TEST 57: an unknown Content-Encoding is refused: 415
 --- raw_request eval
 ::post("/v1/text", "please drop table", "Content-Encoding: x-rot13")
 --- error_code: 415
@@ -569,7 +623,7 @@ my $z; IO::Compress::Deflate::deflate(\'{"model":"gpt-4"}' => \$z);
 
 
 
-=== TEST 52: Content-Encoding: "gzip, identity" is refused: 415
+=== TEST 58: Content-Encoding: "gzip, identity" is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: gzip, identity")
@@ -579,7 +633,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 53: Content-Encoding in capitals ("GZip") is refused: 415
+=== TEST 59: Content-Encoding in capitals ("GZip") is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "content-encoding:  GZip ")
@@ -589,7 +643,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 54: identity then gzip in two Content-Encoding headers is refused: 415
+=== TEST 60: identity then gzip in two Content-Encoding headers is refused: 415
 --- raw_request eval
 my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 ::post("/v1/text", $z, "Content-Encoding: identity", "Content-Encoding: gzip")
@@ -599,7 +653,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 55: an empty Content-Encoding is refused: 415
+=== TEST 61: an empty Content-Encoding is refused: 415
 --- raw_request eval
 ::post("/v1/text", "please drop table", "Content-Encoding:")
 --- error_code: 415
@@ -608,7 +662,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 56: a chunked body is judged de-chunked: an escape split across chunks is seen
+=== TEST 62: a chunked body is judged de-chunked: an escape split across chunks is seen
 --- raw_request eval
 "POST /v1/chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\n"
 . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -620,7 +674,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 57: a chunked body with duplicate names: 400
+=== TEST 63: a chunked body with duplicate names: 400
 --- raw_request eval
 "POST /v1/chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\n"
 . "Transfer-Encoding: chunked\r\n\r\n"
@@ -632,7 +686,7 @@ my $z; IO::Compress::Gzip::gzip(\"please drop table users" => \$z);
 
 
 
-=== TEST 58: a body spooled to a temporary file is judged whole: an escape at its end is seen
+=== TEST 64: a body spooled to a temporary file is judged whole: an escape at its end is seen
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     client_body_buffer_size 1k;
@@ -652,7 +706,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 59: a body spooled to a temporary file with a duplicate name at its end: 400
+=== TEST 65: a body spooled to a temporary file with a duplicate name at its end: 400
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     client_body_buffer_size 1k;
@@ -672,7 +726,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 60: invalid JSON arriving after the header gets 400, as it does with the header
+=== TEST 66: invalid JSON arriving after the header gets 400, as it does with the header
 --- raw_request eval
 my $body = '{"model": "llama-8b", ';
 ["POST /v1/spec HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n",
@@ -686,7 +740,7 @@ zt: waiting for the request body
 
 
 
-=== TEST 61: a body refused after arriving late is logged once, at info
+=== TEST 67: a body refused after arriving late is logged once, at info
 --- raw_request eval
 my $body = '{"model":"llama-8b","model":1}';
 ["POST /v1/spec HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\nContent-Length: " . length($body) . "\r\n\r\n",
@@ -704,7 +758,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 62: invalid JSON when the first rule would allow anyway: 400
+=== TEST 68: invalid JSON when the first rule would allow anyway: 400
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /t {
@@ -721,7 +775,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 63: invalid JSON when the first rule would deny anyway: 400, not 403
+=== TEST 69: invalid JSON when the first rule would deny anyway: 400, not 403
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /t {
@@ -738,7 +792,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 64: invalid JSON from a caller no rule allows: 400, not 403
+=== TEST 70: invalid JSON from a caller no rule allows: 400, not 403
 --- raw_request eval
 ::post("other:/v1/spec", '{"model": "llama-8b", ')
 --- error_code: 400
@@ -747,7 +801,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 65: a refused body is audited: decision error, status 400
+=== TEST 71: a refused body is audited: decision error, status 400
 --- request eval
 ["POST /v1/chat\n{\"model\":\"llama-8b\",\"model\":\"gpt-4\"}", "GET /audit"]
 --- more_headers eval
@@ -759,7 +813,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 66: a refused encoding is audited: decision error, status 415
+=== TEST 72: a refused encoding is audited: decision error, status 415
 --- request eval
 ["POST /v1/text\nplease drop table", "GET /audit"]
 --- more_headers eval
@@ -771,7 +825,7 @@ refused with 400 duplicate_member
 
 
 
-=== TEST 67: an approve rule sees an escaped prompt: the request is parked, not forwarded
+=== TEST 73: an approve rule sees an escaped prompt: the request is parked, not forwarded
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt023:;
 --- config
