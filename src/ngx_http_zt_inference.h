@@ -31,6 +31,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_json.h"
 #include "ngx_http_zt_jsonpath.h"
 #include "ngx_http_zt_keys.h"
+#include "ngx_http_zt_jwks.h"
 #include "ngx_http_zt_jwt.h"
 #include "ngx_http_zt_policy.h"
 #include "ngx_http_zt_mask.h"
@@ -43,6 +44,9 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_redis.h"
 #include "ngx_http_zt_approval.h"
 #include "ngx_http_zt_grant.h"
+#include "ngx_http_zt_dpop.h"
+#include "ngx_http_zt_cnf.h"
+#include "ngx_http_zt_metadata.h"
 
 
 struct ngx_http_zt_loc_conf_s {
@@ -64,6 +68,10 @@ struct ngx_http_zt_loc_conf_s {
 
     ngx_flag_t                  approval_api;   /* zt_approval_api */
     time_t                      approval_ttl;
+
+    ngx_http_zt_dpop_conf_t     dpop;
+    ngx_http_zt_metadata_t     *metadata;       /* zt_resource_metadata */
+    ngx_str_t                  *metadata_document;  /* served here */
 };
 
 
@@ -82,6 +90,7 @@ typedef struct {
 typedef struct {
     ngx_http_zt_redis_conf_t    redis;
     u_char                      cache_salt[16];  /* new for each config */
+    size_t                      dpop_replay_size;
 } ngx_http_zt_main_conf_t;
 
 
@@ -107,6 +116,7 @@ struct ngx_http_zt_ctx_s {
     ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
     ngx_http_zt_approval_t     *approval;  /* approval/API state */
     ngx_http_zt_grant_wait_t   *grant;     /* grant lookup state */
+    ngx_http_zt_jwks_wait_t    *jwks;      /* waiting for a key set */
 
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
@@ -131,6 +141,8 @@ struct ngx_http_zt_ctx_s {
     unsigned                    scope_missed:1;  /* a scope= did not hold */
     unsigned                    grants_loaded:1;
     unsigned                    token_cache:2;   /* 1: miss, 2: hit */
+    unsigned                    dpop:1;          /* Authorization: DPoP */
+    unsigned                    dpop_proof:1;    /* the proof was refused */
 };
 
 
