@@ -345,7 +345,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
-     *     conf->policy.body = 0;
+     *     conf->policy.body_re = 0;
+     *     conf->policy.body_json = 0;
      *     conf->credential = { 0, NULL };
      *     conf->dpop.origins = NULL;
      *     conf->metadata_document = NULL;
