@@ -2,6 +2,7 @@
 #
 #   make             deps + the module (.so) against Debian's nginx source
 #   make test        deps + module + the Test::Nginx suite (Redis included)
+#   make test-json   the strict JSON reader against jansson (t/json/)
 #   make test-asan   the same suite with the module built under ASan
 #   make test-workers2  the same suite with worker_processes 2
 #   make test-e2e    a real OpenID provider rotating its keys under traffic
@@ -24,8 +25,8 @@ LD_OPT       = $(SANITIZE)
 PROVE_FLAGS ?= -r
 TESTS       ?= t/
 
-.PHONY: all deps module test test-asan test-workers2 test-e2e demo \
-        demo-stop bench clean
+.PHONY: all deps module test test-json test-asan test-workers2 test-e2e \
+        demo demo-stop bench clean
 
 all: deps module
 
@@ -44,13 +45,27 @@ $(MODULE): $(OBJS_DIR)/Makefile $(SOURCES)
 	$(MAKE) -C $(OBJS_DIR) -f objs/Makefile modules
 	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@
 
-test: deps module
+# the reader alone, built with nginx's headers, against jansson
+JSON_DIFF    = $(BUILD)/json-diff
+NGX_INCS     = $(addprefix -I$(OBJS_DIR)/, src/core src/event \
+               src/event/modules src/os/unix objs src/http src/http/modules \
+               src/http/v2) -Isrc
+
+$(JSON_DIFF): t/json/json_diff.c src/ngx_http_zt_json.c $(wildcard src/*.h) \
+              $(OBJS_DIR)/Makefile
+	$(CC) $(CC_OPT) -g $(NGX_INCS) -o $@ t/json/json_diff.c \
+	    src/ngx_http_zt_json.c $(LD_OPT) -ljansson
+
+test-json: deps $(JSON_DIFF)
+	$(JSON_DIFF)
+
+test: deps module test-json
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
 
 test-asan:
 	$(MAKE) BUILD=build-asan SANITIZE="-fsanitize=address \
-	    -fno-omit-frame-pointer" deps module
+	    -fno-omit-frame-pointer" deps module test-json
 	ASAN=1 MODULE=$(CURDIR)/build-asan/$(MODULE_NAME).so \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh

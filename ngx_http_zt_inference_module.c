@@ -188,6 +188,34 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_dpop"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_dpop_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_dpop_replay_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zt_main_conf_t, dpop_replay_size),
+      NULL },
+
+    { ngx_string("zt_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_metadata_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_resource_metadata_document"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_metadata_document_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("zt_mask_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -292,6 +320,8 @@ ngx_http_zt_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    zmcf->dpop_replay_size = NGX_CONF_UNSET_SIZE;
+
     return zmcf;
 }
 
@@ -315,8 +345,11 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
-     *     conf->policy.body = 0;
+     *     conf->policy.body_re = 0;
+     *     conf->policy.body_json = 0;
      *     conf->credential = { 0, NULL };
+     *     conf->dpop.origins = NULL;
+     *     conf->metadata_document = NULL;
      */
 
     conf->jwt.issuers = NGX_CONF_UNSET_PTR;
@@ -332,6 +365,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->approval_ttl = NGX_CONF_UNSET;
     conf->token_cache = NGX_CONF_UNSET_PTR;
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
+    conf->dpop.mode = NGX_CONF_UNSET_UINT;
+    conf->metadata = NGX_CONF_UNSET_PTR;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
 
@@ -358,6 +393,18 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->policy.enabled, prev->policy.enabled, 1);
+
+    if (ngx_http_zt_dpop_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_zt_metadata_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the resource metadata is public: clients read it to get a token */
+
+    if (conf->metadata_document) {
+        conf->policy.enabled = 0;
+    }
 
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
     ngx_conf_merge_value(conf->forward_token, prev->forward_token, 0);

@@ -275,10 +275,14 @@ ngx_http_zt_jwt_has_keys(ngx_http_zt_jwt_conf_t *conf)
 }
 
 
+/* *dpop is set when the scheme is DPoP (RFC 9449) rather than Bearer */
+
 ngx_int_t
-ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
+ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t *dpop, ngx_str_t *err)
 {
     u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
+    size_t            len;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -326,17 +330,18 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
     p = r->headers_in.authorization->value.data;
     last = p + r->headers_in.authorization->value.len;
 
-    if ((size_t) (last - p) < sizeof("Bearer") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
-        || (last - p > (ssize_t) sizeof("Bearer") - 1
-            && p[sizeof("Bearer") - 1] != ' '
-            && p[sizeof("Bearer") - 1] != '\t'))
+    *dpop = (last - p >= 4 && ngx_strncasecmp(p, (u_char *) "DPoP", 4) == 0);
+    len = *dpop ? sizeof("DPoP") - 1 : sizeof("Bearer") - 1;
+
+    if ((size_t) (last - p) < len
+        || (!*dpop && ngx_strncasecmp(p, (u_char *) "Bearer", len) != 0)
+        || (last - p > (ssize_t) len && p[len] != ' ' && p[len] != '\t'))
     {
         ngx_str_set(err, "unsupported authorization scheme");
         goto failed;
     }
 
-    p += sizeof("Bearer") - 1;
+    p += len;
 
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;

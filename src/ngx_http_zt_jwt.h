@@ -42,7 +42,7 @@ typedef struct {
 
 
 ngx_int_t ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *err);
+    ngx_uint_t *dpop, ngx_str_t *err);
 ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
