@@ -594,3 +594,30 @@ GET /t
 --- error_code: 401
 --- no_error_log
 rules need a key
+
+
+
+=== TEST 28: masking rules of the server never touch the key set a fetch brings
+--- config eval
+"    zt_mask \$..n;\n    zt_mask \$..kid with=hidden;\n"
+. "    location = /_zt_inline {\n        internal;\n        default_type application/json;\n"
+. "        return 200 '" . ZT::Token::jwks('rsa1') . "';\n    }\n"
+. <<'_EOC_'
+    location = /plain {
+        default_type application/json;
+        return 200 '{"n":"secret","kid":"k"}';
+    }
+    location = /t {
+        zt_jwks_request /_zt_inline;
+        zt_policy allow scope=inference:invoke;
+        echo "ok $zt_sub";
+    }
+_EOC_
+--- request eval
+["GET /t", "GET /plain"]
+--- more_headers eval
+[main::bearer(key => 'rsa1'), ""]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["ok alice\n", '{"n":"[REDACTED]","kid":"hidden"}']
