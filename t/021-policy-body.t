@@ -3,7 +3,8 @@
 # form; zt_body_max (413); JSON content types that do not parse (400).
 # The upstream (/backend) echoes what it got, so every allowed request
 # also shows that the body reached it intact.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
@@ -61,8 +62,9 @@ please select from table users
 --- response_body chomp
 please select from table users
 --- no_error_log
-zt: waiting for the request body
 [error]
+--- no_debug_log
+zt: waiting for the request body
 
 
 
@@ -156,7 +158,7 @@ a client request body is buffered to a temporary file
 --- error_code: 403
 --- response_body_unlike
 Please
---- error_log
+--- debug_log
 zt: waiting for the request body
 
 
@@ -179,8 +181,9 @@ zt: waiting for the request body
 --- response_body eval
 $::Big
 --- error_log
-zt: waiting for the request body
 a client request body is buffered to a temporary file
+--- debug_log
+zt: waiting for the request body
 
 
 
