@@ -5,7 +5,8 @@
 # The identity provider is this nginx: /idp/jwks.json is a file that the
 # tests rewrite with PUT /admin/jwks.json (dav), /idp-log shows every fetch
 # the provider saw, /admin/slow makes it answer after 4 s.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

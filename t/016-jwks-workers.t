@@ -7,7 +7,8 @@
 # workers; the test server proxies to it.  /storm sends 8 requests at once
 # through it; the identity provider (this nginx) answers after 0.5 s, so
 # that they overlap.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

@@ -4,7 +4,8 @@
 # and good bodies that the strict judging (t/023) must not refuse.
 # The upstream (/backend) echoes what it got, so every allowed request
 # also shows that the body reached it intact.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
@@ -62,8 +63,9 @@ please select from table users
 --- response_body chomp
 please select from table users
 --- no_error_log
-zt: waiting for the request body
 [error]
+--- no_debug_log
+zt: waiting for the request body
 
 
 
@@ -157,7 +159,7 @@ a client request body is buffered to a temporary file
 --- error_code: 403
 --- response_body_unlike
 Please
---- error_log
+--- debug_log
 zt: waiting for the request body
 
 
@@ -180,8 +182,9 @@ zt: waiting for the request body
 --- response_body eval
 $::Big
 --- error_log
-zt: waiting for the request body
 a client request body is buffered to a temporary file
+--- debug_log
+zt: waiting for the request body
 
 
 

@@ -12,9 +12,11 @@
 #             scope, GET allowed
 #   /v1/text  body~ denies and a plain allow: no json: condition
 # The upstream (/backend) echoes what it got.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
+use ZT::Redis;
 use Encode ();
 use IO::Compress::Gzip ();
 use IO::Compress::Deflate ();
