@@ -1,7 +1,8 @@
 
 /*
  * zt-inference: JSON text: the strict reader, escaping any bytes into a
- * JSON string, UTF-8 checks, and jansson values released with a pool.
+ * JSON string, UTF-8 checks, jansson values released with a pool, and the
+ * two-pass writer.
  */
 
 
@@ -42,6 +43,41 @@ size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
 u_char *ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len);
 size_t ngx_http_zt_json_escape_len(u_char *src, size_t len);
 ngx_int_t ngx_http_zt_json_cleanup_add(ngx_pool_t *pool, json_t *json);
+
+
+/* the JSON writer: see ngx_http_zt_json_build() */
+typedef struct {
+    u_char                     *pos;
+    u_char                     *end;
+    size_t                      size;       /* counting pass: bytes needed */
+    uint32_t                    first;      /* bit n: level n is empty */
+    ngx_uint_t                  depth;
+    unsigned                    count:1;    /* the counting pass */
+    unsigned                    key:1;      /* a key waits for its value */
+    unsigned                    overflow:1;
+} ngx_http_zt_json_out_t;
+
+typedef void (*ngx_http_zt_json_write_pt)(ngx_http_zt_json_out_t *out,
+    void *data);
+
+
+ngx_int_t ngx_http_zt_json_build(ngx_pool_t *pool,
+    ngx_http_zt_json_write_pt write, void *data, ngx_str_t *json);
+void ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s,
+    size_t len);
+void ngx_http_zt_json_open(ngx_http_zt_json_out_t *out, u_char brace);
+void ngx_http_zt_json_close(ngx_http_zt_json_out_t *out, u_char brace);
+void ngx_http_zt_json_key(ngx_http_zt_json_out_t *out, char *key);
+void ngx_http_zt_json_str(ngx_http_zt_json_out_t *out, u_char *s,
+    size_t len);
+void ngx_http_zt_json_text(ngx_http_zt_json_out_t *out, u_char *s,
+    size_t len);
+void ngx_http_zt_json_int(ngx_http_zt_json_out_t *out, int64_t n);
+void ngx_http_zt_json_bool(ngx_http_zt_json_out_t *out, ngx_uint_t b);
+void ngx_http_zt_json_member(ngx_http_zt_json_out_t *out, char *key,
+    ngx_str_t *value);
+void ngx_http_zt_json_strings(ngx_http_zt_json_out_t *out,
+    ngx_array_t *list);
 
 
 #endif /* _NGX_HTTP_ZT_JSON_H_INCLUDED_ */
