@@ -238,20 +238,9 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_zt_access_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
+    /* masking installs its own handler and filters */
 
-    *h = ngx_http_zt_mask_preaccess_handler;
-
-    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
-
-    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
-
-    return NGX_OK;
+    return ngx_http_zt_mask_init(cf);
 }
 
 

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 #define NGX_HTTP_ZT_MASK_ACTIVE      1
@@ -59,6 +60,10 @@ static ngx_http_zt_mask_rule_t *ngx_http_zt_mask_rule_add(ngx_conf_t *cf,
     ngx_http_zt_mask_conf_t *mcf);
 static char *ngx_http_zt_mask_with(ngx_conf_t *cf,
     ngx_http_zt_mask_rule_t *rule, ngx_str_t *with);
+static ngx_int_t ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_mask_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_mask_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_zt_mask_rules(ngx_http_request_t *r,
     ngx_http_zt_mask_conf_t *mcf, ngx_http_zt_ctx_t *zctx,
     ngx_http_zt_mask_ctx_t *mc);
@@ -77,8 +82,8 @@ static ngx_chain_t *ngx_http_zt_mask_get_buf(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
 
 
-ngx_http_output_header_filter_pt  ngx_http_zt_next_header_filter;
-ngx_http_output_body_filter_pt    ngx_http_zt_next_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_zt_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_zt_next_body_filter;
 
 
 static ngx_str_t  ngx_http_zt_mask_default_types[] = {
@@ -405,6 +410,37 @@ ngx_http_zt_mask_with(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
 
 
 /*
+ * Where the filter hooks into nginx: the handler that asks the upstream for
+ * an identity encoding, and the header and body filters.  The module's
+ * place in the filter chain is set in "config".
+ */
+
+ngx_int_t
+ngx_http_zt_mask_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_zt_mask_preaccess_handler;
+
+    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
+
+    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
  * An upstream asked for gzip would send a body the filter cannot read, and
  * it fails closed on it.  So, where masking is on, the upstream is asked for
  * identity: the Accept-Encoding lines the proxy copies say "identity", while
@@ -412,7 +448,7 @@ ngx_http_zt_mask_with(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
  * gzip filter and gzip_static read to compress what goes to the client.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_uint_t               i;
@@ -472,7 +508,7 @@ ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 enc;
@@ -709,7 +745,7 @@ ngx_http_zt_mask_encoded(ngx_http_request_t *r, ngx_str_t *enc)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_int_t                rc;
@@ -1140,74 +1176,4 @@ ngx_http_zt_mask_get_buf(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     cl->next = NULL;
 
     return cl;
-}
-
-
-/* ---- growable buffers ---- */
-
-
-ngx_int_t
-ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_buf_t *b, size_t n, size_t max)
-{
-    u_char  *p;
-    size_t   size;
-
-    /* the cap holds whatever room is already there */
-
-    if (n > max - b->len) {
-        return NGX_DECLINED;
-    }
-
-    if (b->size - b->len >= n) {
-        return NGX_OK;
-    }
-
-    size = b->size ? b->size : 256;
-
-    while (size - b->len < n) {
-        size *= 2;
-    }
-
-    p = ngx_pnalloc(mr->pool, size);
-    if (p == NULL) {
-        mr->err = "out of memory";
-        return NGX_ERROR;
-    }
-
-    if (b->len) {
-        ngx_memcpy(p, b->data, b->len);
-    }
-
-    if (b->data) {
-        /* frees what came from the pool's large allocations */
-        (void) ngx_pfree(mr->pool, b->data);
-    }
-
-    b->data = p;
-    b->size = size;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_buf_t *b, u_char *p, size_t n, size_t max)
-{
-    ngx_int_t  rc;
-
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_zt_mask_buf_reserve(mr, b, n, max);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ngx_memcpy(b->data + b->len, p, n);
-    b->len += n;
-
-    return NGX_OK;
 }

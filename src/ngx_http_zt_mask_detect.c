@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 typedef struct {
