@@ -161,7 +161,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       NULL },
 
     { ngx_string("zt_mask_pattern"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_zt_mask_pattern_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

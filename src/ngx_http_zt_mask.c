@@ -204,7 +204,7 @@ ngx_http_zt_mask_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* zt_mask_pattern DETECTOR|REGEX [with=TEXT] [unless=CONDITION]; */
+/* zt_mask_pattern DETECTOR|~REGEX [with=TEXT] [unless=CONDITION]; */
 
 char *
 ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -212,6 +212,7 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_zt_loc_conf_t *zlcf = conf;
 
     ngx_str_t                *value;
+    ngx_uint_t                n;
     ngx_http_zt_mask_conf_t  *mcf;
     ngx_http_zt_mask_rule_t  *rule;
 
@@ -225,18 +226,15 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rule->type = NGX_HTTP_ZT_MASK_PATTERN;
 
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty detector in \"zt_mask_pattern\"");
+    if (ngx_http_zt_mask_detector(cf, rule, &value[1], cf->args->nelts - 1,
+                                  &n)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_zt_mask_detector(cf, rule, &value[1]) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_zt_mask_options(cf, mcf, rule, &value[2],
-                                    cf->args->nelts - 2);
+    return ngx_http_zt_mask_options(cf, mcf, rule, &value[1 + n],
+                                    cf->args->nelts - 1 - n);
 }
 
 

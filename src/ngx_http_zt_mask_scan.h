@@ -110,7 +110,7 @@ ngx_int_t ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
 
 /* ngx_http_zt_mask_detect.c */
 char *ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
-    ngx_str_t *name);
+    ngx_str_t *value, ngx_uint_t nvalues, ngx_uint_t *n);
 ngx_int_t ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s,
     size_t len, size_t from, ngx_uint_t partial, size_t *hold);
 
