@@ -7,11 +7,13 @@
  * through, zero-copy where the bytes are unchanged.
  *
  * Failing closed: nothing unmasked is ever sent.  The header is held until
- * the first masked bytes are ready, so a body that fails in its first
- * buffer (invalid JSON, a value over zt_mask_buffer, an encoding the filter
- * cannot read) gets a clean 502.  A failure later, when the header is out,
- * closes the connection: the client sees a truncated response, never the
- * value.  Either way the error log says "zt: mask: ..." and why.
+ * the first masked bytes are ready and the turn of the event loop in which
+ * they came is over, so a body that fails before (invalid JSON, a value over
+ * zt_mask_buffer, an encoding the filter cannot read, an answer that arrived
+ * whole and is cut short) gets a clean 502.  A failure later, when the
+ * header is out, closes the connection: the client sees a truncated
+ * response, never the value.  Either way the error log says "zt: mask: ..."
+ * and why.
  */
 
 
@@ -48,8 +50,12 @@ struct ngx_http_zt_mask_ctx_s {
     off_t                      bytes;      /* output so far */
     size_t                     size;       /* of the input being read */
 
+    ngx_event_t                release;    /* sends what is held back */
+
     unsigned                   header_sent:1;
     unsigned                   last:1;
+    unsigned                   released:1;
+    unsigned                   cleanup:1;
 };
 
 
@@ -75,6 +81,10 @@ static ngx_int_t ngx_http_zt_mask_output(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
 static ngx_int_t ngx_http_zt_mask_fail(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
+static ngx_int_t ngx_http_zt_mask_hold(ngx_http_request_t *r,
+    ngx_http_zt_mask_ctx_t *mc);
+static void ngx_http_zt_mask_release(ngx_event_t *ev);
+static void ngx_http_zt_mask_release_cleanup(void *data);
 static ngx_int_t ngx_http_zt_mask_ref(void *data, u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_copy(void *data, u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_link_mem(ngx_http_zt_mask_ctx_t *mc);
@@ -812,6 +822,16 @@ ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             return NGX_OK;
         }
 
+        if (!mc->last && !mc->released
+            && mc->bytes <= (off_t) mc->req.max)
+        {
+            return ngx_http_zt_mask_hold(r, mc);
+        }
+
+        if (mc->release.posted) {
+            ngx_delete_posted_event(&mc->release);
+        }
+
         mc->header_sent = 1;
 
         rc = ngx_http_zt_next_header_filter(r);
@@ -978,6 +998,10 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     mc->last_out = &mc->out;
     mc->in = NULL;
 
+    if (mc->release.posted) {
+        ngx_delete_posted_event(&mc->release);
+    }
+
     if (!mc->header_sent) {
         mc->state = NGX_HTTP_ZT_MASK_FINALIZING;
 
@@ -993,6 +1017,137 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     r->keepalive = 0;
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The first masked bytes are ready but the end of the answer is not in: the
+ * header waits until the end of this turn of the event loop.  An upstream
+ * that has the whole answer hands it over in that same turn (its end, the
+ * last buffer, comes in a call of its own), so an answer that arrived whole
+ * and fails at its end still gets a 502.  Only what arrives later, or after
+ * zt_mask_buffer bytes, can fail after the header: then the connection is
+ * closed.  What waits is copied and the inputs are let go, as if sent: an
+ * upstream ends the response only once its buffers are free.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_hold(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
+{
+    off_t                bytes;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl, *next;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cl = mc->out;
+    mc->out = NULL;
+    mc->last_out = &mc->out;
+    mc->last_ref = NULL;
+    bytes = mc->bytes;
+
+    for ( /* void */ ; cl; cl = next) {
+        next = cl->next;
+        b = cl->buf;
+
+        if (b->shadow) {
+            b->shadow->pos = b->shadow->last;
+            b->shadow = NULL;
+        }
+
+        if (b->memory) {
+            /* a reference into an input or the configuration */
+
+            if (ngx_http_zt_mask_copy(mc, b->pos, b->last - b->pos)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            cl->next = mc->free;
+            mc->free = cl;
+            continue;
+        }
+
+        if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        cl->next = NULL;
+        *mc->last_out = cl;
+        mc->last_out = &cl->next;
+    }
+
+    if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the copies are not more output */
+    mc->bytes = bytes;
+
+    if (mc->release.posted) {
+        return NGX_OK;
+    }
+
+    if (!mc->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_zt_mask_release_cleanup;
+        cln->data = mc;
+        mc->cleanup = 1;
+
+        mc->release.handler = ngx_http_zt_mask_release;
+        mc->release.data = mc;
+        mc->release.log = r->connection->log;
+    }
+
+    ngx_post_event(&mc->release, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zt_mask_release(ngx_event_t *ev)
+{
+    ngx_http_zt_mask_ctx_t *mc = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = mc->r;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (mc->state != NGX_HTTP_ZT_MASK_ACTIVE || mc->header_sent) {
+        return;
+    }
+
+    mc->released = 1;
+
+    if (ngx_http_zt_mask_body_filter(r, NULL) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_zt_mask_release_cleanup(void *data)
+{
+    ngx_http_zt_mask_ctx_t *mc = data;
+
+    if (mc->release.posted) {
+        ngx_delete_posted_event(&mc->release);
+    }
 }
 
 
