@@ -92,6 +92,7 @@ CONF
     $block->set_value('config', $::Config) unless defined $block->config;
 });
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

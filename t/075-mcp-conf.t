@@ -76,6 +76,7 @@ sub call {
          . qq|"params":{"name":"$tool","arguments":{}}}|;
 }
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__
