@@ -2,15 +2,20 @@
 /*
  * The JSON writer of the audit line, the reviewer API's answers and the
  * Redis notifications, on top of the escaping of ngx_http_zt_json.c.  A
- * text is written twice by the same code: once to count its bytes, once
- * into a buffer of exactly that size.  Members and items get their commas
- * from the writer: a bit per open level says whether the level is still
- * empty.  Level 0 is the text itself, so that members can also be written
- * without braces, as a fragment.
+ * text is written once into a buffer of a first guess; only a text that
+ * does not fit is written twice by the same code: once to count its
+ * bytes, once into a buffer of exactly that size.  Members and items get
+ * their commas from the writer: a bit per open level says whether the
+ * level is still empty.  Level 0 is the text itself, so that members can
+ * also be written without braces, as a fragment.
  */
 
 
 #include "ngx_http_zt_inference.h"
+
+
+/* an audit line without a body is some 400 bytes */
+#define NGX_HTTP_ZT_JSON_GUESS  1024
 
 
 static void ngx_http_zt_json_next(ngx_http_zt_json_out_t *out);
@@ -24,6 +29,24 @@ ngx_http_zt_json_build(ngx_pool_t *pool, ngx_http_zt_json_write_pt write,
 {
     size_t                  size;
     ngx_http_zt_json_out_t  out;
+
+    ngx_memzero(&out, sizeof(ngx_http_zt_json_out_t));
+    out.first = 1;
+
+    out.pos = ngx_pnalloc(pool, NGX_HTTP_ZT_JSON_GUESS);
+    if (out.pos == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = out.pos;
+    out.end = out.pos + NGX_HTTP_ZT_JSON_GUESS;
+
+    write(&out, data);
+
+    if (!out.overflow) {
+        json->len = out.pos - json->data;
+        return NGX_OK;
+    }
 
     ngx_memzero(&out, sizeof(ngx_http_zt_json_out_t));
     out.count = 1;
@@ -185,7 +208,9 @@ ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
         return;
     }
 
-    if ((size_t) (out->end - out->pos) < len) {
+    /* once a text does not fit, the rest of it is not written either */
+
+    if (out->overflow || (size_t) (out->end - out->pos) < len) {
         out->overflow = 1;
         return;
     }
@@ -227,7 +252,7 @@ ngx_http_zt_json_quoted(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
     if (out->count) {
         out->size += ngx_http_zt_json_escape_len(s, len);
 
-    } else {
+    } else if (!out->overflow) {
         /* an escape takes 6 bytes at most: count only when it may not fit */
         n = (size_t) (out->end - out->pos);
 
