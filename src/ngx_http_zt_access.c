@@ -100,10 +100,10 @@ static ngx_int_t
 ngx_http_zt_access_identify(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t   rc;
-    ngx_str_t   token, err;
-    ngx_uint_t  dpop;
-    u_char      digest[32];
+    ngx_int_t                        rc;
+    ngx_str_t                        token, err;
+    ngx_uint_t                       dpop;
+    ngx_http_zt_token_cache_bind_t   bind;
 
     ngx_str_null(&err);
     dpop = 0;
@@ -120,7 +120,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id,
-                                            digest);
+                                            &bind);
 
         if (rc == NGX_OK) {
             ctx->token_cache = 2;
@@ -143,7 +143,8 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
             }
 
             if (rc == NGX_OK) {
-                ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
+                ngx_http_zt_token_cache_store(r, lcf, &token, &bind,
+                                              &ctx->id);
             }
         }
 

@@ -18,7 +18,9 @@
 #define NGX_HTTP_ZT_JSON_GUESS  1024
 
 
-static void ngx_http_zt_json_next(ngx_http_zt_json_out_t *out);
+static ngx_inline void ngx_http_zt_json_put(ngx_http_zt_json_out_t *out,
+    u_char *s, size_t len);
+static ngx_inline void ngx_http_zt_json_next(ngx_http_zt_json_out_t *out);
 static void ngx_http_zt_json_quoted(ngx_http_zt_json_out_t *out, u_char *s,
     size_t len);
 
@@ -80,13 +82,19 @@ ngx_http_zt_json_build(ngx_pool_t *pool, ngx_http_zt_json_write_pt write,
 }
 
 
+/*
+ * The exported functions are made of the static ones below: a call from
+ * one exported function to another in a shared object goes through the
+ * PLT and is never inlined.
+ */
+
 /* '{' or '[' */
 
 void
 ngx_http_zt_json_open(ngx_http_zt_json_out_t *out, u_char brace)
 {
     ngx_http_zt_json_next(out);
-    ngx_http_zt_json_raw(out, &brace, 1);
+    ngx_http_zt_json_put(out, &brace, 1);
 
     if (out->depth < 31) {
         out->depth++;
@@ -103,7 +111,7 @@ ngx_http_zt_json_close(ngx_http_zt_json_out_t *out, u_char brace)
         out->depth--;
     }
 
-    ngx_http_zt_json_raw(out, &brace, 1);
+    ngx_http_zt_json_put(out, &brace, 1);
 }
 
 
@@ -114,7 +122,7 @@ ngx_http_zt_json_key(ngx_http_zt_json_out_t *out, char *key)
 {
     ngx_http_zt_json_next(out);
     ngx_http_zt_json_quoted(out, (u_char *) key, ngx_strlen(key));
-    ngx_http_zt_json_raw(out, (u_char *) ":", 1);
+    ngx_http_zt_json_put(out, (u_char *) ":", 1);
 
     out->key = 1;
 }
@@ -136,7 +144,7 @@ void
 ngx_http_zt_json_text(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
 {
     ngx_http_zt_json_next(out);
-    ngx_http_zt_json_raw(out, s, len);
+    ngx_http_zt_json_put(out, s, len);
 }
 
 
@@ -145,18 +153,21 @@ ngx_http_zt_json_int(ngx_http_zt_json_out_t *out, int64_t n)
 {
     u_char  buf[NGX_INT64_LEN];
 
-    ngx_http_zt_json_text(out, buf, ngx_sprintf(buf, "%L", n) - buf);
+    ngx_http_zt_json_next(out);
+    ngx_http_zt_json_put(out, buf, ngx_sprintf(buf, "%L", n) - buf);
 }
 
 
 void
 ngx_http_zt_json_bool(ngx_http_zt_json_out_t *out, ngx_uint_t b)
 {
+    ngx_http_zt_json_next(out);
+
     if (b) {
-        ngx_http_zt_json_text(out, (u_char *) "true", 4);
+        ngx_http_zt_json_put(out, (u_char *) "true", 4);
 
     } else {
-        ngx_http_zt_json_text(out, (u_char *) "false", 5);
+        ngx_http_zt_json_put(out, (u_char *) "false", 5);
     }
 }
 
@@ -167,14 +178,16 @@ void
 ngx_http_zt_json_member(ngx_http_zt_json_out_t *out, char *key,
     ngx_str_t *value)
 {
-    ngx_http_zt_json_key(out, key);
+    ngx_http_zt_json_next(out);
+    ngx_http_zt_json_quoted(out, (u_char *) key, ngx_strlen(key));
+    ngx_http_zt_json_put(out, (u_char *) ":", 1);
 
     if (value == NULL || value->data == NULL) {
-        ngx_http_zt_json_text(out, (u_char *) "null", 4);
+        ngx_http_zt_json_put(out, (u_char *) "null", 4);
         return;
     }
 
-    ngx_http_zt_json_str(out, value->data, value->len);
+    ngx_http_zt_json_quoted(out, value->data, value->len);
 }
 
 
@@ -186,15 +199,20 @@ ngx_http_zt_json_strings(ngx_http_zt_json_out_t *out, ngx_array_t *list)
     ngx_str_t   *s;
     ngx_uint_t   i;
 
-    ngx_http_zt_json_open(out, '[');
+    ngx_http_zt_json_next(out);
+    ngx_http_zt_json_put(out, (u_char *) "[", 1);
 
     s = list ? list->elts : NULL;
 
     for (i = 0; list && i < list->nelts; i++) {
-        ngx_http_zt_json_str(out, s[i].data, s[i].len);
+        if (i) {
+            ngx_http_zt_json_put(out, (u_char *) ",", 1);
+        }
+
+        ngx_http_zt_json_quoted(out, s[i].data, s[i].len);
     }
 
-    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_put(out, (u_char *) "]", 1);
 }
 
 
@@ -202,6 +220,13 @@ ngx_http_zt_json_strings(ngx_http_zt_json_out_t *out, ngx_array_t *list)
 
 void
 ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
+{
+    ngx_http_zt_json_put(out, s, len);
+}
+
+
+static ngx_inline void
+ngx_http_zt_json_put(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
 {
     if (out->count) {
         out->size += len;
@@ -221,7 +246,7 @@ ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
 
 /* the comma before a member or an item, unless it opens its level */
 
-static void
+static ngx_inline void
 ngx_http_zt_json_next(ngx_http_zt_json_out_t *out)
 {
     uint32_t  bit;
@@ -238,31 +263,38 @@ ngx_http_zt_json_next(ngx_http_zt_json_out_t *out)
         return;
     }
 
-    ngx_http_zt_json_raw(out, (u_char *) ",", 1);
+    ngx_http_zt_json_put(out, (u_char *) ",", 1);
 }
 
+
+/* a string between quotes: an escape takes 6 bytes at most */
 
 static void
 ngx_http_zt_json_quoted(ngx_http_zt_json_out_t *out, u_char *s, size_t len)
 {
     size_t  n;
 
-    ngx_http_zt_json_raw(out, (u_char *) "\"", 1);
-
     if (out->count) {
-        out->size += ngx_http_zt_json_escape_len(s, len);
-
-    } else if (!out->overflow) {
-        /* an escape takes 6 bytes at most: count only when it may not fit */
-        n = (size_t) (out->end - out->pos);
-
-        if (n / 6 >= len || n >= ngx_http_zt_json_escape_len(s, len)) {
-            out->pos = ngx_http_zt_json_escape(out->pos, s, len);
-
-        } else {
-            out->overflow = 1;
-        }
+        out->size += 2 + ngx_http_zt_json_escape_len(s, len);
+        return;
     }
 
-    ngx_http_zt_json_raw(out, (u_char *) "\"", 1);
+    if (out->overflow) {
+        return;
+    }
+
+    n = (size_t) (out->end - out->pos);
+
+    /* count only when it may not fit */
+
+    if (n < 2
+        || ((n - 2) / 6 < len && n - 2 < ngx_http_zt_json_escape_len(s, len)))
+    {
+        out->overflow = 1;
+        return;
+    }
+
+    *out->pos++ = '"';
+    out->pos = ngx_http_zt_json_escape(out->pos, s, len);
+    *out->pos++ = '"';
 }
