@@ -23,9 +23,24 @@ typedef enum {
 } ngx_http_zt_json_kind_e;
 
 
+/* a member of the text's outermost object */
+typedef struct {
+    ngx_str_t                   name;       /* unescaped */
+    ngx_str_t                   value;      /* a string's, unescaped; else
+                                               the value's text */
+    double                      number;     /* JSON_INTEGER, JSON_REAL */
+    json_type                   type;
+    ngx_uint_t                  strings;    /* its first in rd->strings */
+    ngx_uint_t                  nstrings;   /* names and strings in it */
+    unsigned                    nested:1;   /* an object or array in it */
+} ngx_http_zt_json_member_t;
+
+
 typedef struct {
     ngx_pool_t                 *pool;
     ngx_array_t                *strings;    /* of ngx_str_t, if wanted */
+    ngx_array_t                *members;    /* of ngx_http_zt_json_member_t,
+                                               if wanted */
     json_t                     *root;       /* if built */
 
     ngx_http_zt_json_kind_e     kind;
@@ -33,6 +48,8 @@ typedef struct {
     size_t                      offset;     /* of what is wrong */
 
     unsigned                    build:1;
+    unsigned                    object:1;   /* the text is an object */
+    unsigned                    nul:1;      /* a string holds "\u0000" */
 } ngx_http_zt_json_read_t;
 
 
