@@ -1240,8 +1240,9 @@ ngx_http_zt_json_escape_len(u_char *src, size_t len)
 u_char *
 ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 {
-    size_t   n;
-    u_char  *last, *run;
+    size_t    n;
+    u_char   *last, *run;
+    uint64_t  w;
 
     static u_char  hex[] = "0123456789abcdef";
 
@@ -1249,9 +1250,22 @@ ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 
     while (src < last) {
 
-        /* most text is plain: a run of it is one copy */
+        /* most text is plain: a run of it (a word at a time) is one copy */
 
         run = src;
+
+        while (last - src >= 8) {
+            ngx_memcpy(&w, src, 8);
+
+            if (ngx_http_zt_json_special(w)
+                | (ngx_http_zt_json_zero(w ^ (NGX_HTTP_ZT_JSON_ONES * 0x7f))
+                   & NGX_HTTP_ZT_JSON_HIGH))
+            {
+                break;
+            }
+
+            src += 8;
+        }
 
         while (src < last && ngx_http_zt_json_plain[*src]) {
             src++;

@@ -401,3 +401,31 @@ zt: invalid token: malformed token: bad base64url, fp=
 { body => ("\x01\"" x 600) . "end", body_truncated => JSON::PP::false,
   sub => ("\x02" x 300) . "s", decision => "allow",
   token_fp => qr/^[0-9a-f]{16}$/ }
+
+=== TEST 16: long plain runs with every kind of byte JSON escapes between them stay whole and valid
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        zt_audit_body on;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["POST /t\n" . join("", map { ("abcdefghijklmnop" x ($_ % 3)) . substr("0123456789", 0, $_ % 9) . ("\x7f", "\"", "\\", "\x00", "\x1f", "\xc3\xa9", "\xff", "\xe2\x82", "\t")[$_ % 9] } 1 .. 60), "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/\\u007f/]
+--- response_body_unlike eval
+["^x", qr/[\x00-\x09\x0b-\x1f\x7f]/]
+--- audit eval
+{ body => sub {
+    my $want = join("", map { ("abcdefghijklmnop" x ($_ % 3)) . substr("0123456789", 0, $_ % 9) . ("\x7f", "\"", "\\", "\x00", "\x1f", "\x{e9}", "\x{fffd}", "\x{fffd}\x{fffd}", "\t")[$_ % 9] } 1 .. 60);
+    defined $_[0] && $_[0] eq $want;
+  },
+  body_truncated => JSON::PP::false }
