@@ -1241,7 +1241,7 @@ u_char *
 ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 {
     size_t    n;
-    u_char   *last, *run;
+    u_char   *last;
     uint64_t  w;
 
     static u_char  hex[] = "0123456789abcdef";
@@ -1250,9 +1250,10 @@ ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 
     while (src < last) {
 
-        /* most text is plain: a run of it (a word at a time) is one copy */
-
-        run = src;
+        /*
+         * Most text is plain: copied a word at a time, and byte by byte
+         * up to what needs escaping; no call for a short string.
+         */
 
         while (last - src >= 8) {
             ngx_memcpy(&w, src, 8);
@@ -1264,16 +1265,17 @@ ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
                 break;
             }
 
+            ngx_memcpy(dst, &w, 8);
+            dst += 8;
             src += 8;
         }
 
         while (src < last && ngx_http_zt_json_plain[*src]) {
-            src++;
+            *dst++ = *src++;
         }
 
-        if (src != run) {
-            dst = ngx_cpymem(dst, run, src - run);
-            continue;
+        if (src == last) {
+            break;
         }
 
         switch (*src) {

@@ -68,8 +68,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest,
-    ngx_http_zt_identity_t *id, ngx_str_t *err);
+    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char **dot,
+    u_char *digest, ngx_http_zt_identity_t *id, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_header(ngx_http_request_t *r,
     ngx_str_t *raw, ngx_http_zt_jwt_header_t *hdr);
 static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
@@ -423,30 +423,32 @@ ngx_int_t
 ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    u_char                 *dot, hash[32], digest[32];
+    u_char                 *p, *last, *dot[2], hash[32], digest[32];
     ngx_int_t               rc;
     ngx_http_zt_identity_t  vid;
 
     ngx_memzero(id, sizeof(ngx_http_zt_identity_t));
 
+    /* three segments: two dots, and no third */
+
+    p = token->data;
+    last = p + token->len;
+
+    dot[0] = memchr(p, '.', last - p);
+    dot[1] = dot[0] ? memchr(dot[0] + 1, '.', last - dot[0] - 1) : NULL;
+
+    if (dot[1] && memchr(dot[1] + 1, '.', last - dot[1] - 1)) {
+        dot[1] = NULL;
+    }
+
     /*
      * One pass over the token gives its fingerprint and the SHA-256 of
-     * its signing input (all before the last dot), which the RS256,
+     * its signing input (all before the second dot), which the RS256,
      * PS256 and ES256 signatures are over.
      */
 
-    dot = token->data + token->len;
-
-    while (dot > token->data && dot[-1] != '.') {
-        dot--;
-    }
-
-    if (dot == token->data) {
-        dot++;
-    }
-
-    if (ngx_http_zt_sha256_prefix(hash, token->data, token->len, digest,
-                                  dot - 1 - token->data)
+    if (ngx_http_zt_sha256_prefix(hash, p, token->len, digest,
+                                  dot[1] ? (size_t) (dot[1] - p) : 0)
         != NGX_OK)
     {
         ngx_str_null(err);
@@ -457,7 +459,13 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 
     ngx_memzero(&vid, sizeof(ngx_http_zt_identity_t));
 
-    rc = ngx_http_zt_jwt_check(r, conf, token, digest, &vid, err);
+    if (dot[1] == NULL) {
+        ngx_str_set(err, "malformed token: expected 3 segments");
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = ngx_http_zt_jwt_check(r, conf, token, dot, digest, &vid, err);
+    }
 
     if (rc == NGX_OK) {
         ngx_memcpy(vid.fp, id->fp, NGX_HTTP_ZT_FP_LEN);
@@ -489,17 +497,16 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 }
 
 
-/* digest: the SHA-256 of the signing input, if the token has 3 segments */
+/* dot: the token's two dots; digest: the SHA-256 of what is before dot[1] */
 
 static ngx_int_t
 ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
-    ngx_str_t *token, u_char *digest, ngx_http_zt_identity_t *id,
-    ngx_str_t *err)
+    ngx_str_t *token, u_char **dot, u_char *digest,
+    ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    u_char                     *p, *last, *dot[2];
     ngx_int_t                   rc;
     ngx_str_t                   seg[3], raw[3], input, *iss;
-    ngx_uint_t                  i, n;
+    ngx_uint_t                  i;
     const EVP_MD               *md;
     ngx_http_zt_alg_t          *alg;
     ngx_http_zt_key_t          *key;
@@ -507,31 +514,12 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_http_zt_jwt_header_t    hdr;
     ngx_http_zt_jwt_payload_t   pl;
 
-    p = token->data;
-    last = p + token->len;
-    n = 0;
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p == '.') {
-            if (n == 2) {
-                n++;
-                break;
-            }
-
-            dot[n++] = p;
-        }
-    }
-
-    if (n != 2) {
-        ngx_http_zt_jwt_fail("malformed token: expected 3 segments");
-    }
-
     seg[0].data = token->data;
     seg[0].len = dot[0] - token->data;
     seg[1].data = dot[0] + 1;
     seg[1].len = dot[1] - seg[1].data;
     seg[2].data = dot[1] + 1;
-    seg[2].len = last - seg[2].data;
+    seg[2].len = token->data + token->len - seg[2].data;
 
     for (i = 0; i < 3; i++) {
         rc = ngx_http_zt_base64url_decode(r->pool, &seg[i], &raw[i]);
