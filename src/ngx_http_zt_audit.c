@@ -128,8 +128,10 @@ static ngx_int_t
 ngx_http_zt_audit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    size_t                     guess;
     ngx_str_t                  line;
     ngx_http_zt_ctx_t         *ctx;
+    ngx_http_zt_loc_conf_t    *lcf;
     ngx_http_zt_audit_line_t   al;
     u_char                     ts[sizeof("1970-01-01T00:00:00.000Z") - 1];
 
@@ -148,7 +150,17 @@ ngx_http_zt_audit_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_audit_write, &al, &line)
+    /* a body in the line is mostly text that needs no escape */
+
+    lcf = ngx_http_get_module_loc_conf(al.r, ngx_http_zt_inference_module);
+    guess = 1024;
+
+    if (lcf->audit_body && ctx->body_read) {
+        guess += ngx_min(ctx->body.len, lcf->audit_body_max) / 8 * 9;
+    }
+
+    if (ngx_http_zt_json_build_guess(r->pool, ngx_http_zt_audit_write, &al,
+                                     guess, &line)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -97,6 +97,13 @@ static void ngx_http_zt_json_cleanup(void *data);
       | (((v) - NGX_HTTP_ZT_JSON_ONES * 0x20) & ~(v)))                       \
      & NGX_HTTP_ZT_JSON_HIGH)
 
+/* the same, and DEL: any byte that escaping does not copy as it is */
+
+#define ngx_http_zt_json_escaped(v)                                          \
+    (ngx_http_zt_json_special(v)                                             \
+     | (ngx_http_zt_json_zero((v) ^ (NGX_HTTP_ZT_JSON_ONES * 0x7f))          \
+        & NGX_HTTP_ZT_JSON_HIGH))
+
 
 /*
  * Reads data as one JSON text.  NGX_OK: it is one (rd->root holds its
@@ -1193,13 +1200,32 @@ ngx_http_zt_utf8_valid(u_char *p, u_char *last)
 size_t
 ngx_http_zt_json_escape_len(u_char *src, size_t len)
 {
-    size_t   n, size;
-    u_char  *last, *run;
+    size_t    n, size;
+    u_char   *last, *run;
+    uint64_t  w;
 
     size = 0;
     last = src + len;
 
     while (src < last) {
+
+        run = src;
+
+        while (last - src >= 8) {
+            ngx_memcpy(&w, src, 8);
+
+            if (ngx_http_zt_json_escaped(w)) {
+                break;
+            }
+
+            src += 8;
+        }
+
+        size += src - run;
+
+        if (src == last) {
+            break;
+        }
 
         if (ngx_http_zt_json_plain[*src]) {
             run = src;
@@ -1258,10 +1284,7 @@ ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
         while (last - src >= 8) {
             ngx_memcpy(&w, src, 8);
 
-            if (ngx_http_zt_json_special(w)
-                | (ngx_http_zt_json_zero(w ^ (NGX_HTTP_ZT_JSON_ONES * 0x7f))
-                   & NGX_HTTP_ZT_JSON_HIGH))
-            {
+            if (ngx_http_zt_json_escaped(w)) {
                 break;
             }
 

@@ -80,6 +80,9 @@ typedef void (*ngx_http_zt_json_write_pt)(ngx_http_zt_json_out_t *out,
 
 ngx_int_t ngx_http_zt_json_build(ngx_pool_t *pool,
     ngx_http_zt_json_write_pt write, void *data, ngx_str_t *json);
+ngx_int_t ngx_http_zt_json_build_guess(ngx_pool_t *pool,
+    ngx_http_zt_json_write_pt write, void *data, size_t guess,
+    ngx_str_t *json);
 void ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s,
     size_t len);
 void ngx_http_zt_json_open(ngx_http_zt_json_out_t *out, u_char brace);

@@ -29,19 +29,31 @@ ngx_int_t
 ngx_http_zt_json_build(ngx_pool_t *pool, ngx_http_zt_json_write_pt write,
     void *data, ngx_str_t *json)
 {
+    return ngx_http_zt_json_build_guess(pool, write, data,
+                                        NGX_HTTP_ZT_JSON_GUESS, json);
+}
+
+
+/* guess: what the text most likely takes, for a caller that can tell */
+
+ngx_int_t
+ngx_http_zt_json_build_guess(ngx_pool_t *pool,
+    ngx_http_zt_json_write_pt write, void *data, size_t guess,
+    ngx_str_t *json)
+{
     size_t                  size;
     ngx_http_zt_json_out_t  out;
 
     ngx_memzero(&out, sizeof(ngx_http_zt_json_out_t));
     out.first = 1;
 
-    out.pos = ngx_pnalloc(pool, NGX_HTTP_ZT_JSON_GUESS);
+    out.pos = ngx_pnalloc(pool, guess);
     if (out.pos == NULL) {
         return NGX_ERROR;
     }
 
     json->data = out.pos;
-    out.end = out.pos + NGX_HTTP_ZT_JSON_GUESS;
+    out.end = out.pos + guess;
 
     write(&out, data);
 

@@ -438,3 +438,28 @@ zt: invalid token: malformed token: bad base64url, fp=
     defined $_[0] && $_[0] eq $main::MIXED_READ;
   },
   body_truncated => JSON::PP::false }
+
+=== TEST 17: the same runs in a line over the writer's guess (counted, then written) stay whole
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        zt_audit_body on;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["POST /t\n$main::MIXED" . ("\x00" x 600), "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/\\u007f/]
+--- response_body_unlike eval
+["^x", qr/[\x00-\x09\x0b-\x1f\x7f]/]
+--- audit eval
+{ body => sub { defined $_[0] && $_[0] eq $main::MIXED_READ . ("\x00" x 600) },
+  body_truncated => JSON::PP::false }
