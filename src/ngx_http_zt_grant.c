@@ -405,33 +405,12 @@ ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply)
 
 
 ngx_int_t
-ngx_http_zt_grant_list(ngx_http_request_t *r,
+ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_str_t *sub,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    u_char     *dst, *src;
-    ngx_str_t   args[2], sub;
+    ngx_str_t  args[2];
 
-    if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
-        || sub.len == 0)
-    {
-        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request_error",
-                                        "invalid_request",
-                                        "grants are listed by subject: "
-                                        "?sub=");
-    }
-
-    dst = ngx_pnalloc(r->pool, sub.len);
-    if (dst == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    src = sub.data;
-    sub.data = dst;
-    ngx_unescape_uri(&dst, &src, sub.len, 0);
-    sub.len = dst - sub.data;
-
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
+    if (ngx_http_zt_redis_key(r, &args[0], "grants:", sub) != NGX_OK
         || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

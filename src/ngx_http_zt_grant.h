@@ -22,7 +22,7 @@ ngx_int_t ngx_http_zt_grant_create(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data);
 ngx_int_t ngx_http_zt_grant_created(ngx_http_request_t *r,
     struct redisReply *reply);
-ngx_int_t ngx_http_zt_grant_list(ngx_http_request_t *r,
+ngx_int_t ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_str_t *sub,
     ngx_http_zt_redis_handler_pt handler, void *data);
 ngx_int_t ngx_http_zt_grant_listed(ngx_http_request_t *r,
     struct redisReply *reply);
