@@ -76,15 +76,15 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
  * (false when there is no such approval) and whether it expired just now.
  */
 #define NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA                                       \
-    "local function zt_expire(k, pending, id, now, channel)\n"                \
+    "local function zt_expire(k, pending, id, channel)\n"                     \
     "  local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"     \
     "  local status = h[1]\n"                                                 \
     "  if (status == 'pending' or status == 'approved')\n"                    \
-    "     and now >= tonumber(h[3]) then\n"                                   \
-    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', now)\n"     \
+    "     and zt_now >= tonumber(h[3]) then\n"                                \
+    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
     "    redis.call('ZREM', pending, id)\n"                                   \
     "    redis.call('PUBLISH', channel, cjson.encode({id = id,\n"             \
-    "      status = 'expired', sub = h[2], at = now}))\n"                     \
+    "      status = 'expired', sub = h[2], at = zt_now}))\n"                  \
     "    return 'expired', true\n"                                            \
     "  end\n"                                                                 \
     "  return status, false\n"                                                \
@@ -92,8 +92,9 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel sub method uri
- * body_sha256 justification client rule expires_at retention body host.
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
+ * body_sha256 justification client rule ttl retention body host.  Returns
+ * expires_at.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     ngx_http_zt_redis_script(
@@ -102,26 +103,27 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "if redis.call('EXISTS', k) == 1 then\n"
     "  return redis.error_reply('approval id collision')\n"
     "end\n"
+    "local expires = zt_now + tonumber(ARGV[10])\n"
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
-    "  'sub', ARGV[4], 'method', ARGV[5], 'uri', ARGV[6],\n"
-    "  'body_sha256', ARGV[7], 'client', ARGV[9], 'rule', ARGV[10],\n"
-    "  'created_at', ARGV[2], 'expires_at', ARGV[11])\n"
-    "if ARGV[8] ~= '' then\n"
-    "  redis.call('HSET', k, 'justification', ARGV[8])\n"
+    "  'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
+    "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
+    "  'created_at', zt_now, 'expires_at', expires)\n"
+    "if ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', k, 'justification', ARGV[7])\n"
     "end\n"
-    "if ARGV[13] ~= '' then redis.call('HSET', k, 'body', ARGV[13]) end\n"
-    "if ARGV[14] ~= '' then redis.call('HSET', k, 'host', ARGV[14]) end\n"
-    "redis.call('EXPIREAT', k, tonumber(ARGV[11]) + tonumber(ARGV[12]))\n"
-    "redis.call('ZADD', pending, ARGV[11], ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[3], cjson.encode({id = ARGV[1],\n"
-    "  status = 'pending', sub = ARGV[4], method = ARGV[5],\n"
-    "  uri = ARGV[6], at = tonumber(ARGV[2])}))\n"
-    "return 'pending'\n",
+    "if ARGV[12] ~= '' then redis.call('HSET', k, 'body', ARGV[12]) end\n"
+    "if ARGV[13] ~= '' then redis.call('HSET', k, 'host', ARGV[13]) end\n"
+    "redis.call('EXPIREAT', k, expires + tonumber(ARGV[11]))\n"
+    "redis.call('ZADD', pending, expires, ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[2], cjson.encode({id = ARGV[1],\n"
+    "  status = 'pending', sub = ARGV[3], method = ARGV[4],\n"
+    "  uri = ARGV[5], at = zt_now}))\n"
+    "return expires\n",
     2);
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel sub method uri
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
  * body_sha256.  Returns {outcome, decided_by, expires_at}; "forward" only
  * to the one retry that consumed the approval.
  */
@@ -129,20 +131,20 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
     NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local k, pending, id, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
-    "local status, expired = zt_expire(k, pending, id, now, ARGV[3])\n"
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status, expired = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', '', '0'} end\n"
     "local h = redis.call('HMGET', k, 'sub', 'method', 'uri',\n"
     "  'body_sha256', 'expires_at', 'decided_by')\n"
     "if expired then return {'expired', '', h[5]} end\n"
-    "if h[1] ~= ARGV[4] or h[2] ~= ARGV[5] or h[3] ~= ARGV[6]\n"
-    "   or h[4] ~= ARGV[7] then\n"
+    "if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] or h[3] ~= ARGV[5]\n"
+    "   or h[4] ~= ARGV[6] then\n"
     "  return {'mismatch', '', h[5]}\n"
     "end\n"
     "if status == 'approved' then\n"
-    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', now)\n"
-    "  redis.call('PUBLISH', ARGV[3], cjson.encode({id = id,\n"
-    "    status = 'consumed', sub = h[1], by = h[6], at = now}))\n"
+    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
+    "  redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
+    "    status = 'consumed', sub = h[1], by = h[6], at = zt_now}))\n"
     "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
     "return {status, h[6] or '', h[5]}\n",
@@ -150,42 +152,41 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel reviewer decision
- * reason.  An approval not used yet may still be denied (withdrawn).
+ * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason.
+ * An approval not used yet may still be denied (withdrawn).
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
     NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local k, pending, id, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
-    "local status = zt_expire(k, pending, id, now, ARGV[3])\n"
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', {}} end\n"
     "if not (status == 'pending'\n"
-    "        or (status == 'approved' and ARGV[5] == 'denied')) then\n"
+    "        or (status == 'approved' and ARGV[4] == 'denied')) then\n"
     "  return {'conflict', redis.call('HGETALL', k)}\n"
     "end\n"
     "local sub = redis.call('HGET', k, 'sub')\n"
-    "if ARGV[5] == 'approved' and sub == ARGV[4] then\n"
+    "if ARGV[4] == 'approved' and sub == ARGV[3] then\n"
     "  return {'self', redis.call('HGETALL', k)}\n"
     "end\n"
-    "redis.call('HSET', k, 'status', ARGV[5], 'decided_by', ARGV[4],\n"
-    "  'decided_at', now)\n"
-    "if ARGV[6] ~= '' then redis.call('HSET', k, 'reason', ARGV[6]) end\n"
+    "redis.call('HSET', k, 'status', ARGV[4], 'decided_by', ARGV[3],\n"
+    "  'decided_at', zt_now)\n"
+    "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
     "redis.call('ZREM', pending, id)\n"
-    "redis.call('PUBLISH', ARGV[3], cjson.encode({id = id,\n"
-    "  status = ARGV[5], sub = sub, by = ARGV[4], reason = ARGV[6],\n"
-    "  at = now}))\n"
+    "redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
+    "  status = ARGV[4], sub = sub, by = ARGV[3], reason = ARGV[5],\n"
+    "  at = zt_now}))\n"
     "return {'ok', redis.call('HGETALL', k)}\n",
     2);
 
 
-/* KEYS: approval, pending set.  ARGV: id now channel. */
+/* KEYS: approval, pending set.  ARGV: id channel. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
     NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]),\n"
-    "                 ARGV[3]) then\n"
+    "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then\n"
     "  return {'unknown', {}}\n"
     "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1])}\n",
@@ -193,25 +194,24 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
 
 
 /*
- * KEYS: pending set.  ARGV: prefix now channel limit.  Expires what is
- * due first; returns {expired IDs, approvals still pending}.
+ * KEYS: pending set.  ARGV: prefix channel limit.  Expires what is due
+ * first; returns {expired IDs, approvals still pending}.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
     NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local pending, now = KEYS[1], tonumber(ARGV[2])\n"
-    "local expired = {}\n"
+    "local pending, expired = KEYS[1], {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending, '-inf',\n"
-    "                               ARGV[2])) do\n"
+    "                               zt_now)) do\n"
     "  local _, now_expired = zt_expire(ARGV[1] .. 'approval:' .. id,\n"
-    "                                   pending, id, now, ARGV[3])\n"
+    "                                   pending, id, ARGV[2])\n"
     "  if now_expired then table.insert(expired, id) end\n"
     "  redis.call('ZREM', pending, id)\n"
     "end\n"
     "local out = {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending,\n"
-    "    '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[4]))) do\n"
+    "    '(' .. zt_now, '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do\n"
     "  local h = redis.call('HGETALL', ARGV[1] .. 'approval:' .. id)\n"
     "  if #h > 0 then table.insert(out, h)\n"
     "  else redis.call('ZREM', pending, id) end\n"
@@ -312,8 +312,7 @@ static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    time_t            now;
-    ngx_str_t         args[16];
+    ngx_str_t         args[15];
     ngx_table_elt_t  *h;
     u_char            rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
     u_char            sha[64];
@@ -332,38 +331,36 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     ngx_hex_dump(a->id.data, rnd, sizeof(rnd));
 
-    now = ngx_time();
-    a->expires_at = now + lcf->approval_ttl;
-
     ngx_hex_dump(sha, ctx->body_sha256, 32);
 
     if (ngx_http_zt_approval_keys(r, args, &a->id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = ctx->id.sub;
-    args[6] = r->method_name;
-    args[7] = r->unparsed_uri;
-    args[8].data = sha;
-    args[8].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
 
     h = ngx_http_zt_approval_header(r, "X-ZT-Justification");
 
     if (h) {
-        args[9] = h->value;
-        ngx_http_zt_approval_cut(&args[9], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+        args[8] = h->value;
+        ngx_http_zt_approval_cut(&args[8], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
     } else {
-        ngx_str_null(&args[9]);
+        ngx_str_null(&args[8]);
     }
 
-    args[10] = r->connection->addr_text;
+    args[9] = r->connection->addr_text;
 
-    if (ngx_http_zt_redis_number(r, &args[11],
+    if (ngx_http_zt_redis_number(r, &args[10],
                                  ctx->rule ? (int64_t) ctx->rule->line : 0)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[12], a->expires_at) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[13],
+        || ngx_http_zt_redis_number(r, &args[11], lcf->approval_ttl)
+           != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[12],
                                     NGX_HTTP_ZT_APPROVAL_RETENTION)
            != NGX_OK)
     {
@@ -373,21 +370,21 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     /* what the reviewer approves, when the operator audits bodies anyway */
 
     if (lcf->audit_body) {
-        args[14] = ctx->body;
-        ngx_http_zt_approval_cut(&args[14], lcf->audit_body_max);
+        args[13] = ctx->body;
+        ngx_http_zt_approval_cut(&args[13], lcf->audit_body_max);
+
+    } else {
+        ngx_str_null(&args[13]);
+    }
+
+    if (r->headers_in.server.len) {
+        args[14] = r->headers_in.server;
 
     } else {
         ngx_str_null(&args[14]);
     }
 
-    if (r->headers_in.server.len) {
-        args[15] = r->headers_in.server;
-
-    } else {
-        ngx_str_null(&args[15]);
-    }
-
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 16,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 15,
                                   ngx_http_zt_approval_parked, NULL);
 }
 
@@ -396,7 +393,7 @@ static ngx_int_t
 ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a, ngx_str_t *id)
 {
-    ngx_str_t  args[9];
+    ngx_str_t  args[8];
     u_char     sha[64];
 
     if (!ngx_http_zt_approval_id_valid(id)) {
@@ -418,14 +415,14 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    args[5] = ctx->id.sub;
-    args[6] = r->method_name;
-    args[7] = r->unparsed_uri;
-    args[8].data = sha;
-    args[8].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_consume_lua, args,
-                                  9, ngx_http_zt_approval_retried, NULL);
+                                  8, ngx_http_zt_approval_retried, NULL);
 }
 
 
@@ -439,15 +436,13 @@ ngx_http_zt_approval_parked(ngx_http_request_t *r, redisReply *reply,
     ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
     a = ctx->approval;
 
-    if (reply == NULL
-        || (reply->type != REDIS_REPLY_STATUS
-            && reply->type != REDIS_REPLY_STRING))
-    {
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         a->state = NGX_HTTP_ZT_REDIS_FAILED;
 
     } else {
         a->state = NGX_HTTP_ZT_REDIS_DONE;
         a->outcome = NGX_HTTP_ZT_APPROVAL_PARKED;
+        a->expires_at = (time_t) reply->integer;
     }
 
     ngx_http_core_run_phases(r);
@@ -706,7 +701,7 @@ ngx_int_t
 ngx_http_zt_approval_list(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t                 args[5];
+    ngx_str_t                 args[4];
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
@@ -715,16 +710,15 @@ ngx_http_zt_approval_list(ngx_http_request_t *r,
 
     if (ngx_http_zt_redis_key(r, &args[0], "approvals:pending", NULL)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[2], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[3], "approvals", NULL) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[4],
+        || ngx_http_zt_redis_key(r, &args[2], "approvals", NULL) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[3],
                                     NGX_HTTP_ZT_APPROVAL_LIST_MAX)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_list_lua, args, 5,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_list_lua, args, 4,
                                   handler, data);
 }
 
@@ -733,13 +727,13 @@ ngx_int_t
 ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[5];
+    ngx_str_t  args[4];
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_view_lua, args, 5,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_view_lua, args, 4,
                                   handler, data);
 }
 
@@ -749,26 +743,26 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[8];
+    ngx_str_t  args[7];
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = *reviewer;
+    args[4] = *reviewer;
 
     if (approve) {
-        ngx_str_set(&args[6], "approved");
+        ngx_str_set(&args[5], "approved");
 
     } else {
-        ngx_str_set(&args[6], "denied");
+        ngx_str_set(&args[5], "denied");
     }
 
-    args[7] = *reason;
-    ngx_http_zt_approval_cut(&args[7], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+    args[6] = *reason;
+    ngx_http_zt_approval_cut(&args[6], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_decide_lua, args,
-                                  8, handler, data);
+                                  7, handler, data);
 }
 
 
@@ -845,7 +839,7 @@ ngx_http_zt_approval_cut(ngx_str_t *s, size_t max)
 
 /*
  * The arguments every approval script begins with: KEYS approval and
- * pending set, ARGV id, now, channel.
+ * pending set, ARGV id and channel.
  */
 
 static ngx_int_t
@@ -857,8 +851,7 @@ ngx_http_zt_approval_keys(ngx_http_request_t *r, ngx_str_t *args,
     if (ngx_http_zt_redis_key(r, &args[0], "approval:", id) != NGX_OK
         || ngx_http_zt_redis_key(r, &args[1], "approvals:pending", NULL)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[4], "approvals", NULL) != NGX_OK)
+        || ngx_http_zt_redis_key(r, &args[3], "approvals", NULL) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -41,16 +41,16 @@ typedef struct {
 } ngx_http_zt_grant_revoked_t;
 
 
-/* KEYS: grants of a subject.  ARGV: now.  The scopes still active. */
+/* KEYS: grants of a subject.  The scopes still active. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i])\n"
     "  end\n"
     "end\n"
@@ -58,16 +58,16 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
     1);
 
 
-/* KEYS: grants of a subject.  ARGV: now.  Active grants as JSON. */
+/* KEYS: grants of a subject.  Active grants as JSON. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i + 1])\n"
     "  end\n"
     "end\n"
@@ -76,35 +76,36 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
- * now channel.  Drops the expired grants of the subject on the way.
+ * KEYS: grants of a subject.  ARGV: sub scope ttl granted_by reason
+ * channel.  Drops the expired grants of the subject on the way.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_create_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
+    "local expires = zt_now + tonumber(ARGV[3])\n"
+    "local last = expires\n"
     "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
-    "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
-    "  created_at = now})\n"
+    "  expires_at = expires, granted_by = ARGV[4], reason = ARGV[5],\n"
+    "  created_at = zt_now})\n"
     "redis.call('HSET', KEYS[1], ARGV[2], g)\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, o = pcall(cjson.decode, all[i + 1])\n"
     "  local e = ok and type(o) == 'table' and tonumber(o.expires_at) or 0\n"
-    "  if e <= now then redis.call('HDEL', KEYS[1], all[i])\n"
+    "  if e <= zt_now then redis.call('HDEL', KEYS[1], all[i])\n"
     "  elseif e > last then last = e end\n"
     "end\n"
     "redis.call('EXPIREAT', KEYS[1], last)\n"
-    "redis.call('PUBLISH', ARGV[7], cjson.encode({event = 'grant',\n"
-    "  sub = ARGV[1], scope = ARGV[2], expires_at = tonumber(ARGV[3]),\n"
-    "  by = ARGV[4], reason = ARGV[5], at = now}))\n"
+    "redis.call('PUBLISH', ARGV[6], cjson.encode({event = 'grant',\n"
+    "  sub = ARGV[1], scope = ARGV[2], expires_at = expires,\n"
+    "  by = ARGV[4], reason = ARGV[5], at = zt_now}))\n"
     "return g\n",
     1);
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel.  1
- * when an active grant was revoked.
+ * KEYS: grants of a subject.  ARGV: sub scope revoked_by channel.  1 when
+ * an active grant was revoked.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_revoke_lua =
     ngx_http_zt_redis_script(
@@ -114,12 +115,11 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_grant_revoke_lua =
     "redis.call('HDEL', KEYS[1], ARGV[2])\n"
     "local ok, o = pcall(cjson.decode, g)\n"
     "if not (ok and type(o) == 'table' and tonumber(o.expires_at)\n"
-    "        and tonumber(o.expires_at) > tonumber(ARGV[3])) then\n"
+    "        and tonumber(o.expires_at) > zt_now) then\n"
     "  return 0\n"
     "end\n"
-    "redis.call('PUBLISH', ARGV[5], cjson.encode({event = 'revoke',\n"
-    "  sub = ARGV[1], scope = ARGV[2], by = ARGV[4],\n"
-    "  at = tonumber(ARGV[3])}))\n"
+    "redis.call('PUBLISH', ARGV[4], cjson.encode({event = 'revoke',\n"
+    "  sub = ARGV[1], scope = ARGV[2], by = ARGV[3], at = zt_now}))\n"
     "return 1\n",
     1);
 
@@ -134,7 +134,7 @@ ngx_int_t
 ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  args[2];
+    ngx_str_t                  args[1];
     ngx_http_zt_grant_wait_t  *g;
 
     if (ctx->grants_loaded) {
@@ -175,13 +175,12 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
     }
 
     if (ngx_http_zt_redis_key(r, &args[0], "grants:", &ctx->id.sub)
-           != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 2,
+    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 1,
                                 ngx_http_zt_grant_loaded, NULL);
 
     if (rc != NGX_DONE) {
@@ -266,9 +265,9 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
     ngx_http_zt_identity_t *reviewer, json_t *body,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    time_t      ttl, now;
+    time_t      ttl;
     json_t     *v;
-    ngx_str_t   args[8], sub, scope, s;
+    ngx_str_t   args[7], sub, scope, s;
 
     if (body == NULL) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
@@ -358,16 +357,13 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
                                         "themselves a scope");
     }
 
-    now = ngx_time();
-
     args[1] = sub;
     args[2] = scope;
     args[4] = reviewer->sub;
 
     if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], now + ttl) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[6], now) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[7], "grants", NULL) != NGX_OK)
+        || ngx_http_zt_redis_number(r, &args[3], ttl) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[6], "grants", NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -376,7 +372,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
                   "zt: \"%V\" grants scope \"%V\" to sub \"%V\" for %T s",
                   &reviewer->sub, &scope, &sub, ttl);
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 8,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 7,
                                   handler, data);
 }
 
@@ -408,15 +404,13 @@ ngx_int_t
 ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_str_t *sub,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[2];
+    ngx_str_t  key;
 
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
-    {
+    if (ngx_http_zt_redis_key(r, &key, "grants:", sub) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, args, 2,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, &key, 1,
                                   handler, data);
 }
 
@@ -474,7 +468,7 @@ ngx_http_zt_grant_revoke(ngx_http_request_t *r,
     ngx_http_zt_identity_t *reviewer, ngx_str_t *sub, ngx_str_t *scope,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[6];
+    ngx_str_t  args[5];
 
     if (sub->len == 0 || sub->len > NGX_HTTP_ZT_GRANT_NAME_MAX
         || scope->len == 0 || scope->len > NGX_HTTP_ZT_GRANT_NAME_MAX)
@@ -486,16 +480,15 @@ ngx_http_zt_grant_revoke(ngx_http_request_t *r,
 
     args[1] = *sub;
     args[2] = *scope;
-    args[4] = reviewer->sub;
+    args[3] = reviewer->sub;
 
     if (ngx_http_zt_redis_key(r, &args[0], "grants:", sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[5], "grants", NULL) != NGX_OK)
+        || ngx_http_zt_redis_key(r, &args[4], "grants", NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 6,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 5,
                                   handler, data);
 }
 
