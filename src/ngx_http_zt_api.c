@@ -24,7 +24,8 @@ typedef struct ngx_http_zt_api_op_s  ngx_http_zt_api_op_t;
 struct ngx_http_zt_api_s {
     ngx_http_zt_api_op_t       *op;
     ngx_str_t                   id;         /* approvals/ID */
-    ngx_str_t                   sub;        /* grants/SUB/SCOPE */
+    ngx_str_t                   iss;        /* grants: ?iss= */
+    ngx_str_t                   sub;        /* grants/SUB/SCOPE, ?sub= */
     ngx_str_t                   scope;
     json_t                     *body;
 };
@@ -95,6 +96,11 @@ static ngx_int_t ngx_http_zt_api_grant_revoke(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_api_grant_revoked(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_api_t *api, redisReply *reply);
 
+static ngx_int_t ngx_http_zt_api_grantee(ngx_http_request_t *r,
+    ngx_http_zt_api_t *api);
+static ngx_str_t *ngx_http_zt_api_issuer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_api_no_issuer(ngx_http_request_t *r);
+
 static ngx_int_t ngx_http_zt_api_send_object(ngx_http_request_t *r,
     ngx_uint_t status, redisReply *flat);
 static void ngx_http_zt_api_write_one(ngx_http_zt_json_out_t *out,
@@ -111,9 +117,9 @@ enum {
     NGX_HTTP_ZT_API_APPROVE,        /* POST   <loc>/approvals/ID/approve */
     NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
     NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
-    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE,
-                                              <loc>/grants?sub=&scope= */
+    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub=&iss= */
+    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE?iss=,
+                                       <loc>/grants?sub=&scope=&iss= */
 };
 
 
@@ -190,7 +196,41 @@ ngx_http_zt_api_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_zt_api_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
 {
+    ngx_str_t                *iss;
+    ngx_uint_t                i;
+    ngx_http_zt_api_main_t   *amcf;
     ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_zt_inference_module);
+
+    /* the issuers whose tokens can reach a policy, for the default one */
+
+    amcf = &zmcf->api;
+
+    if (conf->policy.rules && conf->policy.enabled) {
+
+        if (conf->jwt.issuers == NULL || conf->jwt.issuers->nelts == 0) {
+            amcf->many = 1;
+
+        } else {
+            iss = conf->jwt.issuers->elts;
+
+            for (i = 0; i < conf->jwt.issuers->nelts; i++) {
+                if (!amcf->seen) {
+                    amcf->issuer = iss[i];
+                    amcf->seen = 1;
+
+                } else if (amcf->issuer.len != iss[i].len
+                           || ngx_strncmp(amcf->issuer.data, iss[i].data,
+                                          iss[i].len)
+                              != 0)
+                {
+                    amcf->many = 1;
+                }
+            }
+        }
+    }
 
     /* a content handler is not inherited by nested locations */
     if (conf->approval_api == NGX_CONF_UNSET) {
@@ -200,9 +240,6 @@ ngx_http_zt_api_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
     if (!conf->approval_api) {
         return NGX_CONF_OK;
     }
-
-    zmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_zt_inference_module);
 
     if (!zmcf->redis.configured) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -803,7 +840,7 @@ ngx_http_zt_api_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         reason.len = json_string_length(v);
     }
 
-    return ngx_http_zt_approval_decide(r, &api->id, &ctx->id.sub, approve,
+    return ngx_http_zt_approval_decide(r, &api->id, &ctx->id, approve,
                                        &reason, ngx_http_zt_api_reply, api);
 }
 
@@ -839,8 +876,9 @@ ngx_http_zt_api_shown(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ngx_http_zt_outcome_is("self")) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: sub \"%V\" tried to approve their own request "
-                      "%V", &ctx->id.sub, &api->id);
+                      "zt: sub \"%V\" of \"%V\" tried to approve their "
+                      "own request %V", &ctx->id.sub, &ctx->id.iss,
+                      &api->id);
 
         return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                         "permission_error", "self_approval",
@@ -897,6 +935,7 @@ ngx_http_zt_api_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api)
 {
     return ngx_http_zt_grant_create(r, &ctx->id, api->body,
+                                    ngx_http_zt_api_issuer(r),
                                     ngx_http_zt_api_reply, api);
 }
 
@@ -922,10 +961,15 @@ ngx_http_zt_api_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                                         "invalid_request_error",
                                         "invalid_request",
                                         "grants are listed by subject: "
-                                        "?sub=");
+                                        "?sub=SUB&iss=ISS");
     }
 
-    return ngx_http_zt_grant_list(r, &api->sub, ngx_http_zt_api_reply, api);
+    if (ngx_http_zt_api_grantee(r, api) != NGX_OK) {
+        return ngx_http_zt_api_no_issuer(r);
+    }
+
+    return ngx_http_zt_grant_list(r, &api->iss, &api->sub,
+                                  ngx_http_zt_api_reply, api);
 }
 
 
@@ -941,8 +985,14 @@ static ngx_int_t
 ngx_http_zt_api_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api)
 {
-    return ngx_http_zt_grant_revoke(r, &ctx->id, &api->sub, &api->scope,
-                                    ngx_http_zt_api_reply, api);
+    if (api->sub.len && api->scope.len
+        && ngx_http_zt_api_grantee(r, api) != NGX_OK)
+    {
+        return ngx_http_zt_api_no_issuer(r);
+    }
+
+    return ngx_http_zt_grant_revoke(r, &ctx->id, &api->iss, &api->sub,
+                                    &api->scope, ngx_http_zt_api_reply, api);
 }
 
 
@@ -950,8 +1000,62 @@ static ngx_int_t
 ngx_http_zt_api_grant_revoked(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api, redisReply *reply)
 {
-    return ngx_http_zt_grant_revoked(r, &ctx->id, &api->sub, &api->scope,
-                                     reply);
+    return ngx_http_zt_grant_revoked(r, &ctx->id, &api->iss, &api->sub,
+                                     &api->scope, reply);
+}
+
+
+/*
+ * The issuer of a grant's subject: ?iss=, else the one issuer of the
+ * configuration.  NGX_DECLINED when neither names one.
+ */
+
+static ngx_int_t
+ngx_http_zt_api_grantee(ngx_http_request_t *r, ngx_http_zt_api_t *api)
+{
+    ngx_str_t  *iss;
+
+    if (ngx_http_zt_api_arg(r, "iss", &api->iss) == NGX_OK) {
+        return api->iss.len ? NGX_OK : NGX_DECLINED;
+    }
+
+    iss = ngx_http_zt_api_issuer(r);
+    if (iss == NULL) {
+        return NGX_DECLINED;
+    }
+
+    api->iss = *iss;
+
+    return NGX_OK;
+}
+
+
+/* the one issuer every policy accepts, NULL when there is none */
+
+static ngx_str_t *
+ngx_http_zt_api_issuer(ngx_http_request_t *r)
+{
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+
+    if (!zmcf->api.seen || zmcf->api.many) {
+        return NULL;
+    }
+
+    return &zmcf->api.issuer;
+}
+
+
+static ngx_int_t
+ngx_http_zt_api_no_issuer(ngx_http_request_t *r)
+{
+    return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_request_error",
+                                    "issuer_required",
+                                    "name the subject's issuer with ?iss=: "
+                                    "the gateway accepts tokens of more "
+                                    "than one issuer");
 }
 
 

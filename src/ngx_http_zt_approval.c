@@ -6,16 +6,19 @@
  * retry with X-ZT-Approval is forwarded once.
  *
  * Redis layout (prefix from zt_redis, "zt:" by default):
- *   <prefix>approval:ID        hash: id status sub method uri body_sha256
- *                              justification client host rule body
- *                              created_at expires_at decided_by decided_at
- *                              reason consumed_at expired_at; kept until a
- *                              day after it expires
+ *   <prefix>approval:ID        hash: id status iss sub method uri
+ *                              body_sha256 justification client host rule
+ *                              body created_at expires_at decided_by
+ *                              decided_by_iss decided_at reason
+ *                              consumed_at expired_at; kept until a day
+ *                              after it expires
  *   <prefix>approvals:pending  sorted set of pending IDs by expires_at
  *   <prefix>approvals          channel: a JSON message per state change
  *
  * The state machine is the scripts below, each one atomic: of two retries
- * racing with the same approved ID exactly one consumes it.
+ * racing with the same approved ID exactly one consumes it.  The caller
+ * is the token's issuer and subject together: a retry from the same sub
+ * of another issuer is another caller, and so is a reviewer.
  *
  *   pending  --approve-->  approved  --the retry-->  consumed
  *   pending  --deny---->   denied    <--deny--       approved
@@ -43,7 +46,8 @@ typedef enum {
     NGX_HTTP_ZT_APPROVAL_CONSUMED,
     NGX_HTTP_ZT_APPROVAL_EXPIRED,
     NGX_HTTP_ZT_APPROVAL_UNKNOWN,
-    NGX_HTTP_ZT_APPROVAL_MISMATCH
+    NGX_HTTP_ZT_APPROVAL_MISMATCH,
+    NGX_HTTP_ZT_APPROVAL_NOBODY
 } ngx_http_zt_approval_outcome_e;
 
 
@@ -77,14 +81,15 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
  */
 #define NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA                                       \
     "local function zt_expire(k, pending, id, channel)\n"                     \
-    "  local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"     \
+    "  local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at',\n"      \
+    "                       'iss')\n"                                        \
     "  local status = h[1]\n"                                                 \
     "  if (status == 'pending' or status == 'approved')\n"                    \
     "     and zt_now >= tonumber(h[3]) then\n"                                \
     "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
     "    redis.call('ZREM', pending, id)\n"                                   \
     "    redis.call('PUBLISH', channel, cjson.encode({id = id,\n"             \
-    "      status = 'expired', sub = h[2], at = zt_now}))\n"                  \
+    "      status = 'expired', iss = h[4], sub = h[2], at = zt_now}))\n"     \
     "    return 'expired', true\n"                                            \
     "  end\n"                                                                 \
     "  return status, false\n"                                                \
@@ -93,8 +98,8 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 /*
  * KEYS: approval, pending set.  ARGV: id channel sub method uri
- * body_sha256 justification client rule ttl retention body host.  Returns
- * expires_at.
+ * body_sha256 justification client rule ttl retention body host iss.
+ * Returns expires_at.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     ngx_http_zt_redis_script(
@@ -105,7 +110,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "end\n"
     "local expires = zt_now + tonumber(ARGV[10])\n"
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
-    "  'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
+    "  'iss', ARGV[14], 'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
     "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
     "  'created_at', zt_now, 'expires_at', expires)\n"
     "if ARGV[7] ~= '' then\n"
@@ -116,16 +121,16 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "redis.call('EXPIREAT', k, expires + tonumber(ARGV[11]))\n"
     "redis.call('ZADD', pending, expires, ARGV[1])\n"
     "redis.call('PUBLISH', ARGV[2], cjson.encode({id = ARGV[1],\n"
-    "  status = 'pending', sub = ARGV[3], method = ARGV[4],\n"
-    "  uri = ARGV[5], at = zt_now}))\n"
+    "  status = 'pending', iss = ARGV[14], sub = ARGV[3],\n"
+    "  method = ARGV[4], uri = ARGV[5], at = zt_now}))\n"
     "return expires\n",
     2);
 
 
 /*
  * KEYS: approval, pending set.  ARGV: id channel sub method uri
- * body_sha256.  Returns {outcome, decided_by, expires_at}; "forward" only
- * to the one retry that consumed the approval.
+ * body_sha256 iss.  Returns {outcome, decided_by, expires_at}; "forward"
+ * only to the one retry that consumed the approval.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     ngx_http_zt_redis_script(
@@ -135,16 +140,17 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     "local status, expired = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', '', '0'} end\n"
     "local h = redis.call('HMGET', k, 'sub', 'method', 'uri',\n"
-    "  'body_sha256', 'expires_at', 'decided_by')\n"
+    "  'body_sha256', 'expires_at', 'decided_by', 'iss')\n"
     "if expired then return {'expired', '', h[5]} end\n"
     "if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] or h[3] ~= ARGV[5]\n"
-    "   or h[4] ~= ARGV[6] then\n"
+    "   or h[4] ~= ARGV[6] or h[7] ~= ARGV[7] then\n"
     "  return {'mismatch', '', h[5]}\n"
     "end\n"
     "if status == 'approved' then\n"
     "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
     "  redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
-    "    status = 'consumed', sub = h[1], by = h[6], at = zt_now}))\n"
+    "    status = 'consumed', iss = h[7], sub = h[1], by = h[6],\n"
+    "    at = zt_now}))\n"
     "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
     "return {status, h[6] or '', h[5]}\n",
@@ -152,8 +158,9 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason.
- * An approval not used yet may still be denied (withdrawn).
+ * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason
+ * reviewer's iss.  An approval not used yet may still be denied
+ * (withdrawn); nobody approves their own request.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     ngx_http_zt_redis_script(
@@ -166,17 +173,21 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     "        or (status == 'approved' and ARGV[4] == 'denied')) then\n"
     "  return {'conflict', redis.call('HGETALL', k)}\n"
     "end\n"
-    "local sub = redis.call('HGET', k, 'sub')\n"
-    "if ARGV[4] == 'approved' and sub == ARGV[3] then\n"
+    "local who = redis.call('HMGET', k, 'iss', 'sub')\n"
+    "if ARGV[4] == 'approved' and who[1] == ARGV[6] and who[2] == ARGV[3]\n"
+    "then\n"
     "  return {'self', redis.call('HGETALL', k)}\n"
     "end\n"
     "redis.call('HSET', k, 'status', ARGV[4], 'decided_by', ARGV[3],\n"
     "  'decided_at', zt_now)\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('HSET', k, 'decided_by_iss', ARGV[6])\n"
+    "end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
     "redis.call('ZREM', pending, id)\n"
     "redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
-    "  status = ARGV[4], sub = sub, by = ARGV[3], reason = ARGV[5],\n"
-    "  at = zt_now}))\n"
+    "  status = ARGV[4], iss = who[1], sub = who[2], by = ARGV[3],\n"
+    "  reason = ARGV[5], at = zt_now}))\n"
     "return {'ok', redis.call('HGETALL', k)}\n",
     2);
 
@@ -253,6 +264,17 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
         break;
     }
 
+    /*
+     * An approval belongs to its caller, the token's issuer and subject:
+     * without both, every such caller would be one and the same.
+     */
+
+    if (ctx->id.iss.len == 0 || ctx->id.sub.len == 0) {
+        a->state = NGX_HTTP_ZT_REDIS_DONE;
+        a->outcome = NGX_HTTP_ZT_APPROVAL_NOBODY;
+        return ngx_http_zt_approval_finish(r, ctx, a);
+    }
+
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
 
     if (!zmcf->redis.configured) {
@@ -312,7 +334,7 @@ static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    ngx_str_t         args[15];
+    ngx_str_t         args[16];
     ngx_table_elt_t  *h;
     u_char            rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
     u_char            sha[64];
@@ -384,7 +406,9 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         ngx_str_null(&args[14]);
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 15,
+    args[15] = ctx->id.iss;
+
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 16,
                                   ngx_http_zt_approval_parked, NULL);
 }
 
@@ -393,7 +417,7 @@ static ngx_int_t
 ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a, ngx_str_t *id)
 {
-    ngx_str_t  args[8];
+    ngx_str_t  args[9];
     u_char     sha[64];
 
     if (!ngx_http_zt_approval_id_valid(id)) {
@@ -420,9 +444,10 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     args[6] = r->unparsed_uri;
     args[7].data = sha;
     args[7].len = 64;
+    args[8] = ctx->id.iss;
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_consume_lua, args,
-                                  8, ngx_http_zt_approval_retried, NULL);
+                                  9, ngx_http_zt_approval_retried, NULL);
 }
 
 
@@ -569,8 +594,8 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.park");
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: approval %V parked for sub \"%V\"",
-                      &a->id, &ctx->id.sub);
+                      "zt: approval %V parked for sub \"%V\" of \"%V\"",
+                      &a->id, &ctx->id.sub, &ctx->id.iss);
 
         rc = ngx_http_zt_approval_accepted(r, a);
         ngx_http_finalize_request(r, rc);
@@ -607,6 +632,13 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.refuse");
         code = "approval_mismatch";
         message = "this approval was given for another request";
+        break;
+
+    case NGX_HTTP_ZT_APPROVAL_NOBODY:
+        ngx_str_set(&ctx->event, "approval.refuse");
+        code = "approval_needs_identity";
+        message = "this request needs an approval, and approvals need a "
+                  "token with \"iss\" and \"sub\" claims";
         break;
 
     default: /* NGX_HTTP_ZT_APPROVAL_UNKNOWN */
@@ -740,16 +772,17 @@ ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
 
 ngx_int_t
 ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
+    ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[7];
+    ngx_str_t  args[8];
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[4] = *reviewer;
+    args[4] = reviewer->sub;
+    args[7] = reviewer->iss;
 
     if (approve) {
         ngx_str_set(&args[5], "approved");
@@ -762,7 +795,7 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_zt_approval_cut(&args[6], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_decide_lua, args,
-                                  7, handler, data);
+                                  8, handler, data);
 }
 
 

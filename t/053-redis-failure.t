@@ -167,6 +167,7 @@ http {
     scgi_temp_path $SecondRoot/scgi_temp;
     zt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT} prefix=zt053two:;
     zt_jwks_file $ENV{TEST_NGINX_DATA_DIR}/jwks.json;
+    zt_issuer https://issuer.zt.test;
     server {
         listen 127.0.0.1:$port;
         location /zt/ {
@@ -220,6 +221,7 @@ __DATA__
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=300ms prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -359,6 +361,7 @@ LARGE
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=2s prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -434,6 +437,7 @@ GET /plain
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=300ms prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -556,6 +560,7 @@ main::nginx_reload();
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=not-the-password timeout=300ms prefix=zt053:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -580,6 +585,7 @@ not-the-password
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=5 prefix=zt053db:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -604,6 +610,7 @@ not-the-password
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=6 prefix=zt053db:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -625,6 +632,7 @@ GET /zt/grants?sub=dora
 --- http_config
     zt_redis unix:$TEST_NGINX_ZT_UNIX_SOCK password=s3cret-pw prefix=zt053u:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -651,6 +659,7 @@ main::unix_redis_start();
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt053two:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;

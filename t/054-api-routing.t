@@ -79,6 +79,7 @@ __DATA__
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt054:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=zt:review;
@@ -251,6 +252,7 @@ POST /v1/chat
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt054:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /rv {
         zt_policy allow scope=zt:review;
@@ -274,6 +276,7 @@ POST /v1/chat
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt054:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     merge_slashes off;
     location /zt/ {
@@ -297,6 +300,7 @@ POST /v1/chat
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt054:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location ~ ^/zt/ {
         zt_policy allow scope=zt:review;

@@ -94,6 +94,7 @@ __DATA__
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=300ms prefix=zt055:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
@@ -363,6 +364,7 @@ LARGE
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=2s prefix=zt055:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location /zt/ {
         zt_policy allow scope=approvals:review;
