@@ -148,15 +148,36 @@ static ngx_http_zt_api_op_t  ngx_http_zt_api_ops[] = {
 };
 
 
-/* APPROVAL fields that are numbers */
-static ngx_str_t  ngx_http_zt_api_numeric[] = {
-    ngx_string("created_at"),
-    ngx_string("expires_at"),
-    ngx_string("decided_at"),
-    ngx_string("consumed_at"),
-    ngx_string("expired_at"),
-    ngx_string("rule"),
-    ngx_null_string
+/* what a reviewer sees of an approval, in this order */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  number;
+} ngx_http_zt_api_field_t;
+
+
+static ngx_http_zt_api_field_t  ngx_http_zt_api_fields[] = {
+    { ngx_string("id"), 0 },
+    { ngx_string("status"), 0 },
+    { ngx_string("iss"), 0 },
+    { ngx_string("sub"), 0 },
+    { ngx_string("method"), 0 },
+    { ngx_string("uri"), 0 },
+    { ngx_string("host"), 0 },
+    { ngx_string("client"), 0 },
+    { ngx_string("rule"), 1 },
+    { ngx_string("justification"), 0 },
+    { ngx_string("body_sha256"), 0 },
+    { ngx_string("body"), 0 },
+    { ngx_string("created_at"), 1 },
+    { ngx_string("expires_at"), 1 },
+    { ngx_string("decided_by"), 0 },
+    { ngx_string("decided_by_iss"), 0 },
+    { ngx_string("decided_at"), 1 },
+    { ngx_string("reason"), 0 },
+    { ngx_string("consumed_at"), 1 },
+    { ngx_string("expired_at"), 1 },
+    { ngx_null_string, 0 }
 };
 
 
@@ -1112,54 +1133,55 @@ ngx_http_zt_api_write_list(ngx_http_zt_json_out_t *out, void *data)
 }
 
 
-/* a hash as HGETALL returns it, as a JSON object; times as numbers */
+/*
+ * An approval from the hash HGETALL gives: the fields a reviewer sees, in
+ * a fixed order; numbers as numbers, when they are.
+ */
 
 static void
 ngx_http_zt_api_object(ngx_http_zt_json_out_t *out, redisReply *flat)
 {
-    size_t       j;
-    ngx_str_t   *num;
-    ngx_uint_t   i, numeric;
-    redisReply  *k, *v;
-    u_char       key[32];
+    size_t                    j;
+    ngx_uint_t                i, number;
+    redisReply               *k, *v;
+    ngx_http_zt_api_field_t  *f;
 
     ngx_http_zt_json_open(out, '{');
 
-    for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
-         i += 2)
-    {
-        k = flat->element[i];
-        v = flat->element[i + 1];
+    for (f = ngx_http_zt_api_fields; f->name.len; f++) {
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || k->len >= sizeof(key))
+        v = NULL;
+
+        for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
+             i += 2)
         {
-            continue;
-        }
+            k = flat->element[i];
 
-        ngx_memcpy(key, k->str, k->len);
-        key[k->len] = '\0';
-
-        ngx_http_zt_json_key(out, (char *) key);
-
-        numeric = 0;
-
-        for (num = ngx_http_zt_api_numeric; num->len; num++) {
-            if (num->len == k->len
-                && ngx_strncmp(num->data, k->str, k->len) == 0)
+            if (k->type == REDIS_REPLY_STRING
+                && flat->element[i + 1]->type == REDIS_REPLY_STRING
+                && k->len == f->name.len
+                && ngx_strncmp(k->str, f->name.data, k->len) == 0)
             {
-                numeric = (v->len > 0 && v->len < NGX_TIME_T_LEN);
+                v = flat->element[i + 1];
                 break;
             }
         }
 
-        for (j = 0; numeric && j < v->len; j++) {
+        if (v == NULL) {
+            continue;
+        }
+
+        ngx_http_zt_json_key(out, (char *) f->name.data);
+
+        number = f->number && v->len > 0 && v->len < NGX_INT64_LEN;
+
+        for (j = 0; number && j < v->len; j++) {
             if (v->str[j] < '0' || v->str[j] > '9') {
-                numeric = 0;
+                number = 0;
             }
         }
 
-        if (numeric) {
+        if (number) {
             ngx_http_zt_json_text(out, (u_char *) v->str, v->len);
 
         } else {

@@ -10,8 +10,10 @@
  *                              body_sha256 justification client host rule
  *                              body created_at expires_at decided_by
  *                              decided_by_iss decided_at reason
- *                              consumed_at expired_at; kept until a day
- *                              after it expires
+ *                              consumed_at expired_at, and note and
+ *                              decided_note (JSON members of the channel's
+ *                              messages); kept until a day after it
+ *                              expires
  *   <prefix>approvals:pending  sorted set of pending IDs by expires_at
  *   <prefix>approvals          channel: a JSON message per state change
  *
@@ -51,6 +53,19 @@ typedef enum {
 } ngx_http_zt_approval_outcome_e;
 
 
+/* JSON members for the channel's messages: of a request, or of a decision */
+typedef struct {
+    ngx_str_t                  *id;
+    ngx_str_t                  *iss;
+    ngx_str_t                  *sub;
+    ngx_str_t                  *method;
+    ngx_str_t                  *uri;
+    ngx_str_t                  *by;
+    ngx_str_t                  *by_iss;
+    ngx_str_t                  *reason;
+} ngx_http_zt_approval_note_t;
+
+
 static ngx_int_t ngx_http_zt_approval_park(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a);
@@ -66,6 +81,8 @@ static ngx_int_t ngx_http_zt_approval_accepted(ngx_http_request_t *r,
     ngx_http_zt_approval_t *a);
 static ngx_int_t ngx_http_zt_approval_keys(ngx_http_request_t *r,
     ngx_str_t *args, ngx_str_t *id);
+static void ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_table_elt_t *ngx_http_zt_approval_header(ngx_http_request_t *r,
     char *name);
 static void ngx_http_zt_approval_cut(ngx_str_t *s, size_t max);
@@ -74,22 +91,31 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 
 /*
- * The one place an approval expires, shared by the scripts: a pending or
- * approved approval past its expires_at becomes expired, leaves the
- * pending set, and the channel says so.  Returns the status it has now
- * (false when there is no such approval) and whether it expired just now.
+ * What the scripts share.  zt_notify() says a state change on the
+ * channel: the message is the approval's note (its id, iss, sub, method
+ * and uri as JSON members, which the gateway wrote when it parked it, so
+ * that whatever bytes they hold the message stays JSON) with the status,
+ * members the gateway wrote for the change (extra), and Redis's time.
+ * zt_expire() is the one place an approval expires: a pending or approved
+ * one past its expires_at becomes expired and leaves the pending set.  It
+ * returns the status the approval has now (false when there is no such
+ * approval) and whether it expired just now.
  */
-#define NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA                                       \
+#define NGX_HTTP_ZT_APPROVAL_LUA                                              \
+    "local function zt_notify(channel, id, note, status, extra)\n"            \
+    "  local m = '{' .. (note or ('\"id\":\"' .. id .. '\"'))\n"              \
+    "    .. ',\"status\":\"' .. status .. '\"'\n"                             \
+    "  if extra and extra ~= '' then m = m .. ',' .. extra end\n"             \
+    "  redis.call('PUBLISH', channel, m .. ',\"at\":' .. zt_now .. '}')\n"    \
+    "end\n"                                                                   \
     "local function zt_expire(k, pending, id, channel)\n"                     \
-    "  local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at',\n"      \
-    "                       'iss')\n"                                        \
+    "  local h = redis.call('HMGET', k, 'status', 'expires_at', 'note')\n"    \
     "  local status = h[1]\n"                                                 \
     "  if (status == 'pending' or status == 'approved')\n"                    \
-    "     and zt_now >= tonumber(h[3]) then\n"                                \
+    "     and zt_now >= tonumber(h[2]) then\n"                                \
     "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
     "    redis.call('ZREM', pending, id)\n"                                   \
-    "    redis.call('PUBLISH', channel, cjson.encode({id = id,\n"             \
-    "      status = 'expired', iss = h[4], sub = h[2], at = zt_now}))\n"     \
+    "    zt_notify(channel, id, h[3], 'expired')\n"                           \
     "    return 'expired', true\n"                                            \
     "  end\n"                                                                 \
     "  return status, false\n"                                                \
@@ -98,12 +124,13 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 /*
  * KEYS: approval, pending set.  ARGV: id channel sub method uri
- * body_sha256 justification client rule ttl retention body host iss.
+ * body_sha256 justification client rule ttl retention body host iss note.
  * Returns expires_at.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "if redis.call('EXISTS', k) == 1 then\n"
     "  return redis.error_reply('approval id collision')\n"
@@ -112,7 +139,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
     "  'iss', ARGV[14], 'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
     "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
-    "  'created_at', zt_now, 'expires_at', expires)\n"
+    "  'created_at', zt_now, 'expires_at', expires, 'note', ARGV[15])\n"
     "if ARGV[7] ~= '' then\n"
     "  redis.call('HSET', k, 'justification', ARGV[7])\n"
     "end\n"
@@ -120,9 +147,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "if ARGV[13] ~= '' then redis.call('HSET', k, 'host', ARGV[13]) end\n"
     "redis.call('EXPIREAT', k, expires + tonumber(ARGV[11]))\n"
     "redis.call('ZADD', pending, expires, ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[2], cjson.encode({id = ARGV[1],\n"
-    "  status = 'pending', iss = ARGV[14], sub = ARGV[3],\n"
-    "  method = ARGV[4], uri = ARGV[5], at = zt_now}))\n"
+    "zt_notify(ARGV[2], ARGV[1], ARGV[15], 'pending')\n"
     "return expires\n",
     2);
 
@@ -135,12 +160,13 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
     "local status, expired = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', '', '0'} end\n"
     "local h = redis.call('HMGET', k, 'sub', 'method', 'uri',\n"
-    "  'body_sha256', 'expires_at', 'decided_by', 'iss')\n"
+    "  'body_sha256', 'expires_at', 'decided_by', 'iss', 'note',\n"
+    "  'decided_note')\n"
     "if expired then return {'expired', '', h[5]} end\n"
     "if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] or h[3] ~= ARGV[5]\n"
     "   or h[4] ~= ARGV[6] or h[7] ~= ARGV[7] then\n"
@@ -148,9 +174,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     "end\n"
     "if status == 'approved' then\n"
     "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
-    "  redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
-    "    status = 'consumed', iss = h[7], sub = h[1], by = h[6],\n"
-    "    at = zt_now}))\n"
+    "  zt_notify(ARGV[2], id, h[8], 'consumed', h[9])\n"
     "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
     "return {status, h[6] or '', h[5]}\n",
@@ -159,13 +183,14 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
 
 /*
  * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason
- * reviewer's iss.  An approval not used yet may still be denied
- * (withdrawn); nobody approves their own request.
+ * reviewer's iss, and the reviewer and reason as JSON members for the
+ * messages.  An approval not used yet may still be denied (withdrawn);
+ * nobody approves their own request.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
     "local status = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', {}} end\n"
@@ -173,21 +198,19 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     "        or (status == 'approved' and ARGV[4] == 'denied')) then\n"
     "  return {'conflict', redis.call('HGETALL', k)}\n"
     "end\n"
-    "local who = redis.call('HMGET', k, 'iss', 'sub')\n"
-    "if ARGV[4] == 'approved' and who[1] == ARGV[6] and who[2] == ARGV[3]\n"
+    "local h = redis.call('HMGET', k, 'iss', 'sub', 'note')\n"
+    "if ARGV[4] == 'approved' and h[1] == ARGV[6] and h[2] == ARGV[3]\n"
     "then\n"
     "  return {'self', redis.call('HGETALL', k)}\n"
     "end\n"
     "redis.call('HSET', k, 'status', ARGV[4], 'decided_by', ARGV[3],\n"
-    "  'decided_at', zt_now)\n"
+    "  'decided_at', zt_now, 'decided_note', ARGV[7])\n"
     "if ARGV[6] ~= '' then\n"
     "  redis.call('HSET', k, 'decided_by_iss', ARGV[6])\n"
     "end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
     "redis.call('ZREM', pending, id)\n"
-    "redis.call('PUBLISH', ARGV[2], cjson.encode({id = id,\n"
-    "  status = ARGV[4], iss = who[1], sub = who[2], by = ARGV[3],\n"
-    "  reason = ARGV[5], at = zt_now}))\n"
+    "zt_notify(ARGV[2], id, h[3], ARGV[4], ARGV[7])\n"
     "return {'ok', redis.call('HGETALL', k)}\n",
     2);
 
@@ -196,7 +219,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then\n"
     "  return {'unknown', {}}\n"
     "end\n"
@@ -211,7 +234,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local pending, expired = KEYS[1], {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending, '-inf',\n"
     "                               zt_now)) do\n"
@@ -334,10 +357,11 @@ static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    ngx_str_t         args[16];
-    ngx_table_elt_t  *h;
-    u_char            rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
-    u_char            sha[64];
+    ngx_str_t                      args[17];
+    ngx_table_elt_t               *h;
+    ngx_http_zt_approval_note_t    note;
+    u_char                         rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
+    u_char                         sha[64];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -408,7 +432,20 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     args[15] = ctx->id.iss;
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 16,
+    note.id = &a->id;
+    note.iss = &ctx->id.iss;
+    note.sub = &ctx->id.sub;
+    note.method = &r->method_name;
+    note.uri = &r->unparsed_uri;
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[16])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 17,
                                   ngx_http_zt_approval_parked, NULL);
 }
 
@@ -775,7 +812,8 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[8];
+    ngx_str_t                    args[9];
+    ngx_http_zt_approval_note_t  note;
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
@@ -794,8 +832,20 @@ ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
     args[6] = *reason;
     ngx_http_zt_approval_cut(&args[6], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
+    ngx_memzero(&note, sizeof(ngx_http_zt_approval_note_t));
+    note.by = &reviewer->sub;
+    note.by_iss = &reviewer->iss;
+    note.reason = &args[6];
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[8])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_decide_lua, args,
-                                  8, handler, data);
+                                  9, handler, data);
 }
 
 
@@ -817,6 +867,34 @@ ngx_http_zt_approval_id_valid(ngx_str_t *id)
     }
 
     return 1;
+}
+
+
+/* members without braces: the script wraps them into each message */
+
+static void
+ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_approval_note_t *note = data;
+
+    if (note->id) {
+        ngx_http_zt_json_member(out, "id", note->id);
+        ngx_http_zt_json_member(out, "iss", note->iss);
+        ngx_http_zt_json_member(out, "sub", note->sub);
+        ngx_http_zt_json_member(out, "method", note->method);
+        ngx_http_zt_json_member(out, "uri", note->uri);
+        return;
+    }
+
+    ngx_http_zt_json_member(out, "by", note->by);
+
+    if (note->by_iss->len) {
+        ngx_http_zt_json_member(out, "by_iss", note->by_iss);
+    }
+
+    if (note->reason->len) {
+        ngx_http_zt_json_member(out, "reason", note->reason);
+    }
 }
 
 
