@@ -168,6 +168,7 @@ static ngx_http_zt_api_field_t  ngx_http_zt_api_fields[] = {
     { ngx_string("rule"), 1 },
     { ngx_string("justification"), 0 },
     { ngx_string("body_sha256"), 0 },
+    { ngx_string("body_bytes"), 1 },
     { ngx_string("body"), 0 },
     { ngx_string("created_at"), 1 },
     { ngx_string("expires_at"), 1 },

@@ -7,13 +7,14 @@
  *
  * Redis layout (prefix from zt_redis, "zt:" by default):
  *   <prefix>approval:ID        hash: id status iss sub method uri
- *                              body_sha256 justification client host rule
- *                              body created_at expires_at decided_by
- *                              decided_by_iss decided_at reason
+ *                              body_sha256 body_bytes justification client
+ *                              host rule body created_at expires_at
+ *                              decided_by decided_by_iss decided_at reason
  *                              consumed_at expired_at, and note and
  *                              decided_note (JSON members of the channel's
  *                              messages); kept until a day after it
- *                              expires
+ *                              expires, its body only while it is pending
+ *                              or approved
  *   <prefix>approvals:pending  sorted set of pending IDs by expires_at
  *   <prefix>approvals          channel: a JSON message per state change
  *
@@ -99,7 +100,8 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
  * zt_expire() is the one place an approval expires: a pending or approved
  * one past its expires_at becomes expired and leaves the pending set.  It
  * returns the status the approval has now (false when there is no such
- * approval) and whether it expired just now.
+ * approval) and whether it expired just now.  An approval keeps the
+ * request's body only while it may still forward it: pending or approved.
  */
 #define NGX_HTTP_ZT_APPROVAL_LUA                                              \
     "local function zt_notify(channel, id, note, status, extra)\n"            \
@@ -114,6 +116,7 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
     "  if (status == 'pending' or status == 'approved')\n"                    \
     "     and zt_now >= tonumber(h[2]) then\n"                                \
     "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
+    "    redis.call('HDEL', k, 'body')\n"                                     \
     "    redis.call('ZREM', pending, id)\n"                                   \
     "    zt_notify(channel, id, h[3], 'expired')\n"                           \
     "    return 'expired', true\n"                                            \
@@ -124,8 +127,8 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 /*
  * KEYS: approval, pending set.  ARGV: id channel sub method uri
- * body_sha256 justification client rule ttl retention body host iss note.
- * Returns expires_at.
+ * body_sha256 justification client rule ttl retention body host iss note
+ * body_bytes.  Returns expires_at.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     ngx_http_zt_redis_script(
@@ -139,7 +142,8 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
     "  'iss', ARGV[14], 'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
     "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
-    "  'created_at', zt_now, 'expires_at', expires, 'note', ARGV[15])\n"
+    "  'created_at', zt_now, 'expires_at', expires, 'note', ARGV[15],\n"
+    "  'body_bytes', ARGV[16])\n"
     "if ARGV[7] ~= '' then\n"
     "  redis.call('HSET', k, 'justification', ARGV[7])\n"
     "end\n"
@@ -174,6 +178,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     "end\n"
     "if status == 'approved' then\n"
     "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
+    "  redis.call('HDEL', k, 'body')\n"
     "  zt_notify(ARGV[2], id, h[8], 'consumed', h[9])\n"
     "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
@@ -209,6 +214,7 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     "  redis.call('HSET', k, 'decided_by_iss', ARGV[6])\n"
     "end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
+    "if ARGV[4] == 'denied' then redis.call('HDEL', k, 'body') end\n"
     "redis.call('ZREM', pending, id)\n"
     "zt_notify(ARGV[2], id, h[3], ARGV[4], ARGV[7])\n"
     "return {'ok', redis.call('HGETALL', k)}\n",
@@ -229,7 +235,9 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
 
 /*
  * KEYS: pending set.  ARGV: prefix channel limit.  Expires what is due
- * first; returns {expired IDs, approvals still pending}.
+ * first; returns {expired IDs, approvals still pending}, without their
+ * bodies: a listing stays small, a reviewer reads one approval to see its
+ * body.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
     ngx_http_zt_redis_script(
@@ -246,7 +254,15 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
     "local out = {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending,\n"
     "    '(' .. zt_now, '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do\n"
-    "  local h = redis.call('HGETALL', ARGV[1] .. 'approval:' .. id)\n"
+    "  local k = ARGV[1] .. 'approval:' .. id\n"
+    "  local names = redis.call('HKEYS', k)\n"
+    "  local h = {}\n"
+    "  for _, f in ipairs(names) do\n"
+    "    if f ~= 'body' then\n"
+    "      table.insert(h, f)\n"
+    "      table.insert(h, redis.call('HGET', k, f))\n"
+    "    end\n"
+    "  end\n"
     "  if #h > 0 then table.insert(out, h)\n"
     "  else redis.call('ZREM', pending, id) end\n"
     "end\n"
@@ -357,7 +373,7 @@ static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    ngx_str_t                      args[17];
+    ngx_str_t                      args[18];
     ngx_table_elt_t               *h;
     ngx_http_zt_approval_note_t    note;
     u_char                         rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
@@ -413,11 +429,13 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         return NGX_ERROR;
     }
 
-    /* what the reviewer approves, when the operator audits bodies anyway */
+    /*
+     * What the reviewer approves, when the operator keeps bodies: all of
+     * it, as it would be forwarded, not the audit line's cut.
+     */
 
     if (lcf->audit_body) {
         args[13] = ctx->body;
-        ngx_http_zt_approval_cut(&args[13], lcf->audit_body_max);
 
     } else {
         ngx_str_null(&args[13]);
@@ -445,7 +463,11 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
         return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 17,
+    if (ngx_http_zt_redis_number(r, &args[17], ctx->body.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 18,
                                   ngx_http_zt_approval_parked, NULL);
 }
 
