@@ -668,8 +668,11 @@ ngx_http_zt_redis_unavailable(ngx_http_request_t *r)
 void
 ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle)
 {
-    /* closes the socket before nginx looks for sockets left open */
-    ngx_http_zt_redis_drop(0);
+    /*
+     * Closes the socket before nginx looks for sockets left open; as a
+     * failure, so that nothing answered on the way reconnects.
+     */
+    ngx_http_zt_redis_drop(1);
 }
 
 

@@ -28,7 +28,10 @@ typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
 /*
  * A Lua script run with EVAL by ngx_http_zt_redis_eval(): its arguments
  * are its keys, then its other arguments, then the command's deadline,
- * which the script's first lines (NGX_HTTP_ZT_REDIS_LUA) check.
+ * which the script's first lines (NGX_HTTP_ZT_REDIS_LUA) check.  Any
+ * number of keys and arguments, any reply: what a concern needs to change
+ * several keys at once, or not at all, in Redis's clock (approvals,
+ * grants, a budget reserved against several windows).
  */
 typedef struct {
     ngx_str_t                   lua;
