@@ -175,7 +175,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       NULL },
 
     { ngx_string("zt_mask_pattern"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_zt_mask_pattern_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -284,25 +284,15 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_zt_access_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
+    /* masking installs its own handler and filters */
+
+    if (ngx_http_zt_mask_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    *h = ngx_http_zt_mask_preaccess_handler;
-
-    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
-
-    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
 
     /* above the masking filter: a key set fetch is never masked */
-    if (ngx_http_zt_jwks_filter_init(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
-    return NGX_OK;
+    return ngx_http_zt_jwks_filter_init(cf);
 }
 
 
@@ -345,7 +335,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
-     *     conf->policy.body = 0;
+     *     conf->policy.body_re = 0;
+     *     conf->policy.body_json = 0;
      *     conf->credential = { 0, NULL };
      *     conf->dpop.origins = NULL;
      *     conf->metadata_document = NULL;

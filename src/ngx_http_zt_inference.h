@@ -125,6 +125,8 @@ struct ngx_http_zt_ctx_s {
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
     json_t                     *body_json;  /* parsed once, if JSON */
+    ngx_array_t                *body_strings;  /* unescaped, for body~ */
+    ngx_http_zt_body_refusal_t *body_refusal;  /* why it was refused */
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
@@ -138,6 +140,8 @@ struct ngx_http_zt_ctx_s {
     unsigned                    body_json_parsed:1;
     unsigned                    body_json_invalid:1;
     unsigned                    body_error:1;
+    unsigned                    body_judged:1;
+    unsigned                    body_json_type:1;  /* a JSON content type */
     unsigned                    scope_missed:1;  /* a scope= did not hold */
     unsigned                    grants_loaded:1;
     unsigned                    token_cache:2;   /* 1: miss, 2: hit */

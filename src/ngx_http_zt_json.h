@@ -1,8 +1,8 @@
 
 /*
- * zt-inference: JSON text: the strict fast reader, escaping any bytes into
- * a JSON string, UTF-8 checks, jansson values released with a pool, and
- * the two-pass writer.
+ * zt-inference: JSON text: the strict reader, escaping any bytes into a
+ * JSON string, UTF-8 checks, jansson values released with a pool, and the
+ * two-pass writer.
  */
 
 
@@ -13,7 +13,32 @@
 #include <jansson.h>
 
 
-json_t *ngx_http_zt_json_parse(ngx_pool_t *pool, u_char *data, size_t len);
+/* why a text is not strict JSON */
+typedef enum {
+    NGX_HTTP_ZT_JSON_VALID = 0,
+    NGX_HTTP_ZT_JSON_SYNTAX,        /* not RFC 8259 */
+    NGX_HTTP_ZT_JSON_ENCODING,      /* not UTF-8, NUL, lone surrogate */
+    NGX_HTTP_ZT_JSON_NUMBER,        /* beyond int64, or overflows a double */
+    NGX_HTTP_ZT_JSON_DUPLICATE      /* an object has a name twice */
+} ngx_http_zt_json_kind_e;
+
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_array_t                *strings;    /* of ngx_str_t, if wanted */
+    json_t                     *root;       /* if built */
+
+    ngx_http_zt_json_kind_e     kind;
+    char                       *why;
+    size_t                      offset;     /* of what is wrong */
+
+    unsigned                    build:1;
+} ngx_http_zt_json_read_t;
+
+
+ngx_int_t ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data,
+    size_t len);
+u_char *ngx_http_zt_utf8_text(u_char *p, u_char *last);
 size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
 u_char *ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len);
 size_t ngx_http_zt_json_escape_len(u_char *src, size_t len);

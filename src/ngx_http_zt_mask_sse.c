@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 #define NGX_HTTP_ZT_SSE_CONTENT      1

@@ -2,7 +2,8 @@
 # verifies only tokens whose iss is exactly ISS, and that is checked before
 # the signature: a partner's oct key never vouches for a token that claims
 # the IdP's iss.  nginx -t warns when several issuers share unbound keys.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

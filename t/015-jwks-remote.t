@@ -5,7 +5,8 @@
 # The identity provider is this nginx: /idp/jwks.json is a file that the
 # tests rewrite with PUT /admin/jwks.json (dav), /idp-log shows every fetch
 # the provider saw, /admin/slow makes it answer after 4 s.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
@@ -69,6 +70,14 @@ sub fetches {
     return qr/\A(?:GET \/idp\/jwks\.json [^\n]*\n){$n}\z/;
 }
 
+# what /errlog shows when each worker built the keys of version v once
+sub built {
+    my $v = shift;
+    my $other = '(?:(?!this process uses version)[\s\S])*';
+    return "\\A$other(?:this process uses version $v [^\n]*\n$other){1,"
+           . workers() . "}\\z";
+}
+
 run_tests();
 
 __DATA__
@@ -102,18 +111,14 @@ zt: key set of "/_zt_jwks" fetched: version 1, 1 key(s)
         echo "ok $zt_sub";
     }
 --- request eval
-["GET /t", "GET /t", "GET /t", "GET /idp-log"]
+["GET /t", "GET /t", "GET /t", "GET /idp-log", "GET /errlog"]
 --- more_headers eval
 [main::bearer(key => 'rsa1'), main::bearer(key => 'rsa1', claims => { sub => 'bob' }),
- main::bearer(key => 'rsa1', claims => { sub => 'carol' }), ""]
+ main::bearer(key => 'rsa1', claims => { sub => 'carol' }), "", ""]
 --- error_code eval
-[200, 200, 200, 200]
+[200, 200, 200, 200, 200]
 --- response_body_like eval
-["^ok alice\$", "^ok bob\$", "^ok carol\$", main::fetches(1)]
---- grep_error_log eval
-qr/this process uses version \d+/
---- grep_error_log_out
-this process uses version 1
+["^ok alice\$", "^ok bob\$", "^ok carol\$", main::fetches(1), main::built(1)]
 
 
 
@@ -590,3 +595,30 @@ GET /t
 --- error_code: 401
 --- no_error_log
 rules need a key
+
+
+
+=== TEST 28: masking rules of the server never touch the key set a fetch brings
+--- config eval
+"    zt_mask \$..n;\n    zt_mask \$..kid with=hidden;\n"
+. "    location = /_zt_inline {\n        internal;\n        default_type application/json;\n"
+. "        return 200 '" . ZT::Token::jwks('rsa1') . "';\n    }\n"
+. <<'_EOC_'
+    location = /plain {
+        default_type application/json;
+        return 200 '{"n":"secret","kid":"k"}';
+    }
+    location = /t {
+        zt_jwks_request /_zt_inline;
+        zt_policy allow scope=inference:invoke;
+        echo "ok $zt_sub";
+    }
+_EOC_
+--- request eval
+["GET /t", "GET /plain"]
+--- more_headers eval
+[main::bearer(key => 'rsa1'), ""]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["ok alice\n", '{"n":"[REDACTED]","kid":"hidden"}']

@@ -5,7 +5,8 @@
 #
 # The identity provider is this nginx, under /idp/ (documents written by
 # --- user_files); /idp-log shows what it was asked.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

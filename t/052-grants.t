@@ -3,9 +3,11 @@
 # grant when the token lacks the scope.  The configuration accepts one
 # issuer, so that the API may leave it out.  Blocks run in order and share
 # the grants in Redis.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 use Time::HiRes ();
 
 no_shuffle();
@@ -24,6 +26,7 @@ our $Rita    = token('rita', 'approvals:review');
 our $Mallory = token('mallory', 'inference:invoke');
 our $Odd     = token("auth0|$$/odd", 'inference:invoke');
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

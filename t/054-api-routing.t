@@ -8,9 +8,11 @@
 # Blocks run in order and share Redis (prefix zt054:): "--- capture: NAME"
 # keeps the approval id of a response, "%%NAME%%" puts it in a later block,
 # "%%enc:NAME%%" with every byte percent-encoded.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 
 no_shuffle();
 repeat_each(1);
@@ -71,6 +73,7 @@ sub encode_all {
     return $s;
 }
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

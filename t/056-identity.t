@@ -8,9 +8,11 @@
 # issuer (iss in a grant, ?iss= otherwise); with one, it may be left out.
 #
 # Blocks run in order and share Redis (prefix zt056:).
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 
 no_shuffle();
 repeat_each(1);
@@ -71,6 +73,7 @@ add_block_preprocessor(sub {
 
 sub auth { return "Authorization: Bearer $_[0]" }
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

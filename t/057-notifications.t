@@ -6,9 +6,11 @@
 #
 # The test subscribes to both channels itself (a socket speaking RESP)
 # before the first block and reads what was published in the last one.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 use IO::Select ();
 use IO::Socket::INET ();
 use JSON::PP ();
@@ -66,7 +68,7 @@ my $Buf = '';
 
 sub subscribe {
     $Redis = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                   PeerPort => $ENV{TEST_NGINX_REDIS_PORT},
+                                   PeerPort => ZT::Redis::port(),
                                    Proto => 'tcp')
         or die "cannot connect to redis: $!\n";
     print $Redis "SUBSCRIBE zt057:approvals zt057:grants\r\n";
@@ -153,6 +155,7 @@ add_response_body_check(sub {
 
 add_cleanup_handler(sub { close $Redis if $Redis });
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

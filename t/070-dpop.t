@@ -4,8 +4,9 @@
 # (error="invalid_dpop_proof", or invalid_token when the token is at
 # fault), the JSON body, an info line in the error log, and never reaches
 # the backend.  Bearer/DPoP downgrades and the three modes are here too.
-# Proofs and keys are made by Crypt::JWT and CryptX (t/lib/ZT/DPoP.pm).
-use lib 't/lib';
+# Proofs and keys are made by Crypt::JWT and CryptX (t/inc/ZT/DPoP.pm).
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::DPoP;

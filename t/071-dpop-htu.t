@@ -3,7 +3,8 @@
 # (scheme and host case, default port, percent-encoding, dot segments).
 # What normalizes to the same URI passes; anything else (another port,
 # a trailing slash, an encoded slash, path case, user info) is refused.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::DPoP;

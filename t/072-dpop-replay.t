@@ -4,7 +4,8 @@
 # expire.  nginx runs with a master and two workers here; the replays go
 # to a reuseport listener, where the kernel spreads connections over both
 # workers, and each answer names the worker that gave it (X-Worker).
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET ();
 use Time::HiRes ();

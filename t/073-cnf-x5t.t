@@ -4,7 +4,8 @@
 # server's TLS listener (ssl_verify_client optional_no_ca), each with its
 # own client certificate or none.  Keys and certificates are made with
 # openssl when the file starts; the x5t#S256 values are computed here.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA ();
 use File::Temp ();

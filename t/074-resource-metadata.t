@@ -4,7 +4,8 @@
 # token), and every challenge of the protected locations carries
 # resource_metadata="<the document's URL>" so that clients (MCP, agents)
 # find where to get a token.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::DPoP;

@@ -2,12 +2,14 @@
 # metadata and the resource_metadata of every 401), the RFC 8707 audience,
 # DPoP, and one decision per tool call (deny, approve, allow by scope,
 # batches refused).  The MCP server behind it is an echo on another port.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use Cwd ();
 use File::Basename ();
 use IO::Socket::INET ();
 use ZT::Token;
+use ZT::Redis;
 use ZT::DPoP;
 
 log_level('info');
@@ -74,6 +76,7 @@ sub call {
          . qq|"params":{"name":"$tool","arguments":{}}}|;
 }
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

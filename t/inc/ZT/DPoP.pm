@@ -4,7 +4,7 @@ package ZT::DPoP;
 # them (cnf.jkt), and proofs, all made by Crypt::JWT and CryptX, never by
 # the module.  Thumbprints come from CryptX's own RFC 7638 code.
 #
-#   use lib 't/lib';
+#   use lib 't/inc';
 #   use ZT::DPoP;
 #
 #   my $key   = ZT::DPoP::key('ec');              # P-256, made once a run
