@@ -77,6 +77,7 @@ static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
     ngx_http_zt_alg_t **alg, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_payload(ngx_http_zt_jwt_payload_t *pl);
 static json_t *ngx_http_zt_jwt_payload_json(ngx_http_zt_jwt_payload_t *pl);
+static json_t *ngx_http_zt_jwt_json(ngx_pool_t *pool, ngx_str_t *text);
 static ngx_int_t ngx_http_zt_jwt_get(ngx_http_zt_jwt_payload_t *pl,
     char *name, ngx_http_zt_jwt_value_t *v);
 static ngx_int_t ngx_http_zt_jwt_get_claim(ngx_http_zt_jwt_payload_t *pl,
@@ -635,29 +636,36 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 json_t *
 ngx_http_zt_jwt_claims(ngx_http_request_t *r, ngx_http_zt_identity_t *id)
 {
-    ngx_http_zt_json_read_t  rd;
-
     if (id->claims || id->payload.len == 0) {
         return id->claims;
     }
 
-    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
-    rd.pool = r->pool;
-    rd.build = 1;
-
-    if (ngx_http_zt_json_read(&rd, id->payload.data, id->payload.len)
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, rd.root) != NGX_OK) {
-        return NULL;
-    }
-
-    id->claims = rd.root;
+    id->claims = ngx_http_zt_jwt_json(r->pool, &id->payload);
 
     return id->claims;
+}
+
+
+/* claims text, read as JSON, as jansson values released with the pool */
+
+static json_t *
+ngx_http_zt_jwt_json(ngx_pool_t *pool, ngx_str_t *text)
+{
+    ngx_http_zt_json_read_t  rd;
+
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+    rd.pool = pool;
+    rd.build = 1;
+
+    if (ngx_http_zt_json_read(&rd, text->data, text->len) != NGX_OK) {
+        return NULL;
+    }
+
+    if (ngx_http_zt_json_cleanup_add(pool, rd.root) != NGX_OK) {
+        return NULL;
+    }
+
+    return rd.root;
 }
 
 
@@ -782,25 +790,9 @@ ngx_http_zt_jwt_payload(ngx_http_zt_jwt_payload_t *pl)
 static json_t *
 ngx_http_zt_jwt_payload_json(ngx_http_zt_jwt_payload_t *pl)
 {
-    ngx_http_zt_json_read_t  rd;
-
-    if (pl->claims) {
-        return pl->claims;
+    if (pl->claims == NULL) {
+        pl->claims = ngx_http_zt_jwt_json(pl->r->pool, &pl->text);
     }
-
-    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
-    rd.pool = pl->r->pool;
-    rd.build = 1;
-
-    if (ngx_http_zt_json_read(&rd, pl->text.data, pl->text.len) != NGX_OK) {
-        return NULL;
-    }
-
-    if (ngx_http_zt_json_cleanup_add(rd.pool, rd.root) != NGX_OK) {
-        return NULL;
-    }
-
-    pl->claims = rd.root;
 
     return pl->claims;
 }
