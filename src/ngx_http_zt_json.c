@@ -385,6 +385,41 @@ failed:
 }
 
 
+/*
+ * data read as json_loadb() reads it with JSON_REJECT_DUPLICATES alone:
+ * an object or an array, no string holding "\u0000".  NULL: it is not
+ * (rd->why says why) or memory ran out (rd->why is NULL).  The value is
+ * the caller's to release.
+ */
+
+json_t *
+ngx_http_zt_json_load(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
+{
+    rd->build = 1;
+
+    if (ngx_http_zt_json_read(rd, data, len) != NGX_OK) {
+        return NULL;
+    }
+
+    if (rd->nul) {
+        rd->kind = NGX_HTTP_ZT_JSON_ENCODING;
+        rd->why = "\"\\u0000\" in a string";
+
+    } else if (!json_is_object(rd->root) && !json_is_array(rd->root)) {
+        rd->kind = NGX_HTTP_ZT_JSON_SYNTAX;
+        rd->why = "not an object or an array";
+
+    } else {
+        return rd->root;
+    }
+
+    json_decref(rd->root);
+    rd->root = NULL;
+
+    return NULL;
+}
+
+
 static ngx_int_t
 ngx_http_zt_json_enter(ngx_http_zt_json_parser_t *jp, ngx_uint_t object)
 {

@@ -55,6 +55,8 @@ typedef struct {
 
 ngx_int_t ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data,
     size_t len);
+json_t *ngx_http_zt_json_load(ngx_http_zt_json_read_t *rd, u_char *data,
+    size_t len);
 u_char *ngx_http_zt_utf8_text(u_char *p, u_char *last);
 size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
 u_char *ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len);

@@ -646,26 +646,24 @@ ngx_http_zt_jwt_claims(ngx_http_request_t *r, ngx_http_zt_identity_t *id)
 }
 
 
-/* claims text, read as JSON, as jansson values released with the pool */
+/* claims text as jansson values, released with the pool */
 
 static json_t *
 ngx_http_zt_jwt_json(ngx_pool_t *pool, ngx_str_t *text)
 {
-    ngx_http_zt_json_read_t  rd;
+    json_t                   *root;
+    ngx_http_zt_json_read_t   rd;
 
     ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
     rd.pool = pool;
-    rd.build = 1;
 
-    if (ngx_http_zt_json_read(&rd, text->data, text->len) != NGX_OK) {
+    root = ngx_http_zt_json_load(&rd, text->data, text->len);
+
+    if (root == NULL || ngx_http_zt_json_cleanup_add(pool, root) != NGX_OK) {
         return NULL;
     }
 
-    if (ngx_http_zt_json_cleanup_add(pool, rd.root) != NGX_OK) {
-        return NULL;
-    }
-
-    return rd.root;
+    return root;
 }
 
 

@@ -198,15 +198,21 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path,
 
         ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
         rd.pool = cf->temp_pool;
-        rd.build = 1;
 
-        rc = ngx_http_zt_json_read(&rd, text.data, text.len);
+        root = ngx_http_zt_json_load(&rd, text.data, text.len);
 
-        if (rc == NGX_ERROR) {
+        if (root == NULL && rd.why == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        if (rc == NGX_DECLINED) {
+        if (root == NULL && rd.nul) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zt_jwks_file \"%V\" is not valid JSON: a "
+                               "string holds \"\\u0000\"", &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (root == NULL) {
             line = 1;
             nl = text.data - 1;
 
@@ -222,16 +228,6 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path,
                                "at line %ui, column %uz",
                                &name, rd.why, line,
                                (size_t) (text.data + rd.offset - nl));
-            return NGX_CONF_ERROR;
-        }
-
-        root = rd.root;
-
-        if (rd.nul) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "zt_jwks_file \"%V\" is not valid JSON: a "
-                               "string holds \"\\u0000\"", &name);
-            json_decref(root);
             return NGX_CONF_ERROR;
         }
 
