@@ -174,6 +174,20 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_usage_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_usage_limit_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_usage_limit_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, usage.store),
+      &ngx_http_zt_usage_stores },
+
     { ngx_string("zt_mask_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -219,7 +233,11 @@ ngx_module_t  ngx_http_zt_inference_module = {
 static ngx_int_t
 ngx_http_zt_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_zt_variables_add(cf);
+    if (ngx_http_zt_variables_add(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_usage_variables_add(cf);
 }
 
 
@@ -251,7 +269,18 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
     ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
 
-    return NGX_OK;
+    /*
+     * Above masking: the usage is read as the upstream sent it, and the
+     * x-ratelimit-* headers join the header that masking holds back.
+     */
+
+    ngx_http_zt_usage_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_zt_usage_header_filter;
+
+    ngx_http_zt_usage_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_zt_usage_body_filter;
+
+    return ngx_http_zt_usage_init(cf);
 }
 
 
@@ -309,6 +338,7 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
+    ngx_http_zt_usage_init_conf(&conf->usage);
 
     return conf;
 }
@@ -360,6 +390,12 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_zt_mask_merge_conf(cf, &prev->mask, &conf->mask)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_zt_usage_merge_conf(cf, &prev->usage, &conf->usage)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

@@ -175,7 +175,7 @@ ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     u_char                     *p;
     size_t                      len;
     ngx_tm_t                    tm;
-    ngx_str_t                   s;
+    ngx_str_t                   s, usage;
     ngx_uint_t                  status;
     ngx_time_t                 *tp;
     ngx_http_zt_loc_conf_t     *lcf;
@@ -261,6 +261,11 @@ ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     p = ngx_sprintf(buf, ",\"masked\":%ui", ctx->masked);
     ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    if (ngx_http_zt_usage_audit(r, ctx, &s, &usage) == NGX_OK) {
+        ngx_http_zt_audit_str(out, "model", s.len ? &s : NULL);
+        ngx_http_zt_audit_raw(out, usage.data, usage.len);
+    }
 
     if (ctx->id.fp[0]) {
         s.data = ctx->id.fp;

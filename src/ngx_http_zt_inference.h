@@ -24,6 +24,7 @@ typedef struct ngx_http_zt_ctx_s          ngx_http_zt_ctx_t;
 typedef struct ngx_http_zt_approval_s     ngx_http_zt_approval_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
+typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
 
 
 #include "ngx_http_zt_util.h"
@@ -43,6 +44,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_redis.h"
 #include "ngx_http_zt_approval.h"
 #include "ngx_http_zt_grant.h"
+#include "ngx_http_zt_usage.h"
 
 
 struct ngx_http_zt_loc_conf_s {
@@ -64,6 +66,8 @@ struct ngx_http_zt_loc_conf_s {
 
     ngx_flag_t                  approval_api;   /* zt_approval_api */
     time_t                      approval_ttl;
+
+    ngx_http_zt_usage_conf_t    usage;
 };
 
 
@@ -82,6 +86,7 @@ typedef struct {
 typedef struct {
     ngx_http_zt_redis_conf_t    redis;
     u_char                      cache_salt[16];  /* new for each config */
+    ngx_array_t                *usage_zones;     /* of ..._usage_zone_t * */
 } ngx_http_zt_main_conf_t;
 
 
@@ -114,6 +119,8 @@ struct ngx_http_zt_ctx_s {
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
+
+    ngx_http_zt_usage_t        *usage;  /* the reservation, its settlement */
 
     ngx_int_t                   rc;         /* access phase result */
     unsigned                    done:1;

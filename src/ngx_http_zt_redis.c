@@ -35,6 +35,7 @@ typedef struct {
     ngx_queue_t                    queue;      /* in the free list */
     ngx_http_request_t            *request;    /* NULL: request went away */
     ngx_http_zt_redis_handler_pt   handler;
+    ngx_http_zt_redis_done_pt      done;       /* a detached command's */
     void                          *data;
     ngx_http_cleanup_t            *cleanup;
     ngx_event_t                    timer;
@@ -56,6 +57,8 @@ typedef struct {
 
 static ngx_http_zt_redis_cmd_t *ngx_http_zt_redis_prepare(
     ngx_http_request_t *r, ngx_http_zt_redis_handler_pt handler, void *data);
+static ngx_int_t ngx_http_zt_redis_send(ngx_http_request_t *r,
+    ngx_http_zt_redis_cmd_t *cmd, ngx_uint_t argc, ngx_str_t *argv);
 static void ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd);
 static void ngx_http_zt_redis_release(ngx_http_zt_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_zt_redis_connect(ngx_http_zt_redis_conf_t *rcf,
@@ -265,13 +268,56 @@ ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv)
 {
-    int                       rc;
-    size_t                   *lens;
-    ngx_uint_t                i;
-    const char              **args;
     ngx_http_zt_redis_cmd_t  *cmd;
-    size_t                    lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
-    const char               *args_buf[NGX_HTTP_ZT_REDIS_ARGS];
+
+    cmd = ngx_http_zt_redis_prepare(r, handler, data);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_redis_send(r, cmd, argc, argv);
+}
+
+
+/*
+ * A command that outlives the request sending it (a settlement after the
+ * answer): r is used while it is sent, done(reply, data) runs whenever the
+ * reply or the failure comes, with data that must live until then.  Not
+ * called when NGX_ERROR is returned.
+ */
+
+ngx_int_t
+ngx_http_zt_redis_command_detached(ngx_http_request_t *r,
+    ngx_http_zt_redis_done_pt done, void *data, ngx_uint_t argc,
+    ngx_str_t *argv)
+{
+    ngx_http_zt_redis_cmd_t  *cmd;
+
+    cmd = ngx_http_zt_redis_prepare(r, NULL, data);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* bound to the worker's connection only */
+
+    cmd->cleanup->handler = NULL;
+    cmd->request = NULL;
+    cmd->done = done;
+
+    return ngx_http_zt_redis_send(r, cmd, argc, argv);
+}
+
+
+static ngx_int_t
+ngx_http_zt_redis_send(ngx_http_request_t *r, ngx_http_zt_redis_cmd_t *cmd,
+    ngx_uint_t argc, ngx_str_t *argv)
+{
+    int          rc;
+    size_t      *lens;
+    ngx_uint_t   i;
+    const char **args;
+    size_t       lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
+    const char  *args_buf[NGX_HTTP_ZT_REDIS_ARGS];
 
     if (argc <= NGX_HTTP_ZT_REDIS_ARGS) {
         args = args_buf;
@@ -282,6 +328,7 @@ ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
         lens = ngx_palloc(r->pool, argc * sizeof(size_t));
 
         if (args == NULL || lens == NULL) {
+            ngx_http_zt_redis_release(cmd);
             return NGX_ERROR;
         }
     }
@@ -289,11 +336,6 @@ ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
     for (i = 0; i < argc; i++) {
         args[i] = argv[i].data ? (const char *) argv[i].data : "";
         lens[i] = argv[i].len;
-    }
-
-    cmd = ngx_http_zt_redis_prepare(r, handler, data);
-    if (cmd == NULL) {
-        return NGX_ERROR;
     }
 
     rc = redisAsyncCommandArgv(ngx_http_zt_redis_peer.ac,
@@ -507,7 +549,9 @@ ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd)
 
     r = cmd->request;
 
-    if (r == r->main && r->read_event_handler == ngx_http_block_reading) {
+    if (r && r == r->main
+        && r->read_event_handler == ngx_http_block_reading)
+    {
         r->read_event_handler = ngx_http_test_reading;
         cmd->watch = 1;
     }
@@ -689,6 +733,7 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_zt_redis_peer_t      *peer;
+    ngx_http_zt_redis_done_pt      done;
     ngx_http_zt_redis_handler_pt   handler;
 
     peer = &ngx_http_zt_redis_peer;
@@ -704,9 +749,15 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     r = cmd->request;
     handler = cmd->handler;
+    done = cmd->done;
     data = cmd->data;
 
     ngx_http_zt_redis_release(cmd);
+
+    if (done) {
+        done(rr, data);
+        return;
+    }
 
     if (r == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -794,7 +845,8 @@ ngx_http_zt_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_zt_redis_cmd_t  *cmd = ev->data;
 
-    ngx_log_error(NGX_LOG_ERR, cmd->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR,
+                  cmd->request ? cmd->request->connection->log : ev->log, 0,
                   "zt: redis %s did not answer within %M ms",
                   ngx_http_zt_redis_peer.name, cmd->timeout);
 

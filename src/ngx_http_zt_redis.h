@@ -24,6 +24,10 @@ struct redisReply;
 typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
     struct redisReply *reply, void *data);
 
+/* the same for a command that belongs to no request */
+typedef void (*ngx_http_zt_redis_done_pt)(struct redisReply *reply,
+    void *data);
+
 
 /*
  * The first lines of every script that changes state: the last ARGV is
@@ -54,6 +58,9 @@ ngx_int_t ngx_http_zt_redis_command(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data, const char *fmt, ...);
 ngx_int_t ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
+    ngx_str_t *argv);
+ngx_int_t ngx_http_zt_redis_command_detached(ngx_http_request_t *r,
+    ngx_http_zt_redis_done_pt done, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
 ngx_int_t ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s);
 ngx_str_t *ngx_http_zt_redis_retry_after(ngx_http_request_t *r);
