@@ -165,6 +165,19 @@ main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;')
 
 
 
+=== TEST 2b: a refund: the default allowance reserved (5 + 1024), the answer's 17 charged
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=2000/d;')
+--- request eval
+my $b = '{"model":"m1","messages":[{"role":"user","content":"hello world!"}]}';
+["POST /v1/chat\n$b", "POST /v1/chat\n$b"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: ok", "Authorization: Bearer $::Alice\nX-Model: ok"]
+--- response_headers eval
+["x-ratelimit-remaining-tokens: 971", "x-ratelimit-remaining-tokens: 954"]
+
+
+
 === TEST 3: the estimate follows the README's formula for bodies of every shape
 --- config eval
 main::gateway('zt_usage_limit zone=u key=$http_x_key tokens=1000000/d max_tokens_default=300;')

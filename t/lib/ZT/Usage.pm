@@ -83,6 +83,49 @@ sub nginx_quote {
     return "'$s'";
 }
 
+# The race of t/082 and t/083: /race calls the limited location as 16
+# callers at once (subrequests proxied back to this server, so that both
+# workers take some), against a budget that fits exactly 4.  Each request
+# costs 11 (4 bytes of strings: 1, and max_tokens 10) and the stub model
+# reports exactly 11, so that no settlement frees room: exactly 4 pass
+# whatever the order.  The model takes 0.3 s: all reserve while the first
+# are still upstream.
+sub race_config {
+    my (%a) = @_;
+    my $store = $a{store} // 'shm';
+    my $token = $a{token};
+    my $calls = join '', map { "        echo_location_async /call/$_;\n" } 1 .. 16;
+    return <<"_EOC_";
+    zt_jwks_file \$TEST_NGINX_DATA_DIR/jwks.json;
+
+    location = /v1/chat {
+        zt_policy allow scope=inference:invoke;
+        zt_usage_limit zone=race key=\$zt_sub tokens=44/d;
+        zt_usage_limit_store $store;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/model;
+    }
+
+    location = /model {
+        default_type application/json;
+        echo_sleep 0.3;
+        echo -n '{"choices":[{"message":{"content":"MODEL-OK"}}],"usage":{"prompt_tokens":1,"completion_tokens":10}}';
+    }
+
+    location = /race {
+$calls    }
+
+    location ~ ^/call/\\d+\$ {
+        internal;
+        rewrite ^ /v1/chat break;
+        proxy_method POST;
+        proxy_set_body '{"max_tokens":10,"prompt":"abcd"}';
+        proxy_set_header Authorization "Bearer $token";
+        proxy_set_header Content-Type application/json;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+    }
+_EOC_
+}
+
 require B;
 
 1;
