@@ -986,6 +986,16 @@ ngx_http_zt_approval_route(ngx_http_request_t *r, ngx_http_zt_approval_t *a)
         goto check_id;
     }
 
+    if (ngx_http_zt_seg_is(1, "usage")) {
+        if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_DELETE) {
+            goto not_allowed;
+        }
+
+        a->op = NGX_HTTP_ZT_API_USAGE;
+        a->sub = seg[0];
+        return NGX_OK;
+    }
+
     if (ngx_http_zt_seg_is(2, "grants") && r->method == NGX_HTTP_DELETE) {
         a->op = NGX_HTTP_ZT_API_GRANT_REVOKE;
         a->sub = seg[1];
@@ -1166,6 +1176,9 @@ ngx_http_zt_approval_api_run(ngx_http_request_t *r, ngx_http_zt_approval_t *a,
     case NGX_HTTP_ZT_API_APPROVE:
     case NGX_HTTP_ZT_API_DENY:
         return ngx_http_zt_approval_decide(r, mctx, a, body);
+
+    case NGX_HTTP_ZT_API_USAGE:
+        return ngx_http_zt_usage_api(r, mctx, r->method, &a->sub);
 
     default:
         return ngx_http_zt_grant_api(r, mctx, a, body);

@@ -16,7 +16,8 @@ typedef enum {
     NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
     NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
     NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE */
+    NGX_HTTP_ZT_API_GRANT_REVOKE,   /* DELETE <loc>/grants/SUB/SCOPE */
+    NGX_HTTP_ZT_API_USAGE           /* GET, DELETE <loc>/usage/KEY */
 } ngx_http_zt_api_op_e;
 
 
