@@ -45,15 +45,6 @@ typedef enum {
 } ngx_http_zt_approval_outcome_e;
 
 
-/* two passes over the same code: count the bytes, then write them */
-typedef struct {
-    u_char                     *pos;
-    u_char                     *last;
-    size_t                      size;
-    unsigned                    count:1;
-} ngx_http_zt_approval_out_t;
-
-
 static ngx_int_t ngx_http_zt_approval_park(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a);
@@ -93,12 +84,12 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
     redisReply *reply, ngx_str_t *s);
 static ngx_int_t ngx_http_zt_approval_send_object(ngx_http_request_t *r,
     ngx_uint_t status, redisReply *flat);
-static void ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out,
+static void ngx_http_zt_approval_write_one(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_approval_write_list(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_approval_object(ngx_http_zt_json_out_t *out,
     redisReply *flat);
-static void ngx_http_zt_approval_raw(ngx_http_zt_approval_out_t *out,
-    u_char *s, size_t len);
-static void ngx_http_zt_approval_str(ngx_http_zt_approval_out_t *out,
-    u_char *s, size_t len);
 
 
 /*
@@ -1243,13 +1234,13 @@ static void
 ngx_http_zt_approval_listed(ngx_http_request_t *r, redisReply *reply,
     void *data)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_int_t                    rc;
-    ngx_uint_t                   i, pass;
-    redisReply                  *expired, *list, *e;
-    ngx_http_zt_ctx_t           *ctx;
-    ngx_http_zt_approval_out_t   out;
+    u_char             *p;
+    size_t              len;
+    ngx_int_t           rc;
+    ngx_str_t           json;
+    ngx_uint_t          i;
+    redisReply         *expired, *list, *e;
+    ngx_http_zt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
@@ -1301,37 +1292,15 @@ ngx_http_zt_approval_listed(ngx_http_request_t *r, redisReply *reply,
         ctx->approval_id.len = p - ctx->approval_id.data;
     }
 
-    ngx_memzero(&out, sizeof(ngx_http_zt_approval_out_t));
-
-    for (pass = 0; pass < 2; pass++) {
-
-        out.count = (pass == 0);
-
-        if (pass == 1) {
-            out.pos = ngx_pnalloc(r->pool, out.size);
-            if (out.pos == NULL) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            out.last = out.pos;
-        }
-
-        ngx_http_zt_approval_raw(&out, (u_char *) "{\"approvals\":[", 14);
-
-        for (i = 0; i < list->elements; i++) {
-            if (i) {
-                ngx_http_zt_approval_raw(&out, (u_char *) ",", 1);
-            }
-
-            ngx_http_zt_approval_object(&out, list->element[i]);
-        }
-
-        ngx_http_zt_approval_raw(&out, (u_char *) "]}\n", 3);
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_list,
+                               list, &json)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    rc = ngx_http_zt_answer_json(r, NGX_HTTP_OK, out.pos,
-                                   out.last - out.pos);
+    rc = ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
     ngx_http_finalize_request(r, rc);
 }
 
@@ -1691,44 +1660,67 @@ static ngx_int_t
 ngx_http_zt_approval_send_object(ngx_http_request_t *r, ngx_uint_t status,
     redisReply *flat)
 {
-    ngx_http_zt_approval_out_t  out;
+    ngx_str_t  json;
 
-    ngx_memzero(&out, sizeof(ngx_http_zt_approval_out_t));
-    out.count = 1;
-
-    ngx_http_zt_approval_raw(&out, (u_char *) "{\"approval\":", 12);
-    ngx_http_zt_approval_object(&out, flat);
-    ngx_http_zt_approval_raw(&out, (u_char *) "}\n", 2);
-
-    out.pos = ngx_pnalloc(r->pool, out.size);
-    if (out.pos == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_one,
+                               flat, &json)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    out.last = out.pos;
-    out.count = 0;
+    return ngx_http_zt_answer_json(r, status, json.data, json.len);
+}
 
-    ngx_http_zt_approval_raw(&out, (u_char *) "{\"approval\":", 12);
-    ngx_http_zt_approval_object(&out, flat);
-    ngx_http_zt_approval_raw(&out, (u_char *) "}\n", 2);
 
-    return ngx_http_zt_answer_json(r, status, out.pos, out.last - out.pos);
+/* {"approval":APPROVAL}\n */
+
+static void
+ngx_http_zt_approval_write_one(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "approval");
+    ngx_http_zt_approval_object(out, data);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
+}
+
+
+/* {"approvals":[APPROVAL,...]}\n */
+
+static void
+ngx_http_zt_approval_write_list(ngx_http_zt_json_out_t *out, void *data)
+{
+    redisReply *list = data;
+
+    ngx_uint_t  i;
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "approvals");
+    ngx_http_zt_json_open(out, '[');
+
+    for (i = 0; i < list->elements; i++) {
+        ngx_http_zt_approval_object(out, list->element[i]);
+    }
+
+    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 
 /* a hash as HGETALL returns it, as a JSON object; times as numbers */
 
 static void
-ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out, redisReply *flat)
+ngx_http_zt_approval_object(ngx_http_zt_json_out_t *out, redisReply *flat)
 {
     size_t       j;
     ngx_str_t   *num;
-    ngx_uint_t   i, numeric, first;
+    ngx_uint_t   i, numeric;
     redisReply  *k, *v;
+    u_char       key[32];
 
-    first = 1;
-
-    ngx_http_zt_approval_raw(out, (u_char *) "{", 1);
+    ngx_http_zt_json_open(out, '{');
 
     for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
          i += 2)
@@ -1736,18 +1728,16 @@ ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out, redisReply *flat)
         k = flat->element[i];
         v = flat->element[i + 1];
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len >= sizeof(key))
+        {
             continue;
         }
 
-        if (!first) {
-            ngx_http_zt_approval_raw(out, (u_char *) ",", 1);
-        }
+        ngx_memcpy(key, k->str, k->len);
+        key[k->len] = '\0';
 
-        first = 0;
-
-        ngx_http_zt_approval_str(out, (u_char *) k->str, k->len);
-        ngx_http_zt_approval_raw(out, (u_char *) ":", 1);
+        ngx_http_zt_json_key(out, (char *) key);
 
         numeric = 0;
 
@@ -1767,42 +1757,12 @@ ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out, redisReply *flat)
         }
 
         if (numeric) {
-            ngx_http_zt_approval_raw(out, (u_char *) v->str, v->len);
+            ngx_http_zt_json_text(out, (u_char *) v->str, v->len);
 
         } else {
-            ngx_http_zt_approval_str(out, (u_char *) v->str, v->len);
+            ngx_http_zt_json_str(out, (u_char *) v->str, v->len);
         }
     }
 
-    ngx_http_zt_approval_raw(out, (u_char *) "}", 1);
-}
-
-
-static void
-ngx_http_zt_approval_raw(ngx_http_zt_approval_out_t *out, u_char *s,
-    size_t len)
-{
-    if (out->count) {
-        out->size += len;
-        return;
-    }
-
-    out->last = ngx_cpymem(out->last, s, len);
-}
-
-
-static void
-ngx_http_zt_approval_str(ngx_http_zt_approval_out_t *out, u_char *s,
-    size_t len)
-{
-    ngx_http_zt_approval_raw(out, (u_char *) "\"", 1);
-
-    if (out->count) {
-        out->size += ngx_http_zt_json_escape_len(s, len);
-
-    } else {
-        out->last = ngx_http_zt_json_escape(out->last, s, len);
-    }
-
-    ngx_http_zt_approval_raw(out, (u_char *) "\"", 1);
+    ngx_http_zt_json_close(out, '}');
 }

@@ -37,6 +37,10 @@ static ngx_int_t ngx_http_zt_grant_revoke(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *api);
 static void ngx_http_zt_grant_revoked(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static void ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_int_t ngx_http_zt_grant_name(json_t *v, ngx_str_t *s,
     ngx_uint_t scope);
 
@@ -489,10 +493,7 @@ static void
 ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
     void *data)
 {
-    u_char             *p, *last;
-    size_t              len;
-    ngx_uint_t          i;
-    redisReply         *e;
+    ngx_str_t           json;
     ngx_http_zt_ctx_t  *ctx;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -502,38 +503,45 @@ ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
         return;
     }
 
-    len = sizeof("{\"grants\":[]}\n") - 1;
-
-    for (i = 0; i < reply->elements; i++) {
-        len += reply->element[i]->len + 1;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_list, reply,
+                               &json)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    last = ngx_cpymem(p, "{\"grants\":[", sizeof("{\"grants\":[") - 1);
+    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK,
+                                                         json.data,
+                                                         json.len));
+}
+
+
+/* {"grants":[GRANT,...]}\n: the grants as the create script stored them */
+
+static void
+ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out, void *data)
+{
+    redisReply *reply = data;
+
+    ngx_uint_t   i;
+    redisReply  *e;
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grants");
+    ngx_http_zt_json_open(out, '[');
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
 
-        if (e->type != REDIS_REPLY_STRING) {
-            continue;
+        if (e->type == REDIS_REPLY_STRING) {
+            ngx_http_zt_json_text(out, (u_char *) e->str, e->len);
         }
-
-        if (last[-1] != '[') {
-            *last++ = ',';
-        }
-
-        last = ngx_cpymem(last, e->str, e->len);
     }
 
-    last = ngx_cpymem(last, "]}\n", 3);
-
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           last - p));
+    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 
@@ -589,9 +597,8 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
 {
     ngx_http_zt_approval_t *api = data;
 
-    u_char             *p;
-    size_t              len;
     ngx_int_t           rc;
+    ngx_str_t           json;
     ngx_http_zt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
@@ -614,30 +621,36 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
                   "zt: \"%V\" revoked scope \"%V\" of sub \"%V\"",
                   &ctx->id.sub, &api->scope, &api->sub);
 
-    len = sizeof("{\"grant\":{\"sub\":\"\",\"scope\":\"\","
-                 "\"status\":\"revoked\"}}\n") - 1
-          + ngx_http_zt_json_escape_len(api->sub.data, api->sub.len)
-          + ngx_http_zt_json_escape_len(api->scope.data, api->scope.len);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_revoked,
+                               api, &json)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    len = 0;
-    len = ngx_cpymem(p, "{\"grant\":{\"sub\":\"",
-                     sizeof("{\"grant\":{\"sub\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->sub.data, api->sub.len) - p;
-    len = ngx_cpymem(p + len, "\",\"scope\":\"",
-                     sizeof("\",\"scope\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->scope.data, api->scope.len)
-          - p;
-    len = ngx_cpymem(p + len, "\",\"status\":\"revoked\"}}\n",
-                     sizeof("\",\"status\":\"revoked\"}}\n") - 1) - p;
+    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK,
+                                                         json.data,
+                                                         json.len));
+}
 
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           len));
+
+static void
+ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_approval_t *api = data;
+
+    ngx_str_t  revoked = ngx_string("revoked");
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grant");
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_member(out, "sub", &api->sub);
+    ngx_http_zt_json_member(out, "scope", &api->scope);
+    ngx_http_zt_json_member(out, "status", &revoked);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 

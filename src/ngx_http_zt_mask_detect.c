@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 typedef struct {
@@ -102,16 +103,54 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
 };
 
 
+/*
+ * The pattern of a zt_mask_pattern rule: a detector's name, or a regex
+ * written "~REGEX", "~*REGEX" (caseless), "~ REGEX" or "~* REGEX".  Any
+ * other word is an error: a misspelt detector taken as a regex would mask
+ * nothing and say nothing.  *n is set to the arguments taken.
+ */
+
 char *
 ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
-    ngx_str_t *name)
+    ngx_str_t *value, ngx_uint_t nvalues, ngx_uint_t *n)
 {
-    u_char                       *p;
+    u_char                       *p, names[256];
     uint32_t                      min_len;
-    ngx_uint_t                    ident;
+    ngx_str_t                     re, *name;
+    ngx_uint_t                    caseless;
     ngx_http_zt_mask_detector_t  *d;
 
+    name = &value[0];
     rule->name = *name;
+    *n = 1;
+
+    if (name->len && name->data[0] == '~') {
+        caseless = (name->len > 1 && name->data[1] == '*');
+
+        re.data = name->data + 1 + caseless;
+        re.len = name->len - 1 - caseless;
+
+        if (re.len == 0 && nvalues > 1) {
+            re = value[1];
+            rule->name = re;
+            *n = 2;
+        }
+
+        if (re.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty regex in \"%V\"",
+                               &((ngx_str_t *) cf->args->elts)[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_zt_regex_compile(cf, &rule->re, &re, caseless)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        goto jit;
+    }
 
     for (d = ngx_http_zt_mask_detectors; d->name.len; d++) {
 
@@ -132,37 +171,25 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
         }
     }
 
-    /*
-     * "credit_cards" or "us-ssn" would otherwise be a regex that matches
-     * its own name and masks nothing: a name-like word with an underscore
-     * must be a detector
-     */
+    /* the list of names, as the table has them */
 
-    ident = (name->len > 0 && name->data[0] >= 'a' && name->data[0] <= 'z');
+    p = names;
 
-    for (p = name->data; ident && p < name->data + name->len; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-              || *p == '_'))
-        {
-            ident = 0;
-        }
+    for (d = ngx_http_zt_mask_detectors; d->name.len; d++) {
+        p = ngx_slprintf(p, names + sizeof(names), "%s%V",
+                         (d == ngx_http_zt_mask_detectors) ? "" : ", ",
+                         &d->name);
     }
 
-    if (ident && ngx_strlchr(name->data, name->data + name->len, '_')) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown detector \"%V\" in \"zt_mask_pattern\": "
-                           "use credit_card, email, us_ssn, iban, phone, "
-                           "ipv4, jwt, api_key or a regex", name);
-        return NGX_CONF_ERROR;
-    }
+    re.data = names;
+    re.len = p - names;
 
-    rule->validate = NULL;
-    rule->maybe = NULL;
-    rule->find = NULL;
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown detector \"%V\" in \"%V\": the detectors "
+                       "are %V; a regex is written \"~REGEX\"",
+                       name, &((ngx_str_t *) cf->args->elts)[0], &re);
 
-    if (ngx_http_zt_regex_compile(cf, &rule->re, name, 0) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
+    return NGX_CONF_ERROR;
 
 jit:
 

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 typedef struct {
@@ -1434,4 +1435,76 @@ ngx_http_zt_mask_json_error(ngx_http_zt_mask_json_t *js, u_char *p,
     js->mr->error_at = js->mr->base + (p - js->start);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The growable buffers of masking: what the scanner holds of a string that
+ * spans input buffers, and what the SSE parser holds of an event.
+ */
+
+ngx_int_t
+ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_buf_t *b, size_t n, size_t max)
+{
+    u_char  *p;
+    size_t   size;
+
+    /* the cap holds whatever room is already there */
+
+    if (n > max - b->len) {
+        return NGX_DECLINED;
+    }
+
+    if (b->size - b->len >= n) {
+        return NGX_OK;
+    }
+
+    size = b->size ? b->size : 256;
+
+    while (size - b->len < n) {
+        size *= 2;
+    }
+
+    p = ngx_pnalloc(mr->pool, size);
+    if (p == NULL) {
+        mr->err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (b->len) {
+        ngx_memcpy(p, b->data, b->len);
+    }
+
+    if (b->data) {
+        /* frees what came from the pool's large allocations */
+        (void) ngx_pfree(mr->pool, b->data);
+    }
+
+    b->data = p;
+    b->size = size;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_buf_t *b, u_char *p, size_t n, size_t max)
+{
+    ngx_int_t  rc;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_zt_mask_buf_reserve(mr, b, n, max);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+
+    return NGX_OK;
 }

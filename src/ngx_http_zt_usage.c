@@ -55,6 +55,9 @@ static ngx_int_t ngx_http_zt_usage_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_usage_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
 static u_char *ngx_http_zt_usage_duration(u_char *p, int64_t ms);
+static ngx_int_t ngx_http_zt_usage_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_usage_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_uint_t ngx_http_zt_usage_readable(ngx_http_request_t *r,
     ngx_uint_t *sse);
 static void ngx_http_zt_usage_cleanup(void *data);
@@ -65,8 +68,8 @@ static ngx_int_t ngx_http_zt_usage_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_usage_tokens_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static size_t ngx_http_zt_usage_window_json(u_char *p,
-    ngx_http_zt_usage_win_t *w);
+static void ngx_http_zt_usage_api_write(ngx_http_zt_json_out_t *out,
+    void *data);
 
 
 /* the periods of a window: s, m, h, d */
@@ -78,8 +81,8 @@ static char  *ngx_http_zt_usage_words[] = {
 };
 
 
-ngx_http_output_header_filter_pt  ngx_http_zt_usage_next_header_filter;
-ngx_http_output_body_filter_pt    ngx_http_zt_usage_next_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_zt_usage_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_zt_usage_next_body_filter;
 
 
 ngx_conf_enum_t  ngx_http_zt_usage_stores[] = {
@@ -500,8 +503,9 @@ ngx_http_zt_usage_merge_conf(ngx_conf_t *cf, ngx_http_zt_usage_conf_t *prev,
 
 
 /*
- * Postconfiguration: the shared memory of every zone a location keeps in
- * the shm store, now that every size is known.
+ * Postconfiguration: the filters that read the answer and settle, and the
+ * shared memory of every zone a location keeps in the shm store, now that
+ * every size is known.
  */
 
 ngx_int_t
@@ -510,6 +514,12 @@ ngx_http_zt_usage_init(ngx_conf_t *cf)
     ngx_uint_t                  i;
     ngx_http_zt_main_conf_t    *zmcf;
     ngx_http_zt_usage_zone_t  **zones;
+
+    ngx_http_zt_usage_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_zt_usage_header_filter;
+
+    ngx_http_zt_usage_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_zt_usage_body_filter;
 
     zmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_zt_inference_module);
@@ -714,7 +724,6 @@ static ngx_int_t
 ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     int64_t *prompt, int64_t *allowance, int64_t *choices)
 {
-    u_char   *p, *last;
     json_t   *body;
     int64_t   bytes, v;
 
@@ -733,36 +742,9 @@ ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* body.c refused a body that looks like JSON and is not */
+
     if (body == NULL) {
-
-        /*
-         * A body that starts like JSON but is not JSON to the gateway may
-         * well be JSON to the upstream, with a max_tokens the estimate did
-         * not see: refused, so that no budget is overrun by a parser
-         * difference (duplicate members, say).
-         */
-
-        p = ctx->body.data;
-        last = p + ctx->body.len;
-
-        if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-            p += 3;
-        }
-
-        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r'
-                            || *p == '\n'))
-        {
-            p++;
-        }
-
-        if (p < last && (*p == '{' || *p == '[')) {
-            return ngx_http_zt_usage_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_json",
-                                          "the request body is not valid "
-                                          "JSON");
-        }
-
         *prompt = ((int64_t) ctx->body.len + 3) / 4;
         return NGX_OK;
     }
@@ -1292,7 +1274,7 @@ ngx_http_zt_usage_duration(u_char *p, int64_t ms)
 /* ---- the answer ---- */
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_usage_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                i, sse;
@@ -1431,7 +1413,7 @@ ngx_http_zt_usage_readable(ngx_http_request_t *r, ngx_uint_t *sse)
 
 /* reads the answer as it passes; never changes it */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_usage_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_buf_t            *b;
@@ -1576,37 +1558,29 @@ ngx_http_zt_usage_cleanup(void *data)
 
 
 /*
- * The audit's "model" (the request's) and ",\"usage\":{...}" (or null):
- * input and output tokens as the answer reported them, the reservation,
- * what was charged and whether it came from the answer.
+ * The audit's "model" (the request's) and "usage": input and output
+ * tokens as the answer reported them, the reservation, what was charged
+ * and whether it came from the answer; null when nothing was reserved.
  */
 
-ngx_int_t
+void
 ngx_http_zt_usage_audit(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_str_t *model, ngx_str_t *usage)
+    ngx_http_zt_json_out_t *out)
 {
-    u_char               *p;
     int64_t               reserved;
-    ngx_str_t            *m;
     ngx_uint_t            i;
     ngx_http_zt_usage_t  *u;
 
-    m = ngx_http_zt_usage_model(r, ctx);
-
-    if (m) {
-        *model = *m;
-
-    } else {
-        ngx_str_null(model);
-    }
+    ngx_http_zt_json_member(out, "model", ngx_http_zt_usage_model(r, ctx));
+    ngx_http_zt_json_key(out, "usage");
 
     u = ctx->usage;
 
     /* decided when the request is freed, before the log phase */
 
     if (u == NULL || !u->reserved || !u->decided) {
-        ngx_str_set(usage, ",\"usage\":null");
-        return NGX_OK;
+        ngx_http_zt_json_text(out, (u_char *) "null", 4);
+        return;
     }
 
     reserved = 0;
@@ -1615,34 +1589,29 @@ ngx_http_zt_usage_audit(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         reserved = ngx_max(reserved, u->res[i].cost);
     }
 
-    p = ngx_pnalloc(r->pool, sizeof(",\"usage\":{\"input_tokens\":,"
-                                    "\"output_tokens\":,\"reserved\":,"
-                                    "\"charged\":,\"from_answer\":false}")
-                             + 4 * NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_zt_json_open(out, '{');
 
-    usage->data = p;
+    ngx_http_zt_json_key(out, "input_tokens");
 
     if (u->from_answer) {
-        p = ngx_sprintf(p, ",\"usage\":{\"input_tokens\":%L,"
-                        "\"output_tokens\":%L,", u->input, u->output);
+        ngx_http_zt_json_int(out, u->input);
+        ngx_http_zt_json_key(out, "output_tokens");
+        ngx_http_zt_json_int(out, u->output);
 
     } else {
-        p = ngx_cpymem(p, ",\"usage\":{\"input_tokens\":null,"
-                       "\"output_tokens\":null,",
-                       sizeof(",\"usage\":{\"input_tokens\":null,"
-                              "\"output_tokens\":null,") - 1);
+        ngx_http_zt_json_text(out, (u_char *) "null", 4);
+        ngx_http_zt_json_key(out, "output_tokens");
+        ngx_http_zt_json_text(out, (u_char *) "null", 4);
     }
 
-    p = ngx_sprintf(p, "\"reserved\":%L,\"charged\":%L,\"from_answer\":%s}",
-                    reserved, u->charged,
-                    u->from_answer ? "true" : "false");
+    ngx_http_zt_json_key(out, "reserved");
+    ngx_http_zt_json_int(out, reserved);
+    ngx_http_zt_json_key(out, "charged");
+    ngx_http_zt_json_int(out, u->charged);
+    ngx_http_zt_json_key(out, "from_answer");
+    ngx_http_zt_json_bool(out, u->from_answer);
 
-    usage->len = p - usage->data;
-
-    return NGX_OK;
+    ngx_http_zt_json_close(out, '}');
 }
 
 
@@ -1808,6 +1777,22 @@ ngx_http_zt_usage_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 }
 
 
+/* the zones of a key in one store, as the API shows them */
+typedef struct {
+    ngx_http_zt_usage_zone_t       *zone;
+    ngx_uint_t                      store;
+    ngx_uint_t                      nwin;
+    ngx_http_zt_usage_win_t        *win;
+} ngx_http_zt_usage_shown_t;
+
+
+typedef struct {
+    ngx_str_t                      *key;
+    ngx_http_zt_usage_shown_t      *shown;
+    ngx_uint_t                      n;
+} ngx_http_zt_usage_api_t;
+
+
 /*
  * {"usage":{"key":"...","zones":[{"zone":"...","store":"shm","windows":[
  * {"period":"m","limit":N,"used":N,"remaining":N,"reset":"34s",
@@ -1820,27 +1805,19 @@ ngx_int_t
 ngx_http_zt_usage_api_answer(ngx_http_request_t *r, ngx_str_t *key,
     ngx_http_zt_usage_win_t *redis)
 {
-    u_char                     *p, *json;
-    size_t                      len;
+    ngx_str_t                   json;
     ngx_uint_t                  i, j, k, n, nzones, store;
     ngx_http_zt_main_conf_t    *zmcf;
-    ngx_http_zt_usage_win_t    *win, *rwin;
+    ngx_http_zt_usage_win_t    *win;
+    ngx_http_zt_usage_api_t     api;
     ngx_http_zt_usage_zone_t  **zones;
-
-    typedef struct {
-        ngx_http_zt_usage_zone_t   *zone;
-        ngx_uint_t                  store;
-        ngx_uint_t                  nwin;
-        ngx_http_zt_usage_win_t    *win;
-    } ngx_http_zt_usage_shown_t;
-
     ngx_http_zt_usage_shown_t  *shown;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
     zones = zmcf->usage_zones ? zmcf->usage_zones->elts : NULL;
     nzones = zmcf->usage_zones ? zmcf->usage_zones->nelts : 0;
 
-    /* each store read once: the lengths counted are the lengths written */
+    /* each store read once: both passes of the writer see the same */
 
     shown = ngx_pcalloc(r->pool, (2 * nzones + 1)
                                  * (sizeof(ngx_http_zt_usage_shown_t)
@@ -1851,7 +1828,6 @@ ngx_http_zt_usage_api_answer(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     win = (ngx_http_zt_usage_win_t *) &shown[2 * nzones + 1];
-    rwin = redis;
     n = 0;
     k = 0;
 
@@ -1875,13 +1851,13 @@ ngx_http_zt_usage_api_answer(ngx_http_request_t *r, ngx_str_t *key,
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
 
-            } else if (rwin) {
+            } else if (redis) {
                 for (j = 0; j < NGX_HTTP_ZT_USAGE_PERIODS; j++) {
-                    if (rwin[k * NGX_HTTP_ZT_USAGE_PERIODS + j].start == -1) {
+                    if (redis[k * NGX_HTTP_ZT_USAGE_PERIODS + j].start == -1) {
                         break;
                     }
 
-                    shown[n].win[j] = rwin[k * NGX_HTTP_ZT_USAGE_PERIODS + j];
+                    shown[n].win[j] = redis[k * NGX_HTTP_ZT_USAGE_PERIODS + j];
                 }
 
                 shown[n].nwin = j;
@@ -1892,78 +1868,101 @@ ngx_http_zt_usage_api_answer(ngx_http_request_t *r, ngx_str_t *key,
         }
     }
 
-    len = sizeof("{\"usage\":{\"key\":\"\",\"zones\":[]}}\n") - 1
-          + ngx_http_zt_json_escape_len(key->data, key->len);
+    api.key = key;
+    api.shown = shown;
+    api.n = n;
 
-    for (i = 0; i < n; i++) {
-        len += sizeof(",{\"zone\":\"\",\"store\":\"redis\",\"windows\":[]}")
-               - 1 + shown[i].zone->name.len;
-
-        for (j = 0; j < shown[i].nwin; j++) {
-            len += ngx_http_zt_usage_window_json(NULL, &shown[i].win[j]) + 1;
-        }
-    }
-
-    json = ngx_pnalloc(r->pool, len);
-    if (json == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_usage_api_write, &api,
+                               &json)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(json, "{\"usage\":{\"key\":\"",
-                   sizeof("{\"usage\":{\"key\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, key->data, key->len);
-    p = ngx_cpymem(p, "\",\"zones\":[", sizeof("\",\"zones\":[") - 1);
-
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "%s{\"zone\":\"%V\",\"store\":\"%s\",\"windows\":[",
-                        i ? "," : "", &shown[i].zone->name,
-                        shown[i].store == NGX_HTTP_ZT_USAGE_SHM ? "shm"
-                                                                : "redis");
-
-        for (j = 0; j < shown[i].nwin; j++) {
-            if (j) {
-                *p++ = ',';
-            }
-
-            p += ngx_http_zt_usage_window_json(p, &shown[i].win[j]);
-        }
-
-        p = ngx_cpymem(p, "]}", 2);
-    }
-
-    p = ngx_cpymem(p, "]}}\n", 4);
-
-    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json, p - json);
+    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
 }
 
 
-/* one window as JSON; p == NULL: its length, at most */
-
-static size_t
-ngx_http_zt_usage_window_json(u_char *p, ngx_http_zt_usage_win_t *w)
+static void
+ngx_http_zt_usage_api_write(ngx_http_zt_json_out_t *out, void *data)
 {
-    u_char  *q;
-    u_char   buf[256];
+    ngx_http_zt_usage_api_t *api = data;
 
-    q = ngx_sprintf(buf, "{\"period\":\"%c\",\"limit\":",
-                    ngx_http_zt_usage_names[w->period]);
+    u_char                     *p;
+    ngx_uint_t                  i, j;
+    ngx_http_zt_usage_win_t    *w;
+    ngx_http_zt_usage_shown_t  *z;
+    u_char                      buf[NGX_INT64_LEN + 16];
 
-    if (w->limit >= 0) {
-        q = ngx_sprintf(q, "%L,\"used\":%L,\"remaining\":%L", w->limit,
-                        w->used, ngx_max(w->limit - w->used, 0));
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "usage");
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_member(out, "key", api->key);
+    ngx_http_zt_json_key(out, "zones");
+    ngx_http_zt_json_open(out, '[');
 
-    } else {
-        q = ngx_sprintf(q, "null,\"used\":%L,\"remaining\":null", w->used);
+    for (i = 0; i < api->n; i++) {
+        z = &api->shown[i];
+
+        ngx_http_zt_json_open(out, '{');
+        ngx_http_zt_json_member(out, "zone", &z->zone->name);
+        ngx_http_zt_json_key(out, "store");
+
+        if (z->store == NGX_HTTP_ZT_USAGE_SHM) {
+            ngx_http_zt_json_str(out, (u_char *) "shm", 3);
+
+        } else {
+            ngx_http_zt_json_str(out, (u_char *) "redis", 5);
+        }
+
+        ngx_http_zt_json_key(out, "windows");
+        ngx_http_zt_json_open(out, '[');
+
+        for (j = 0; j < z->nwin; j++) {
+            w = &z->win[j];
+
+            ngx_http_zt_json_open(out, '{');
+            ngx_http_zt_json_key(out, "period");
+            ngx_http_zt_json_str(out,
+                                 (u_char *) &ngx_http_zt_usage_names[w->period],
+                                 1);
+
+            ngx_http_zt_json_key(out, "limit");
+
+            if (w->limit >= 0) {
+                ngx_http_zt_json_int(out, w->limit);
+
+            } else {
+                ngx_http_zt_json_text(out, (u_char *) "null", 4);
+            }
+
+            ngx_http_zt_json_key(out, "used");
+            ngx_http_zt_json_int(out, w->used);
+            ngx_http_zt_json_key(out, "remaining");
+
+            if (w->limit >= 0) {
+                ngx_http_zt_json_int(out, ngx_max(w->limit - w->used, 0));
+
+            } else {
+                ngx_http_zt_json_text(out, (u_char *) "null", 4);
+            }
+
+            p = ngx_http_zt_usage_duration(buf, ngx_max(w->reset, 0));
+            ngx_http_zt_json_key(out, "reset");
+            ngx_http_zt_json_str(out, buf, p - buf);
+
+            ngx_http_zt_json_key(out, "reset_at");
+            ngx_http_zt_json_int(out,
+                           w->start + ngx_http_zt_usage_seconds[w->period]);
+
+            ngx_http_zt_json_close(out, '}');
+        }
+
+        ngx_http_zt_json_close(out, ']');
+        ngx_http_zt_json_close(out, '}');
     }
 
-    q = ngx_cpymem(q, ",\"reset\":\"", 10);
-    q = ngx_http_zt_usage_duration(q, ngx_max(w->reset, 0));
-    q = ngx_sprintf(q, "\",\"reset_at\":%L}",
-                    w->start + ngx_http_zt_usage_seconds[w->period]);
-
-    if (p) {
-        ngx_memcpy(p, buf, q - buf);
-    }
-
-    return q - buf;
+    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
 }

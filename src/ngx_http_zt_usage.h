@@ -105,12 +105,6 @@ struct ngx_http_zt_usage_s {
 };
 
 
-extern ngx_http_output_header_filter_pt
-    ngx_http_zt_usage_next_header_filter;
-extern ngx_http_output_body_filter_pt
-    ngx_http_zt_usage_next_body_filter;
-
-
 /* ngx_http_zt_usage.c */
 char *ngx_http_zt_usage_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -120,11 +114,8 @@ char *ngx_http_zt_usage_merge_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_zt_usage_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_zt_usage_reserve(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
-ngx_int_t ngx_http_zt_usage_header_filter(ngx_http_request_t *r);
-ngx_int_t ngx_http_zt_usage_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-ngx_int_t ngx_http_zt_usage_audit(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_str_t *model, ngx_str_t *usage);
+void ngx_http_zt_usage_audit(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_json_out_t *out);
 ngx_int_t ngx_http_zt_usage_variables_add(ngx_conf_t *cf);
 ngx_int_t ngx_http_zt_usage_api(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_uint_t method, ngx_str_t *key);

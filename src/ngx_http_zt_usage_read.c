@@ -14,13 +14,15 @@
  *                                 ..usage.cache_read_input_tokens, added
  *                                 to the input
  *
- * A JSON answer is one document; in a stream each event's data is one,
- * and a later event's value replaces an earlier one (Anthropic's
- * message_delta carries the output so far).
+ * A JSON answer is one document; in a stream (the masking concern's SSE
+ * parser cuts it into events) each event's data is one, and a later
+ * event's value replaces an earlier one (Anthropic's message_delta carries
+ * the output so far).
  */
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 #define NGX_HTTP_ZT_USAGE_IN         0
@@ -37,16 +39,17 @@ struct ngx_http_zt_usage_read_s {
     ngx_http_zt_mask_req_t         mr;
     ngx_http_zt_mask_emit_t        emit;
     ngx_http_zt_mask_json_t       *js;
+    ngx_http_zt_mask_sse_t        *sse;
     ngx_uint_t                     masked;
 
     int64_t                        doc[NGX_HTTP_ZT_USAGE_FIELDS];
     int64_t                        last[NGX_HTTP_ZT_USAGE_FIELDS];
-
-    unsigned                       sse:1;
 };
 
 
 static ngx_int_t ngx_http_zt_usage_read_discard(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_zt_usage_read_event(void *data, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_zt_usage_read_value(void *data, ngx_uint_t id,
     u_char *raw, size_t len);
@@ -126,6 +129,7 @@ ngx_http_zt_usage_read_t *
 ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
 {
     ngx_uint_t                 i;
+    ngx_http_zt_loc_conf_t    *lcf;
     ngx_http_zt_usage_read_t  *rd;
     ngx_http_zt_mask_jpath_t   track[NGX_HTTP_ZT_USAGE_NPATHS];
 
@@ -134,11 +138,17 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
         return NULL;
     }
 
-    /* no rule: the scanner follows the paths and changes nothing */
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
+
+    /*
+     * No rule: the scanner follows the paths and changes nothing, the
+     * parser hands each event over; an event or a watched string longer
+     * than zt_mask_buffer is not read.
+     */
 
     rd->mr.r = r;
     rd->mr.pool = r->pool;
-    rd->mr.max = 64 * 1024;
+    rd->mr.max = lcf->mask.buffer;
     rd->mr.masked = &rd->masked;
     rd->mr.error_at = -1;
 
@@ -167,7 +177,15 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
         rd->last[i] = -1;
     }
 
-    rd->sse = sse;
+    if (sse) {
+        rd->sse = ngx_http_zt_mask_sse_create(&rd->mr, &rd->emit);
+        if (rd->sse == NULL) {
+            return NULL;
+        }
+
+        ngx_http_zt_mask_sse_set_data_hook(rd->sse,
+                                           ngx_http_zt_usage_read_event, rd);
+    }
 
     return rd;
 }
@@ -180,8 +198,14 @@ ngx_http_zt_usage_read_feed(ngx_http_zt_usage_read_t *rd, u_char *p,
     u_char *last, ngx_uint_t eof)
 {
     if (rd->sse) {
-        /* streams are read once the scanner's SSE parser can be shared */
-        return NGX_ERROR;
+        if (ngx_http_zt_mask_sse_feed(rd->sse, p, last, eof) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, rd->mr.r->connection->log, 0,
+                          "zt: usage: the stream is not read: %s",
+                          rd->mr.err ? rd->mr.err : "invalid event");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
     }
 
     if (ngx_http_zt_mask_json_feed(rd->js, p, last, eof) != NGX_OK) {
@@ -244,6 +268,44 @@ ngx_http_zt_usage_read_done(ngx_http_zt_usage_read_t *rd)
 static ngx_int_t
 ngx_http_zt_usage_read_discard(void *data, u_char *p, size_t len)
 {
+    return NGX_OK;
+}
+
+
+/* an event's data: a JSON object is a document of its own */
+
+static ngx_int_t
+ngx_http_zt_usage_read_event(void *data, u_char *p, size_t len)
+{
+    ngx_http_zt_usage_read_t *rd = data;
+
+    u_char      *last;
+    ngx_uint_t   i;
+
+    last = p + len;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\n')) {
+        p++;
+    }
+
+    if (p == last || *p != '{') {
+        /* "[DONE]", text */
+        return NGX_OK;
+    }
+
+    ngx_http_zt_mask_json_reset(rd->js);
+
+    if (ngx_http_zt_mask_json_feed(rd->js, p, last, 1) != NGX_OK) {
+        /* the parser refuses the event too, and reading stops there */
+        for (i = 0; i < NGX_HTTP_ZT_USAGE_FIELDS; i++) {
+            rd->doc[i] = -1;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_http_zt_usage_read_done(rd);
+
     return NGX_OK;
 }
 

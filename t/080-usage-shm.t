@@ -5,7 +5,8 @@
 # has none, failed, or only looks like it has one), the audit fields and
 # the variables.  The budget left is read from x-ratelimit-remaining-tokens
 # after each request.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::Usage;
@@ -532,18 +533,26 @@ main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100000000000/d;')
 
 
 
-=== TEST 20: a body that starts like JSON but is not JSON to the gateway (a duplicate max_tokens): 400
+=== TEST 20: a body the model might read otherwise than the gateway (a duplicate max_tokens, truncated, a byte order mark) is refused before any reservation
 --- config eval
 main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100000/d;')
 --- request eval
-[ map { "POST /v1/chat\n$_" }
-  '{"max_tokens":10,"max_tokens":100000}', '  {"prompt":"a"', "\xef\xbb\xbf[1,", '{"a":"b"} trailing' ]
+[ (map { "POST /v1/chat\n$_" }
+   '{"max_tokens":10,"max_tokens":100000}', '  {"prompt":"a"', "\xef\xbb\xbf[1,", '{"a":"b"} trailing'),
+  "POST /v1/chat\n$::B15" ]
 --- more_headers eval
-[ ("Authorization: Bearer $::Alice\nX-Model: ok\nContent-Type: text/plain") x 4 ]
+[ ("Authorization: Bearer $::Alice\nX-Model: ok\nContent-Type: text/plain") x 5 ]
 --- error_code eval
-[ (400) x 4 ]
+[ (400) x 4, 200 ]
 --- response_body eval
-[ ('{"error":{"type":"invalid_request_error","code":"invalid_json","message":"the request body is not valid JSON"}}' . "\n") x 4 ]
+[ map({ qq({"error":{"type":"invalid_request_error","code":$_}}\n) }
+      '"duplicate_member","message":"request body is not valid JSON: duplicate member name at offset 17"',
+      '"invalid_json","message":"request body is not valid JSON: premature end at offset 13"',
+      '"invalid_encoding","message":"request body is not UTF-8 text: byte order mark at offset 0"',
+      '"invalid_json","message":"request body is not valid JSON: more after the value at offset 10"'),
+  $::Answer{ok} ]
+--- response_headers eval
+[ ("!x-ratelimit-remaining-tokens") x 4, "x-ratelimit-remaining-tokens: 99985" ]
 
 
 

@@ -6,7 +6,8 @@
 #
 # Blocks start on a fresh second (--- init waits for it): their requests
 # then fall in the window they mean to.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::Usage;

@@ -2,10 +2,12 @@
 # race_config): exactly 4 are served and 12 refused with 429, in the shm
 # store and in Redis; the budget is then spent to the token.  t/083 runs
 # the same race with two workers.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::Usage;
+use ZT::Redis;
 
 no_shuffle();
 repeat_each(1);
@@ -22,6 +24,8 @@ add_response_body_check(sub {
         is($n, $want->{$pat}, $block->name . " - \"$pat\" $want->{$pat} times");
     }
 });
+
+ZT::Redis::start();
 
 run_tests();
 

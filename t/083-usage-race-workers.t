@@ -1,9 +1,11 @@
 # t/082's race with two workers: the shm store's lock is shared by both,
 # each worker has its own Redis connection.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::Usage;
+use ZT::Redis;
 
 no_shuffle();
 repeat_each(1);
@@ -22,6 +24,8 @@ add_response_body_check(sub {
         is($n, $want->{$pat}, $block->name . " - \"$pat\" $want->{$pat} times");
     }
 });
+
+ZT::Redis::start();
 
 run_tests();
 

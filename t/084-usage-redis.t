@@ -5,15 +5,18 @@
 # and the settlement (the reservation stays charged, and the log says so),
 # answering an error (503).  Two gateways share one budget.
 #
-# The blocks run in order and some stop or pause the suite's Redis: every
-# path leaves it running (ZT::Redis::restore as a cleanup handler).
-use lib 't/lib';
+# The blocks run in order and some stop or pause the file's own Redis
+# (ZT::Redis), which is stopped however the file ends.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use ZT::Usage;
 use ZT::Redis;
+use ZT::Nginx;
 use JSON::PP ();
 use Time::HiRes ();
+use POSIX ();
 
 no_shuffle();
 repeat_each(1);
@@ -25,7 +28,7 @@ our $Rita = ZT::Token::mint(
 
 our $B15 = '{"model":"m1","messages":[{"role":"user","content":"hello world!"}],"max_tokens":10}';
 
-$ENV{TEST_NGINX_ZT_SECOND_PORT} = ZT::Redis::free_port();
+$ENV{TEST_NGINX_ZT_SECOND_PORT} = ZT::Nginx::free_port();
 $ENV{TEST_NGINX_ZT_MODEL_OK} = ZT::Usage::nginx_quote(ZT::Usage::answer(in => 12, out => 5));
 $ENV{TEST_NGINX_ZT_MODEL_SMALL} = ZT::Usage::nginx_quote(ZT::Usage::answer(in => 1, out => 4));
 
@@ -113,7 +116,7 @@ sub second_start {
     my ($prefix) = @_;
     my $port = $ENV{TEST_NGINX_ZT_SECOND_PORT};
     my $first = server_port();
-    ZT::Redis::nginx_start('usage', $port, <<"_EOC_");
+    ZT::Nginx::start('usage', $port, <<"_EOC_");
     zt_redis 127.0.0.1:@{[ ZT::Redis::port() ]} prefix=$prefix;
     zt_jwks_file $ENV{TEST_NGINX_DATA_DIR}/jwks.json;
     server {
@@ -132,21 +135,31 @@ sub second_start {
 _EOC_
 }
 
-# stops Redis after $delay seconds, from a process of its own
+# stops Redis after $delay seconds, from a process of its own; Redis
+# removes its pid file as it goes, ZT::Redis::start() brings it back
 sub stop_redis_in {
     my ($delay) = @_;
+    my $redis = ZT::Redis::pid() or die "no redis-server to stop\n";
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     return if $pid;
     Time::HiRes::sleep($delay);
-    ZT::Redis::stop();
+    kill 'TERM', $redis;
     POSIX::_exit(0);
 }
 
-add_cleanup_handler(sub {
-    ZT::Redis::restore();
-    ZT::Redis::nginx_stop('usage');
-});
+# one command, as redis-cli --raw prints its reply
+sub redis_cli {
+    open my $fh, '-|', 'redis-cli', '--raw', '-p', ZT::Redis::port(), @_
+        or die "cannot run redis-cli: $!\n";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+ZT::Redis::start();
 
 run_tests();
 
@@ -192,11 +205,9 @@ GET /zt/usage/alice
 --- response_body_like chomp
 "used":34
 --- init
-my $ttl = ZT::Redis::cli('PTTL', 'zt084a:usage:r:alice:h');
-chomp $ttl;
+my $ttl = main::redis_cli('PTTL', 'zt084a:usage:r:alice:h');
 Test::More::ok($ttl > 0 && $ttl <= 3600_000, "the hour window expires within the hour ($ttl ms)");
-my $h = ZT::Redis::cli('HGET', 'zt084a:usage:r:alice:d', 'used');
-chomp $h;
+my $h = main::redis_cli('HGET', 'zt084a:usage:r:alice:d', 'used');
 Test::More::is($h, 34, "the day window's hash holds what was used");
 
 
@@ -409,7 +420,7 @@ $::Conf
 --- config eval
 $::Conf
 --- init
-ZT::Redis::cli('SET', 'zt084g:usage:r:alice:d', 'not a hash');
+main::redis_cli('SET', 'zt084g:usage:r:alice:d', 'not a hash');
 --- request eval
 "POST /v1/chat\n$::B15"
 --- more_headers eval
