@@ -19,6 +19,10 @@
 #include "ngx_http_zt_mask_scan.h"
 
 
+/* the longest watched number or literal kept across chunks */
+#define NGX_HTTP_ZT_MASK_SCALAR_MAX  64
+
+
 typedef struct {
     uint64_t                  *bits;       /* positions of this container */
     ngx_uint_t                 index;      /* arrays: elements so far */
@@ -82,6 +86,10 @@ struct ngx_http_zt_mask_json_s {
     ngx_uint_t                 track;      /* id of a watched value */
     u_char                    *value;      /* where a scalar started */
 
+    /* a watched scalar that began in an earlier chunk: its bytes so far */
+    u_char                     scalar[NGX_HTTP_ZT_MASK_SCALAR_MAX];
+    size_t                     scalar_len;
+
     u_char                    *start;      /* the chunk being scanned */
     u_char                    *last;
     u_char                    *copy;       /* unsent bytes start here */
@@ -101,6 +109,8 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   in_key:1;
     unsigned                   key_over:1;
     unsigned                   escaped:1;  /* the string has a '\\' */
+    unsigned                   scalar_split:1;
+    unsigned                   scalar_over:1;
 };
 
 
@@ -256,6 +266,7 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->hold.len = 0;
     js->changes = 0;
     js->track = 0;
+    js->scalar_split = 0;
 }
 
 
@@ -285,7 +296,7 @@ ngx_int_t
 ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
     u_char *last, ngx_uint_t eof)
 {
-    u_char     ch;
+    u_char     ch, *from;
     ngx_int_t  rc;
 
     js->start = p;
@@ -601,6 +612,23 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
 done:
 
+    /* a watched number or literal goes on in the next chunk: keep it */
+
+    if (js->track && (js->state == sw_number || js->state == sw_literal)) {
+        from = js->scalar_split ? js->start : js->value;
+
+        if ((size_t) (last - from) > sizeof(js->scalar) - js->scalar_len) {
+            js->scalar_over = 1;
+
+        } else if (!js->scalar_over) {
+            js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, from,
+                                        last - from)
+                             - js->scalar;
+        }
+
+        js->scalar_split = 1;
+    }
+
     if (js->holding) {
         if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
                                      last - js->held, js->mr->max)
@@ -774,6 +802,9 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     }
 
     js->value = p;
+    js->scalar_split = 0;
+    js->scalar_over = 0;
+    js->scalar_len = 0;
 
     switch (*p) {
 
@@ -902,14 +933,32 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
         js->copy = end;
     }
 
-    if (scalar && js->track && js->hook && js->value >= js->start) {
+    if (scalar && js->track && js->hook && !js->scalar_split) {
         rc = js->hook(js->hook_data, js->track, js->value, end - js->value);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } else if (scalar && js->track && js->hook && !js->scalar_over
+               && (size_t) (end - js->start)
+                  <= sizeof(js->scalar) - js->scalar_len)
+    {
+        /* begun in an earlier chunk: its bytes there, then these */
+
+        js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, js->start,
+                                    end - js->start)
+                         - js->scalar;
+
+        rc = js->hook(js->hook_data, js->track, js->scalar, js->scalar_len);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
     }
 
     js->track = 0;
+    js->scalar_split = 0;
+    js->scalar_over = 0;
+    js->scalar_len = 0;
     js->state = sw_after;
 
     return NGX_OK;

@@ -87,6 +87,15 @@ our %Stream = (
     ],
 );
 
+# JSON answers written in pieces: the scanner keeps a count cut between two
+our %Pieces = (
+    json_split => [ '{"id":"x","choices":[{"index":0,"message":{"content":"hi"}}],"usage":{"prompt_tokens":1|',
+                    '2,"completion_tokens":|', '5|', '}}|' ],
+    # a count longer than any the reader takes, cut: not taken
+    json_long => [ '{"usage":{"prompt_tokens":1|', ('0' x 70) . '|',
+                   ',"completion_tokens":5}}|' ],
+);
+
 # the echo directives of a stream: one write each, flushed, a pause between
 sub echo_stream {
     my ($writes) = @_;
@@ -108,6 +117,11 @@ sub gateway {
         . "        default_type text/event-stream;\n"
         . "        " . echo_stream($Stream{$_}) . "\n    }\n"
     } sort keys %Stream;
+    $models .= join '', map {
+        "    location = /model/$_ {\n"
+        . "        default_type application/json;\n"
+        . "        " . echo_stream([ map { [$_] } @{ $Pieces{$_} } ]) . "\n    }\n"
+    } sort keys %Pieces;
     $extra //= '';
     return <<"_EOC_";
     zt_jwks_file \$TEST_NGINX_DATA_DIR/jwks.json;
@@ -247,3 +261,19 @@ main::gateway('zt_mask_pattern email;')
 ['alice@|example\.com', '^$']
 --- audit_usage eval
 [1, { 0 => { input_tokens => 12, output_tokens => 3, reserved => 15, charged => 15, from_answer => JSON::PP::true } }]
+
+
+
+=== TEST 8: a JSON answer written in pieces, cut inside the counts: read whole (12 + 5)
+--- config eval
+main::gateway()
+--- request eval
+["POST /v1/chat\n$::B15", "POST /v1/chat\n$::B15", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: json_split", "Authorization: Bearer $::Alice\nX-Model: json_long", ""]
+--- response_body_like eval
+['^' . quotemeta('{"id":"x","choices":[{"index":0,"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":5}}') . '$',
+ '^' . quotemeta('{"usage":{"prompt_tokens":1' . ('0' x 70) . ',"completion_tokens":5}}') . '$', '.*']
+--- audit_usage eval
+[2, { 0 => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true },
+      1 => { input_tokens => undef, output_tokens => undef, reserved => 15, charged => 15, from_answer => JSON::PP::false } }]
