@@ -86,6 +86,17 @@ $models
         return 200 '{"usage":{"prompt_tokens":12,"completion_tokens":5}}';
     }
 
+    location = /model/encoding {
+        default_type application/json;
+        return 200 '{"accept_encoding":"\$http_accept_encoding","usage":{"prompt_tokens":12,"completion_tokens":5}}';
+    }
+
+    location = /model/gzipped {
+        default_type application/json;
+        add_header Content-Encoding gzip;
+        return 200 '{"usage":{"prompt_tokens":12,"completion_tokens":5}}';
+    }
+
     location = /audit { default_type text/plain; alias logs/audit.log; }
     location = /otel { default_type text/plain; alias logs/otel.log; }
 $extra
@@ -759,3 +770,31 @@ invalid parameter "max_tokens_default=100000001" in "zt_usage_limit"
 --- must_die
 --- error_log
 "zt_usage_limit" conflicts with "zt_usage_limit off"
+
+
+
+=== TEST 37: the upstream is asked for an answer it does not compress, so that its usage can be read; the client's own Accept-Encoding stays for gzip
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;')
+--- request eval
+["POST /v1/chat\n$::B15", "POST /v1/chat\n$::B15"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: encoding\nAccept-Encoding: gzip, br",
+ "Authorization: Bearer $::Alice\nX-Model: ok"]
+--- response_body_like eval
+['"accept_encoding":"identity"', '.*']
+--- response_headers eval
+["x-ratelimit-remaining-tokens: 85", "x-ratelimit-remaining-tokens: 68"]
+
+
+
+=== TEST 38: a compressed answer is not read: the reservation is charged, and logged
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;')
+--- request eval
+"POST /v1/chat\n$::B15"
+--- more_headers eval
+"Authorization: Bearer $::Alice\nX-Model: gzipped"
+--- error_code: 200
+--- error_log
+zt: usage: an answer with "Content-Encoding: gzip" is not read, the reservation is charged
