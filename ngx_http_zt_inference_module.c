@@ -155,7 +155,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_approval_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_zt_approval_api_set,
+      ngx_http_zt_api_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -440,7 +440,9 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_sec_value(conf->approval_ttl, prev->approval_ttl, 3600);
 
-    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK) {
+    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK
+        || ngx_http_zt_api_merge(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -22,6 +22,7 @@
 typedef struct ngx_http_zt_loc_conf_s     ngx_http_zt_loc_conf_t;
 typedef struct ngx_http_zt_ctx_s          ngx_http_zt_ctx_t;
 typedef struct ngx_http_zt_approval_s     ngx_http_zt_approval_t;
+typedef struct ngx_http_zt_api_s          ngx_http_zt_api_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
@@ -45,6 +46,7 @@ typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
 #include "ngx_http_zt_redis.h"
 #include "ngx_http_zt_approval.h"
 #include "ngx_http_zt_grant.h"
+#include "ngx_http_zt_api.h"
 #include "ngx_http_zt_dpop.h"
 #include "ngx_http_zt_cnf.h"
 #include "ngx_http_zt_metadata.h"
@@ -119,7 +121,8 @@ struct ngx_http_zt_ctx_s {
     ngx_str_t                   reviewer;   /* audit: approval decisions */
 
     ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
-    ngx_http_zt_approval_t     *approval;  /* approval/API state */
+    ngx_http_zt_approval_t     *approval;  /* approval flow state */
+    ngx_http_zt_api_t          *api;       /* reviewer API operation */
     ngx_http_zt_grant_wait_t   *grant;     /* grant lookup state */
     ngx_http_zt_jwks_wait_t    *jwks;      /* waiting for a key set */
 

@@ -28,6 +28,10 @@ typedef ngx_uint_t (*ngx_http_zt_mask_maybe_pt)(u_char *p, u_char *last);
 typedef ngx_uint_t (*ngx_http_zt_mask_find_pt)(u_char *s, size_t len,
     size_t off, size_t *ms, size_t *me);
 
+/* where a match could still start that more text might complete, or len */
+typedef size_t (*ngx_http_zt_mask_tail_pt)(u_char *s, size_t len,
+    size_t from);
+
 
 typedef struct {
     ngx_uint_t                     type;
@@ -39,6 +43,7 @@ typedef struct {
     ngx_http_zt_mask_validate_pt   validate;   /* Luhn, mod-97, ... */
     ngx_http_zt_mask_maybe_pt      maybe;      /* a cheap pre-filter */
     ngx_http_zt_mask_find_pt       find;       /* PCRE2 in C, not partial */
+    ngx_http_zt_mask_tail_pt       tail;       /* partial matching in C */
     size_t                         min_len;    /* shortest match, bytes */
 
     ngx_str_t                      with;       /* replacement text */

@@ -1722,22 +1722,21 @@ ngx_http_zt_usage_tokens_variable(ngx_http_request_t *r,
 /* ---- the reviewer API: GET and DELETE <loc>/usage/KEY ---- */
 
 
+/*
+ * The reviewer API's operation (ngx_http_zt_api.c routes to it): NGX_DONE
+ * when handler(r, reply, data) will get Redis's reply, for
+ * ngx_http_zt_usage_api_shown(); NGX_DECLINED when Redis cannot be asked;
+ * else what the request is finalized with.
+ */
+
 ngx_int_t
 ngx_http_zt_usage_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_uint_t method, ngx_str_t *key)
+    ngx_str_t *key, ngx_uint_t reset, ngx_http_zt_redis_handler_pt handler,
+    void *data)
 {
-    ngx_uint_t                  i, reset, redis;
+    ngx_uint_t                  i, redis;
     ngx_http_zt_main_conf_t    *zmcf;
     ngx_http_zt_usage_zone_t  **zones;
-
-    reset = (method == NGX_HTTP_DELETE);
-
-    if (reset) {
-        ngx_str_set(&ctx->event, "usage.reset");
-
-    } else {
-        ngx_str_set(&ctx->event, "usage.view");
-    }
 
     if (key->len == 0 || key->len > NGX_HTTP_ZT_USAGE_KEY_MAX) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
@@ -1770,7 +1769,7 @@ ngx_http_zt_usage_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     if (redis) {
-        return ngx_http_zt_usage_redis_api(r, key, reset);
+        return ngx_http_zt_usage_redis_api(r, key, reset, handler, data);
     }
 
     return ngx_http_zt_usage_api_answer(r, key, NULL);

@@ -118,7 +118,8 @@ void ngx_http_zt_usage_audit(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_json_out_t *out);
 ngx_int_t ngx_http_zt_usage_variables_add(ngx_conf_t *cf);
 ngx_int_t ngx_http_zt_usage_api(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_uint_t method, ngx_str_t *key);
+    ngx_http_zt_ctx_t *ctx, ngx_str_t *key, ngx_uint_t reset,
+    ngx_http_zt_redis_handler_pt handler, void *data);
 ngx_int_t ngx_http_zt_usage_api_answer(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_zt_usage_win_t *redis);
 extern const time_t ngx_http_zt_usage_seconds[];
@@ -143,7 +144,10 @@ ngx_int_t ngx_http_zt_usage_redis_reserve(ngx_http_request_t *r,
 void ngx_http_zt_usage_redis_settle(ngx_http_request_t *r,
     ngx_http_zt_usage_t *u);
 ngx_int_t ngx_http_zt_usage_redis_api(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_uint_t reset);
+    ngx_str_t *key, ngx_uint_t reset, ngx_http_zt_redis_handler_pt handler,
+    void *data);
+ngx_int_t ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
+    struct redisReply *reply);
 
 /* ngx_http_zt_usage_read.c */
 ngx_http_zt_usage_read_t *ngx_http_zt_usage_read_create(

@@ -30,13 +30,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_zt_usage_redis_key(ngx_http_request_t *r,
     ngx_str_t *out, ngx_str_t *zone, ngx_str_t *key, ngx_uint_t period);
-static ngx_int_t ngx_http_zt_usage_redis_num(ngx_http_request_t *r,
-    ngx_str_t *s, int64_t n);
 static void ngx_http_zt_usage_redis_reserved(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static void ngx_http_zt_usage_redis_settled(redisReply *reply, void *data);
-static void ngx_http_zt_usage_redis_shown(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 
 
 /*
@@ -46,7 +42,7 @@ static void ngx_http_zt_usage_redis_shown(ngx_http_request_t *r,
  * before}.
  */
 static char  ngx_http_zt_usage_reserve_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
+    NGX_HTTP_ZT_REDIS_LUA
     "local now = tonumber(zt_t[1])\n"
     "local f = function(v) return string.format('%.0f', v) end\n"
     "local ok, start, used = true, {}, {}\n"
@@ -80,7 +76,8 @@ static char  ngx_http_zt_usage_reserve_lua[] =
  * KEYS: the windows reserved.  ARGV: per window its period, limit, the
  * start it was reserved in, and the difference to charge.  A refund goes
  * to the window reserved if it still runs; more goes to the window of now.
- * No deadline: a settlement late is still right.
+ * The deadline (the last ARGV) is not checked: a settlement late is still
+ * right.
  */
 static char  ngx_http_zt_usage_settle_lua[] =
     "local t = redis.call('TIME')\n"
@@ -109,15 +106,15 @@ static char  ngx_http_zt_usage_settle_lua[] =
 
 /*
  * KEYS: the windows of a key (s, m, h, d of each zone).  ARGV: "1" to
- * reset them first.  Returns {now in ms, then per window start, used,
- * limit (-1: none, or the window has ended)}.
+ * reset them first, the deadline.  Returns {now in ms, then per window
+ * start, used, limit (-1: none, or the window has ended)}.
  */
 static char  ngx_http_zt_usage_show_lua[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1])\n"
+    NGX_HTTP_ZT_REDIS_LUA
+    "local now = tonumber(zt_t[1])\n"
     "local p = {s = 1, m = 60, h = 3600, d = 86400}\n"
     "if ARGV[1] == '1' then redis.call('DEL', unpack(KEYS)) end\n"
-    "local out = {now * 1000 + math.floor(tonumber(t[2]) / 1000)}\n"
+    "local out = {now * 1000 + math.floor(tonumber(zt_t[2]) / 1000)}\n"
     "for i = 1, #KEYS do\n"
     "  local h = redis.call('HMGET', KEYS[i], 'start', 'used', 'limit')\n"
     "  local s = tonumber(h[1])\n"
@@ -148,10 +145,12 @@ static ngx_uint_t   ngx_http_zt_usage_redis_notes_init;
 ngx_int_t
 ngx_http_zt_usage_redis_reserve(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
 {
-    ngx_str_t                *args, *keys, *argv;
-    ngx_uint_t                i, j, n, k;
-    ngx_http_zt_usage_res_t  *res;
-    ngx_http_zt_usage_win_t  *w;
+    ngx_int_t                    rc;
+    ngx_str_t                   *args, *keys, *argv;
+    ngx_uint_t                   i, j, n, k;
+    ngx_http_zt_usage_res_t     *res;
+    ngx_http_zt_usage_win_t     *w;
+    ngx_http_zt_redis_script_t   script;
 
     n = 0;
 
@@ -159,21 +158,13 @@ ngx_http_zt_usage_redis_reserve(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
         n += u->res[i].nwin;
     }
 
-    args = ngx_palloc(r->pool, (4 + 4 * n) * sizeof(ngx_str_t));
+    args = ngx_palloc(r->pool, 4 * n * sizeof(ngx_str_t));
     if (args == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_usage_reserve_lua;
-    args[1].len = sizeof(ngx_http_zt_usage_reserve_lua) - 1;
-
-    if (ngx_http_zt_usage_redis_num(r, &args[2], (int64_t) n) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    keys = &args[3];
-    argv = &args[3 + n];
+    keys = args;
+    argv = &args[n];
     k = 0;
 
     for (i = 0; i < u->nres; i++) {
@@ -186,13 +177,12 @@ ngx_http_zt_usage_redis_reserve(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
                                             &res->limit->zone->name,
                                             &res->key, w->period)
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[3 * k],
+                || ngx_http_zt_redis_number(r, &argv[3 * k],
                                     ngx_http_zt_usage_seconds[w->period])
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[3 * k + 1], w->limit)
+                || ngx_http_zt_redis_number(r, &argv[3 * k + 1], w->limit)
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[3 * k + 2],
-                                               res->cost)
+                || ngx_http_zt_redis_number(r, &argv[3 * k + 2], res->cost)
                    != NGX_OK)
             {
                 return NGX_ERROR;
@@ -200,18 +190,14 @@ ngx_http_zt_usage_redis_reserve(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
         }
     }
 
-    if (ngx_http_zt_redis_deadline(r, &argv[3 * n]) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    script.lua.data = (u_char *) ngx_http_zt_usage_reserve_lua;
+    script.lua.len = sizeof(ngx_http_zt_usage_reserve_lua) - 1;
+    script.keys = n;
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_usage_redis_reserved,
-                                       u, 4 + 4 * n, args)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
+    rc = ngx_http_zt_redis_eval(r, &script, args, 4 * n,
+                                ngx_http_zt_usage_redis_reserved, u);
 
-    return NGX_AGAIN;
+    return (rc == NGX_DONE) ? NGX_AGAIN : rc;
 }
 
 
@@ -324,6 +310,7 @@ ngx_http_zt_usage_redis_settle(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
     ngx_queue_t                     *q;
     ngx_http_zt_usage_res_t         *res;
     ngx_http_zt_usage_win_t         *w;
+    ngx_http_zt_redis_script_t       script;
     ngx_http_zt_usage_redis_note_t  *note;
 
     n = 0;
@@ -346,21 +333,13 @@ ngx_http_zt_usage_redis_settle(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
         ngx_http_zt_usage_redis_notes_init = 1;
     }
 
-    args = ngx_palloc(r->pool, (3 + 5 * n) * sizeof(ngx_str_t));
+    args = ngx_palloc(r->pool, 5 * n * sizeof(ngx_str_t));
     if (args == NULL) {
         goto failed;
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_usage_settle_lua;
-    args[1].len = sizeof(ngx_http_zt_usage_settle_lua) - 1;
-
-    if (ngx_http_zt_usage_redis_num(r, &args[2], (int64_t) n) != NGX_OK) {
-        goto failed;
-    }
-
-    keys = &args[3];
-    argv = &args[3 + n];
+    keys = args;
+    argv = &args[n];
     k = 0;
 
     for (i = 0; i < u->nres; i++) {
@@ -378,14 +357,14 @@ ngx_http_zt_usage_redis_settle(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
                                             &res->limit->zone->name,
                                             &res->key, w->period)
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[4 * k],
+                || ngx_http_zt_redis_number(r, &argv[4 * k],
                                     ngx_http_zt_usage_seconds[w->period])
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[4 * k + 1], w->limit)
+                || ngx_http_zt_redis_number(r, &argv[4 * k + 1], w->limit)
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[4 * k + 2], w->start)
+                || ngx_http_zt_redis_number(r, &argv[4 * k + 2], w->start)
                    != NGX_OK
-                || ngx_http_zt_usage_redis_num(r, &argv[4 * k + 3], delta)
+                || ngx_http_zt_redis_number(r, &argv[4 * k + 3], delta)
                    != NGX_OK)
             {
                 goto failed;
@@ -412,9 +391,13 @@ ngx_http_zt_usage_redis_settle(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
                              &u->res[0].limit->zone->name)
                 - note->what;
 
-    if (ngx_http_zt_redis_command_detached(r, ngx_http_zt_usage_redis_settled,
-                                           note, 3 + 5 * n, args)
-        != NGX_OK)
+    script.lua.data = (u_char *) ngx_http_zt_usage_settle_lua;
+    script.lua.len = sizeof(ngx_http_zt_usage_settle_lua) - 1;
+    script.keys = n;
+
+    if (ngx_http_zt_redis_eval_detached(r, &script, args, 5 * n,
+                                        ngx_http_zt_usage_redis_settled, note)
+        != NGX_DONE)
     {
         ngx_queue_insert_head(&ngx_http_zt_usage_redis_notes, &note->queue);
         goto failed;
@@ -450,16 +433,22 @@ ngx_http_zt_usage_redis_settled(redisReply *reply, void *data)
 }
 
 
-/* GET and DELETE <loc>/usage/KEY: every zone kept in Redis */
+/*
+ * GET and DELETE <loc>/usage/KEY: the windows of every zone kept in
+ * Redis, reset first for DELETE.  NGX_DONE: handler(r, reply, data) gets
+ * the reply, for ngx_http_zt_usage_api_shown(); NGX_DECLINED: Redis cannot
+ * be asked.
+ */
 
 ngx_int_t
 ngx_http_zt_usage_redis_api(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_uint_t reset)
+    ngx_uint_t reset, ngx_http_zt_redis_handler_pt handler, void *data)
 {
     ngx_str_t                  *args;
     ngx_uint_t                  i, p, n, k;
     ngx_http_zt_main_conf_t    *zmcf;
     ngx_http_zt_usage_zone_t  **zones;
+    ngx_http_zt_redis_script_t  script;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
     zones = zmcf->usage_zones->elts;
@@ -472,20 +461,12 @@ ngx_http_zt_usage_redis_api(ngx_http_request_t *r, ngx_str_t *key,
         }
     }
 
-    args = ngx_palloc(r->pool, (4 + n) * sizeof(ngx_str_t));
+    args = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
     if (args == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_usage_show_lua;
-    args[1].len = sizeof(ngx_http_zt_usage_show_lua) - 1;
-
-    if (ngx_http_zt_usage_redis_num(r, &args[2], (int64_t) n) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    k = 3;
+    k = 0;
 
     for (i = 0; i < zmcf->usage_zones->nelts; i++) {
         if (!(zones[i]->stores & NGX_HTTP_ZT_USAGE_REDIS)) {
@@ -497,7 +478,7 @@ ngx_http_zt_usage_redis_api(ngx_http_request_t *r, ngx_str_t *key,
                                             key, p)
                 != NGX_OK)
             {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ERROR;
             }
         }
     }
@@ -505,40 +486,37 @@ ngx_http_zt_usage_redis_api(ngx_http_request_t *r, ngx_str_t *key,
     args[k].data = (u_char *) (reset ? "1" : "0");
     args[k].len = 1;
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_usage_redis_shown, key,
-                                       4 + n, args)
-        != NGX_OK)
-    {
-        return ngx_http_zt_redis_unavailable(r);
-    }
+    script.lua.data = (u_char *) ngx_http_zt_usage_show_lua;
+    script.lua.len = sizeof(ngx_http_zt_usage_show_lua) - 1;
+    script.keys = n;
 
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &script, args, n + 1, handler, data);
 }
 
 
-static void
-ngx_http_zt_usage_redis_shown(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_str_t *key = data;
+/*
+ * The reviewer API's answer from the reply of ngx_http_zt_usage_api();
+ * NGX_DECLINED: a reply it cannot use.
+ */
 
+ngx_int_t
+ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
+    redisReply *reply)
+{
     int64_t                   now_ms;
-    ngx_int_t                 rc;
     ngx_uint_t                i, k, n, p;
     redisReply              **e;
     ngx_http_zt_usage_win_t  *w, *windows;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements == 0 || (reply->elements - 1) % 3 != 0)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || (reply->elements - 1) % (3 * NGX_HTTP_ZT_USAGE_PERIODS) != 0)
     {
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < reply->elements; i++) {
         if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-            ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-            return;
+            return NGX_DECLINED;
         }
     }
 
@@ -548,8 +526,7 @@ ngx_http_zt_usage_redis_shown(ngx_http_request_t *r, redisReply *reply,
     windows = ngx_palloc(r->pool, (n ? n : 1)
                                   * sizeof(ngx_http_zt_usage_win_t));
     if (windows == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* per zone: its running windows first, start -1 after the last */
@@ -579,9 +556,7 @@ ngx_http_zt_usage_redis_shown(ngx_http_request_t *r, redisReply *reply,
         }
     }
 
-    rc = ngx_http_zt_usage_api_answer(r, key, windows);
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_zt_usage_api_answer(r, key, windows);
 }
 
 
@@ -613,20 +588,6 @@ ngx_http_zt_usage_redis_key(ngx_http_request_t *r, ngx_str_t *out,
     p = ngx_cpymem(p, key->data, key->len);
     *p++ = ':';
     *p = ngx_http_zt_usage_names[period];
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_zt_usage_redis_num(ngx_http_request_t *r, ngx_str_t *s, int64_t n)
-{
-    s->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->len = ngx_sprintf(s->data, "%L", n) - s->data;
 
     return NGX_OK;
 }
