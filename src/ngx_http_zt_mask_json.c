@@ -63,6 +63,7 @@ struct ngx_http_zt_mask_json_s {
     ngx_http_zt_mask_jpath_t  *jpaths;
     ngx_uint_t                 njpaths;
     ngx_uint_t                 words;      /* uint64_t per position set */
+    ngx_uint_t                *owner;      /* the path of each position */
     size_t                     max_name;   /* longest name a key can match */
 
     ngx_http_zt_mask_track_pt  hook;
@@ -213,6 +214,17 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
     js->root = ngx_pcalloc(mr->pool, 2 * js->words * sizeof(uint64_t));
     if (js->root == NULL) {
         return NULL;
+    }
+
+    js->owner = ngx_palloc(mr->pool, (bit ? bit : 1) * sizeof(ngx_uint_t));
+    if (js->owner == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j <= js->jpaths[i].path->nsteps; j++) {
+            js->owner[js->jpaths[i].bit + j] = i;
+        }
     }
 
     js->cur = js->root + js->words;
@@ -736,8 +748,8 @@ static ngx_int_t
 ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 {
     size_t                     size;
-    ngx_uint_t                 i, n, need;
-    uint64_t                  *bits;
+    uint64_t                   w, *bits;
+    ngx_uint_t                 i, b, n, need;
     ngx_http_zt_mask_jpath_t  *jp;
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
@@ -759,20 +771,25 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             ngx_http_zt_mask_json_step(js, frame, js->cur);
         }
 
-        for (i = 0; i < js->njpaths; i++) {
-            jp = &js->jpaths[i];
+        /* the paths that end here, in their order: set bits only */
 
-            if (!ngx_http_zt_bit_test(js->cur, jp->bit + jp->path->nsteps)) {
-                continue;
-            }
+        for (i = 0; i < js->words && js->selected == NULL; i++) {
+            for (w = js->cur[i]; w; w &= w - 1) {
+                b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
+                jp = &js->jpaths[js->owner[b]];
 
-            if (jp->rule) {
-                js->selected = jp->rule;
-                break;
-            }
+                if (b != jp->bit + jp->path->nsteps) {
+                    continue;
+                }
 
-            if (js->track == 0) {
-                js->track = jp->track;
+                if (jp->rule) {
+                    js->selected = jp->rule;
+                    break;
+                }
+
+                if (js->track == 0) {
+                    js->track = jp->track;
+                }
             }
         }
 
@@ -989,6 +1006,7 @@ static void
 ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_mask_frame_t *parent, uint64_t *child)
 {
+    uint64_t                   w;
     ngx_uint_t                 i, k, b;
     ngx_http_zt_jp_step_t     *st;
     ngx_http_zt_mask_jpath_t  *jp;
@@ -997,13 +1015,19 @@ ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
         child[i] = 0;
     }
 
-    for (i = 0; i < js->njpaths; i++) {
-        jp = &js->jpaths[i];
+    /*
+     * Only the positions the parent reached, bit by bit: most values (all
+     * of them below a key no path names) are reached by none.
+     */
 
-        for (k = 0; k < jp->path->nsteps; k++) {
-            b = jp->bit + k;
+    for (i = 0; i < js->words; i++) {
+        for (w = parent->bits[i]; w; w &= w - 1) {
+            b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
+            jp = &js->jpaths[js->owner[b]];
+            k = b - jp->bit;
 
-            if (!ngx_http_zt_bit_test(parent->bits, b)) {
+            if (k == jp->path->nsteps) {
+                /* the path ends at the parent: nothing below it */
                 continue;
             }
 
