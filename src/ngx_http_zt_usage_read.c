@@ -13,6 +13,9 @@
  *   Anthropic prompt caching:     ..usage.cache_creation_input_tokens and
  *                                 ..usage.cache_read_input_tokens, added
  *                                 to the input
+ *   OpenAI embeddings:            $.usage.prompt_tokens and
+ *                                 $.usage.total_tokens, without completion
+ *                                 tokens: the output is the difference
  *
  * A JSON answer is one document; in a stream (the masking concern's SSE
  * parser cuts it into events) each event's data is one, and a later
@@ -29,9 +32,10 @@
 #define NGX_HTTP_ZT_USAGE_CREATION   1
 #define NGX_HTTP_ZT_USAGE_CACHED     2
 #define NGX_HTTP_ZT_USAGE_OUT        3
-#define NGX_HTTP_ZT_USAGE_FIELDS     4
+#define NGX_HTTP_ZT_USAGE_TOTAL      4
+#define NGX_HTTP_ZT_USAGE_FIELDS     5
 
-#define NGX_HTTP_ZT_USAGE_NPATHS     12
+#define NGX_HTTP_ZT_USAGE_NPATHS     13
 #define NGX_HTTP_ZT_USAGE_DIGITS     15
 
 
@@ -83,7 +87,9 @@ static ngx_http_zt_jp_step_t  ngx_http_zt_usage_steps[][3] = {
     { ngx_http_zt_usage_step("response"), ngx_http_zt_usage_step("usage"),
       ngx_http_zt_usage_step("input_tokens") },
     { ngx_http_zt_usage_step("response"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("output_tokens") }
+      ngx_http_zt_usage_step("output_tokens") },
+    { ngx_http_zt_usage_step("usage"),
+      ngx_http_zt_usage_step("total_tokens") }
 };
 
 #undef ngx_http_zt_usage_step
@@ -110,7 +116,8 @@ static ngx_http_zt_jsonpath_t  ngx_http_zt_usage_paths[] = {
     { ngx_string("$.response.usage.input_tokens"),
       ngx_http_zt_usage_steps[10], 3 },
     { ngx_string("$.response.usage.output_tokens"),
-      ngx_http_zt_usage_steps[11], 3 }
+      ngx_http_zt_usage_steps[11], 3 },
+    { ngx_string("$.usage.total_tokens"), ngx_http_zt_usage_steps[12], 2 }
 };
 
 
@@ -121,7 +128,8 @@ static ngx_uint_t  ngx_http_zt_usage_fields[] = {
     NGX_HTTP_ZT_USAGE_OUT, NGX_HTTP_ZT_USAGE_OUT,
     NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_CREATION,
     NGX_HTTP_ZT_USAGE_CACHED, NGX_HTTP_ZT_USAGE_OUT,
-    NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_OUT
+    NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_OUT,
+    NGX_HTTP_ZT_USAGE_TOTAL
 };
 
 
@@ -225,7 +233,11 @@ ngx_http_zt_usage_read_feed(ngx_http_zt_usage_read_t *rd, u_char *p,
 }
 
 
-/* NGX_OK when the answer reported both input and output */
+/*
+ * NGX_OK when the answer reported the input and the output (or a total
+ * beside the input, as embeddings do: the output is what the total has
+ * more).
+ */
 
 ngx_int_t
 ngx_http_zt_usage_read_result(ngx_http_zt_usage_read_t *rd, int64_t *input,
@@ -235,14 +247,24 @@ ngx_http_zt_usage_read_result(ngx_http_zt_usage_read_t *rd, int64_t *input,
 
     f = rd->last;
 
-    if (f[NGX_HTTP_ZT_USAGE_IN] < 0 || f[NGX_HTTP_ZT_USAGE_OUT] < 0) {
+    if (f[NGX_HTTP_ZT_USAGE_IN] < 0) {
+        return NGX_DECLINED;
+    }
+
+    if (f[NGX_HTTP_ZT_USAGE_OUT] >= 0) {
+        *output = f[NGX_HTTP_ZT_USAGE_OUT];
+
+    } else if (f[NGX_HTTP_ZT_USAGE_TOTAL] >= 0) {
+        *output = ngx_max(f[NGX_HTTP_ZT_USAGE_TOTAL]
+                          - f[NGX_HTTP_ZT_USAGE_IN], 0);
+
+    } else {
         return NGX_DECLINED;
     }
 
     *input = f[NGX_HTTP_ZT_USAGE_IN]
              + ngx_max(f[NGX_HTTP_ZT_USAGE_CREATION], 0)
              + ngx_max(f[NGX_HTTP_ZT_USAGE_CACHED], 0);
-    *output = f[NGX_HTTP_ZT_USAGE_OUT];
 
     return NGX_OK;
 }

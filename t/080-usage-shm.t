@@ -41,6 +41,10 @@ our %Answer = (
     nested  => '{"choices":[{"index":0,"message":{"role":"assistant","content":"x"},"usage":{"prompt_tokens":1,"completion_tokens":1}}]}',
     # Anthropic's Messages API, with prompt caching
     anthropic => '{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"ok"}],"usage":{"input_tokens":7,"cache_creation_input_tokens":2,"cache_read_input_tokens":3,"output_tokens":4}}',
+    # embeddings: no completion tokens, a total
+    embeddings => '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,0.25]}],"model":"e","usage":{"prompt_tokens":8,"total_tokens":8}}',
+    # a total alone says nothing of the input
+    totalonly => '{"usage":{"total_tokens":3}}',
     # the Responses API
     responses => '{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":9,"output_tokens":6,"total_tokens":15}}',
     # not counts
@@ -798,3 +802,20 @@ main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;')
 --- error_code: 200
 --- error_log
 zt: usage: an answer with "Content-Encoding: gzip" is not read, the reservation is charged
+
+
+
+=== TEST 39: an embeddings answer (prompt_tokens and total_tokens) is charged its input; a total alone is not usage (22 bytes of strings: 6 reserved)
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d max_tokens_default=0;')
+--- request eval
+my $b = '{"model":"e","input":"hello world, embed me"}';
+["POST /v1/chat\n$b", "POST /v1/chat\n$b", "POST /v1/chat\n$b", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: embeddings", "Authorization: Bearer $::Alice\nX-Model: totalonly",
+ "Authorization: Bearer $::Alice\nX-Model: ok", ""]
+--- response_headers eval
+["x-ratelimit-remaining-tokens: 94", "x-ratelimit-remaining-tokens: 86", "x-ratelimit-remaining-tokens: 80", ""]
+--- audit_usage eval
+[3, { 0 => { usage => { input_tokens => 8, output_tokens => 0, reserved => 6, charged => 8, from_answer => JSON::PP::true } },
+      1 => { usage => { input_tokens => undef, output_tokens => undef, reserved => 6, charged => 6, from_answer => JSON::PP::false } } }]
