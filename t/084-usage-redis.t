@@ -111,6 +111,47 @@ add_response_body_check(sub {
     is_deeply($got, $want, $block->name . " - the API's budgets") or diag($body);
 });
 
+# "--- capture_id" keeps the approval id of a 202, "%%id%%" puts it into
+# the requests that follow
+our $Id = 'none';
+
+add_response_body_check(sub {
+    my ($block, $body) = @_;
+    $Id = $1 if $body =~ /"id":"([0-9a-f]{32})","status":"pending"/;
+});
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    for my $section (qw(request more_headers)) {
+        my $v = $block->$section;
+        next unless defined $v;
+        my @v = map { (my $x = $_) =~ s/%%id%%/$Id/g; $x }
+                ref $v eq 'ARRAY' ? @$v : ($v);
+        $block->set_value($section, ref $v eq 'ARRAY' ? \@v : $v[0]);
+    }
+});
+
+# --- audit_events: [index of the /audit request, [[status, event, usage,
+# decision]]]: the audit lines in order (decision checked when given)
+add_response_body_check(sub {
+    my ($block, $body, $req_idx) = @_;
+    my $spec = $block->audit_events or return;
+    my ($at, $want) = @$spec;
+    return unless $req_idx == $at;
+    my @lines = map { JSON::PP->new->decode($_) } grep { length } split /\n/, $body;
+    is(scalar @lines, scalar @$want, $block->name . " - audit lines")
+        or diag($body);
+    for my $i (0 .. $#$want) {
+        my ($status, $event, $usage, $decision) = @{ $want->[$i] };
+        my $l = $lines[$i] || {};
+        is($l->{status}, $status, $block->name . " - line $i status");
+        is($l->{event}, $event, $block->name . " - line $i event");
+        is_deeply($l->{usage}, $usage, $block->name . " - line $i usage");
+        is($l->{decision}, $decision, $block->name . " - line $i decision")
+            if defined $decision;
+    }
+});
+
 # the second gateway, sharing the first one's Redis prefix and stub model
 sub second_start {
     my ($prefix) = @_;
@@ -431,7 +472,7 @@ WRONGTYPE
 
 
 
-=== TEST 18: two gateways, one budget in Redis: each sees what the other spent, the fourth request is refused
+=== TEST 18: two gateways, one budget in Redis: each sees what the other spent (once settled: a settlement is sent as a request ends, not waited for), the fourth request is refused
 --- prefix: zt084h:
 --- config eval
 $::Conf =~ s/tokens=100\/d tokens=50\/h;/tokens=60\/d;/gr
@@ -447,3 +488,115 @@ main::second_start('zt084h:');
 ["x-ratelimit-remaining-tokens: 45", "x-ratelimit-remaining-tokens: 28", "x-ratelimit-remaining-tokens: 11", "x-ratelimit-remaining-tokens: 9", ""]
 --- response_body_like eval
 ['.*', '.*', '.*', 'Limit 60, Used 51, Requested 15', '"windows":\[\{"period":"d","limit":60,"used":51,"remaining":9,']
+--- wait: 0.2
+
+
+
+=== TEST 19: an approve rule first: a parked request reserves nothing; the reviewer API is never limited, even under a server-wide limit
+--- prefix: zt084i:
+--- http_config
+    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt084i: timeout=300ms;
+    log_format zt_audit escape=none '$zt_audit';
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_usage_limit zone=all key=$zt_sub tokens=100/d;
+    access_log logs/audit.log zt_audit;
+
+    location = /v1/chat {
+        zt_policy approve scope=inference:invoke body~needs-approval;
+        zt_policy allow   scope=inference:invoke;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/model/ok;
+    }
+
+    location /zt/ {
+        zt_policy allow scope=zt:review;
+        zt_approval_api;
+    }
+
+    location = /model/ok {
+        default_type application/json;
+        return 200 $TEST_NGINX_ZT_MODEL_OK;
+    }
+
+    location = /audit {
+        access_log off;
+        zt_usage_limit off;
+        default_type text/plain;
+        alias logs/audit.log;
+    }
+--- request eval
+["POST /v1/chat\n" . '{"prompt":"needs-approval","max_tokens":10}', "GET /zt/usage/alice"]
+--- more_headers eval
+["Authorization: Bearer $::Alice", "Authorization: Bearer $::Rita"]
+--- error_code eval
+[202, 200]
+--- response_headers eval
+["!x-ratelimit-remaining-tokens", "!x-ratelimit-remaining-tokens"]
+--- response_body_like eval
+['"status":"pending"', '"zone":"all","store":"shm","windows":\[\]']
+
+
+
+=== TEST 19b: ... approved ...
+--- request
+POST /zt/approvals/%%id%%/approve
+--- more_headers eval
+"Authorization: Bearer $::Rita"
+--- error_code: 200
+--- response_headers
+!x-ratelimit-remaining-tokens
+
+
+
+=== TEST 19c: ... its retry reserves (14 of 100) and is charged its usage (17)
+--- request eval
+["POST /v1/chat\n" . '{"prompt":"needs-approval","max_tokens":10}', "GET /zt/usage/alice"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-ZT-Approval: %%id%%", "Authorization: Bearer $::Rita"]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["x-ratelimit-remaining-tokens: 86", "!x-ratelimit-remaining-tokens"]
+--- response_body_like eval
+['"usage"', '"windows":\[\{"period":"d","limit":100,"used":17,"remaining":83,']
+
+
+
+=== TEST 20: the audit: the parked request without usage, the retry with its usage, the reviewer's views
+--- request
+GET /audit
+--- error_code: 200
+--- audit_events eval
+[ 0, [ [ 202, "approval.park", undef ], [ 200, "usage.view", undef ], [ 200, "approval.approve", undef ],
+  [ 200, "approval.consume", { input_tokens => 12, output_tokens => 5, reserved => 14, charged => 17, from_answer => JSON::PP::true } ],
+  [ 200, "usage.view", undef ] ] ]
+
+
+
+=== TEST 21: Redis down: the 503 is audited as an error of the usage store
+--- prefix: zt084j:
+--- http_config
+    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt084j: timeout=300ms;
+    log_format zt_audit escape=none '$zt_audit';
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+
+    location = /v1/chat {
+        zt_policy allow scope=inference:invoke;
+        zt_usage_limit zone=r key=$zt_sub tokens=100/d;
+        zt_usage_limit_store redis;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/model/ok;
+    }
+
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- init
+ZT::Redis::stop();
+--- request eval
+["POST /v1/chat\n$::B15", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $::Alice", ""]
+--- error_code eval
+[503, 200]
+--- audit_events eval
+[ 1, [ [ 503, "usage.error", undef, "error" ] ] ]
