@@ -915,6 +915,12 @@ ngx_http_zt_usage_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     u->reserved = 1;
 
+    /* a location with limits and no zt_policy rules: the limits allowed it */
+
+    if (ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_ALLOW;
+    }
+
     for (i = 0; i < u->nres; i++) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "zt: usage: reserved %L in zone \"%V\" for \"%V\"",

@@ -819,3 +819,21 @@ my $b = '{"model":"e","input":"hello world, embed me"}';
 --- audit_usage eval
 [3, { 0 => { usage => { input_tokens => 8, output_tokens => 0, reserved => 6, charged => 8, from_answer => JSON::PP::true } },
       1 => { usage => { input_tokens => undef, output_tokens => undef, reserved => 6, charged => 6, from_answer => JSON::PP::false } } }]
+
+
+
+=== TEST 40: a limit without zt_policy is audited: allowed by the limit, with its usage, no caller
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;', extra => '
+    location = /anon {
+        zt_usage_limit zone=anon key=$remote_addr tokens=20/d;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/model/ok;
+    }')
+--- request eval
+["POST /anon\n$::B15", "POST /anon\n$::B15", "GET /audit"]
+--- error_code eval
+[200, 429, 200]
+--- audit_usage eval
+[2, { 0 => { sub => undef, decision => "allow", status => 200, usage => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true } },
+      1 => { sub => undef, decision => "deny", event => "usage.limit", status => 429, usage => undef } }]
