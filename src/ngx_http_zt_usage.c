@@ -61,6 +61,8 @@ static ngx_int_t ngx_http_zt_usage_body_filter(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_zt_usage_readable(ngx_http_request_t *r,
     ngx_uint_t *sse);
 static void ngx_http_zt_usage_cleanup(void *data);
+static void ngx_http_zt_usage_settle(ngx_http_request_t *r,
+    ngx_http_zt_usage_t *u);
 static void ngx_http_zt_usage_decide(ngx_http_zt_usage_t *u);
 static ngx_str_t *ngx_http_zt_usage_model(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
@@ -897,7 +899,9 @@ ngx_http_zt_usage_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     /*
-     * The settlement runs when the request is freed, whatever ends it,
+     * The settlement runs as the answer's last buffer passes, before the
+     * client has it: its next request sees the budget settled.  A request
+     * that ends otherwise is settled when it is freed, whatever ends it,
      * before the log phase: $zt_audit sees what was charged.
      */
 
@@ -1467,6 +1471,7 @@ ngx_http_zt_usage_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         if (b->last_buf) {
             u->complete = 1;
+            ngx_http_zt_usage_settle(r, u);
         }
     }
 
@@ -1518,21 +1523,31 @@ ngx_http_zt_usage_cleanup(void *data)
 {
     ngx_http_request_t *r = data;
 
-    ngx_uint_t            i;
-    ngx_http_zt_ctx_t    *ctx;
-    ngx_http_zt_usage_t  *u;
+    ngx_http_zt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
 
     /* an internal redirect drops the context: the reservation stays */
 
-    if (ctx == NULL || ctx->usage == NULL || !ctx->usage->reserved
-        || ctx->usage->settled)
-    {
+    if (ctx == NULL || ctx->usage == NULL || !ctx->usage->reserved) {
         return;
     }
 
-    u = ctx->usage;
+    ngx_http_zt_usage_settle(r, ctx->usage);
+}
+
+
+/* charges the request, once: in the stores, and for the audit */
+
+static void
+ngx_http_zt_usage_settle(ngx_http_request_t *r, ngx_http_zt_usage_t *u)
+{
+    ngx_uint_t  i;
+
+    if (u->settled) {
+        return;
+    }
+
     u->settled = 1;
 
     ngx_http_zt_usage_decide(u);
