@@ -6,7 +6,8 @@
 #   make test-asan   the same suite with the module built under ASan
 #   make test-valgrind  a part of the suite with nginx under valgrind
 #   make test-workers2  the same suite with worker_processes 2
-#   make test-e2e    a real OpenID provider rotating its keys under traffic
+#   make test-e2e    a real OpenID provider rotating its keys under traffic,
+#                    and OpenAI's Node client against the usage limits
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
 #   make bench       wrk benchmarks against a plain proxy_pass
 #
@@ -113,6 +114,7 @@ test-workers2: deps module
 test-e2e: deps module
 	sh scripts/deps.sh e2e
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e.sh
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e-usage.sh
 
 demo: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start

@@ -216,6 +216,20 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_usage_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_usage_limit_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_usage_limit_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, usage.store),
+      &ngx_http_zt_usage_stores },
+
     { ngx_string("zt_mask_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -261,7 +275,9 @@ ngx_module_t  ngx_http_zt_inference_module = {
 static ngx_int_t
 ngx_http_zt_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_zt_jwks_add_variables(cf) != NGX_OK) {
+    if (ngx_http_zt_jwks_add_variables(cf) != NGX_OK
+        || ngx_http_zt_usage_variables_add(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -287,6 +303,12 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
     /* masking installs its own handler and filters */
 
     if (ngx_http_zt_mask_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* usage limits, above masking: the usage is read as the model sent it */
+
+    if (ngx_http_zt_usage_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -359,6 +381,7 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->metadata = NGX_CONF_UNSET_PTR;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
+    ngx_http_zt_usage_init_conf(&conf->usage);
 
     return conf;
 }
@@ -424,6 +447,12 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_zt_mask_merge_conf(cf, &prev->mask, &conf->mask)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_zt_usage_merge_conf(cf, &prev->usage, &conf->usage)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

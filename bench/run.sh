@@ -107,7 +107,7 @@ if [ $usage = on ]; then
     extra_locations="$extra_locations
         location = /usage {
             zt_policy allow scope=bench;
-            zt_usage_limit zone=bench key=\$zt_sub tokens=1000000000/m;
+            zt_usage_limit zone=bench_usage key=\$zt_sub tokens=1000000000/m;
             zt_usage_limit_store shm;
             proxy_pass http://up/small;
         }"

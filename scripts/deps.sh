@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages the project needs, and nothing when all of
-# them are present already.  "deps.sh e2e": what the end-to-end check
-# needs besides (node and npm, then t/e2e's locked npm packages).
+# them are present already.  "deps.sh e2e": what the end-to-end checks
+# need besides (node and npm, then the locked npm packages of t/e2e and
+# t/e2e/usage).
 set -eu
 
 if [ "${1:-}" = e2e ]; then
@@ -16,10 +17,14 @@ if [ "${1:-}" = e2e ]; then
         apt-get install -y -q --no-install-recommends nodejs npm
     fi
 
-    cd "$(dirname "$0")/../t/e2e"
-    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-        npm ci --no-audit --no-fund
-    fi
+    for dir in t/e2e t/e2e/usage; do
+        cd "$(dirname "$0")/../$dir"
+        if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]
+        then
+            npm ci --no-audit --no-fund
+        fi
+        cd - >/dev/null
+    done
     exit 0
 fi
 

@@ -1,9 +1,10 @@
 
 /*
  * The access phase: who is calling (bearer token), what they send (the
- * body, when a rule or the audit needs it), what the policy decides, and
- * what reaches the upstream (the caller's token never does unless
- * zt_forward_token is on).
+ * body, when a rule, the audit or a usage limit needs it), what the policy
+ * decides, what it costs (the usage limits reserve it), and what reaches
+ * the upstream (the caller's token never does unless zt_forward_token is
+ * on).
  */
 
 
@@ -32,7 +33,9 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
-    if (lcf->policy.rules == NULL || !lcf->policy.enabled) {
+    if (!lcf->policy.enabled
+        || (lcf->policy.rules == NULL && lcf->usage.limits == NULL))
+    {
         return NGX_DECLINED;
     }
 
@@ -50,7 +53,7 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
         return ctx->rc;
     }
 
-    if (!ctx->verified) {
+    if (lcf->policy.rules && !ctx->verified) {
         rc = ngx_http_zt_access_identify(r, lcf, ctx);
 
         if (rc == NGX_DONE) {
@@ -86,13 +89,34 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_zt_access_decide(r, lcf, ctx);
+    /* once the reservation has begun, the request was let through */
 
-    if (rc == NGX_AGAIN || rc == NGX_DONE) {
-        return NGX_DONE;
+    if (lcf->policy.rules && ctx->usage == NULL) {
+        rc = ngx_http_zt_access_decide(r, lcf, ctx);
+
+        if (rc == NGX_AGAIN || rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_zt_access_done(ctx, rc);
+        }
     }
 
-    return ngx_http_zt_access_done(ctx, rc);
+    if (lcf->usage.limits) {
+        rc = ngx_http_zt_usage_reserve(r, lcf, ctx);
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+            return ngx_http_zt_access_done(ctx, rc);
+        }
+    }
+
+    return ngx_http_zt_access_done(ctx, NGX_OK);
 }
 
 

@@ -9,11 +9,37 @@
 #include "ngx_http_zt_inference.h"
 
 
+static void ngx_http_zt_answer_write_error(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_int_t ngx_http_zt_answer_challenges(ngx_http_request_t *r,
     char *error, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_answer_challenge(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_str_t *scheme, char *error,
     ngx_str_t *err, ngx_str_t *algs);
+
+
+typedef struct {
+    ngx_str_t                  *type;
+    ngx_str_t                  *code;
+    ngx_str_t                  *message;
+} ngx_http_zt_answer_error_t;
+
+
+static void
+ngx_http_zt_answer_write_error(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_answer_error_t  *e = data;
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "error");
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_member(out, "type", e->type);
+    ngx_http_zt_json_member(out, "code", e->code);
+    ngx_http_zt_json_member(out, "message", e->message);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
+}
 
 
 /*
@@ -26,30 +52,21 @@ ngx_int_t
 ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
     ngx_str_t *code, ngx_str_t *message)
 {
-    size_t   len;
-    u_char  *json, *p;
+    ngx_str_t                    json;
+    ngx_http_zt_answer_error_t   e;
 
-    len = sizeof("{\"error\":{\"type\":\"\",\"code\":\"\",\"message\":\"\"}}\n")
-          - 1
-          + ngx_http_zt_json_escape_len(type->data, type->len)
-          + ngx_http_zt_json_escape_len(code->data, code->len)
-          + ngx_http_zt_json_escape_len(message->data, message->len);
+    e.type = type;
+    e.code = code;
+    e.message = message;
 
-    json = ngx_pnalloc(r->pool, len);
-    if (json == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_answer_write_error, &e,
+                               &json)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(json, "{\"error\":{\"type\":\"",
-                   sizeof("{\"error\":{\"type\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, type->data, type->len);
-    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, code->data, code->len);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, message->data, message->len);
-    p = ngx_cpymem(p, "\"}}\n", sizeof("\"}}\n") - 1);
-
-    return ngx_http_zt_answer_json(r, status, json, p - json);
+    return ngx_http_zt_answer_json(r, status, json.data, json.len);
 }
 
 

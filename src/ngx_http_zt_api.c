@@ -2,8 +2,9 @@
 /*
  * The reviewer API, the content handler of zt_approval_api locations: it
  * routes a request to an operation, reads its JSON body, and runs it, the
- * approval transitions through ngx_http_zt_approval.c and the grants
- * through ngx_http_zt_grant.c.  Every operation asks Redis once; its reply
+ * approval transitions through ngx_http_zt_approval.c, the grants
+ * through ngx_http_zt_grant.c and the usage budgets through
+ * ngx_http_zt_usage.c.  Every operation asks Redis once; its reply
  * finishes the request here, and so does Redis's failure, as a 503 the
  * audit line names.  Who may call the API is the location's own
  * zt_policy.
@@ -27,6 +28,7 @@ struct ngx_http_zt_api_s {
     ngx_str_t                   iss;        /* grants: ?iss= */
     ngx_str_t                   sub;        /* grants/SUB/SCOPE, ?sub= */
     ngx_str_t                   scope;
+    ngx_str_t                   key;        /* usage/KEY, usage?key= */
     json_t                     *body;
 };
 
@@ -101,6 +103,11 @@ static ngx_int_t ngx_http_zt_api_grantee(ngx_http_request_t *r,
 static ngx_str_t *ngx_http_zt_api_issuer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_api_no_issuer(ngx_http_request_t *r);
 
+static ngx_int_t ngx_http_zt_api_usage(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_api_t *api);
+static ngx_int_t ngx_http_zt_api_usage_shown(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_api_t *api, redisReply *reply);
+
 static ngx_int_t ngx_http_zt_api_send_object(ngx_http_request_t *r,
     ngx_uint_t status, redisReply *flat);
 static void ngx_http_zt_api_write_one(ngx_http_zt_json_out_t *out,
@@ -118,8 +125,10 @@ enum {
     NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
     NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
     NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub=&iss= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE?iss=,
+    NGX_HTTP_ZT_API_GRANT_REVOKE,   /* DELETE <loc>/grants/SUB/SCOPE?iss=,
                                        <loc>/grants?sub=&scope=&iss= */
+    NGX_HTTP_ZT_API_USAGE_VIEW,     /* GET    <loc>/usage/KEY, usage?key= */
+    NGX_HTTP_ZT_API_USAGE_RESET     /* DELETE <loc>/usage/KEY, usage?key= */
 };
 
 
@@ -144,7 +153,13 @@ static ngx_http_zt_api_op_t  ngx_http_zt_api_ops[] = {
       ngx_http_zt_api_grant_list, ngx_http_zt_api_grant_listed },
 
     { ngx_string("grant.revoke"), ngx_string("grant.error"), 0,
-      ngx_http_zt_api_grant_revoke, ngx_http_zt_api_grant_revoked }
+      ngx_http_zt_api_grant_revoke, ngx_http_zt_api_grant_revoked },
+
+    { ngx_string("usage.view"), ngx_string("usage.error"), 0,
+      ngx_http_zt_api_usage, ngx_http_zt_api_usage_shown },
+
+    { ngx_string("usage.reset"), ngx_string("usage.error"), 0,
+      ngx_http_zt_api_usage, ngx_http_zt_api_usage_shown }
 };
 
 
@@ -454,6 +469,8 @@ not_found:
  *   approvals/ID/approve|deny    POST
  *   grants                       GET ?sub=, POST, DELETE ?sub=&scope=
  *   grants/SUB/SCOPE             DELETE
+ *   usage                        GET, DELETE ?key=
+ *   usage/KEY                    GET, DELETE
  * NGX_DECLINED when the segments are none of them.
  */
 
@@ -496,6 +513,36 @@ ngx_http_zt_api_match(ngx_http_request_t *r, ngx_http_zt_api_t *api,
             }
 
             api->id = seg[1];
+        }
+
+        api->op = &ngx_http_zt_api_ops[op];
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_zt_api_is(&seg[0], "usage")) {
+
+        if (n == 3) {
+            return NGX_DECLINED;
+        }
+
+        if (r->method == NGX_HTTP_GET) {
+            op = NGX_HTTP_ZT_API_USAGE_VIEW;
+
+        } else if (r->method == NGX_HTTP_DELETE) {
+            op = NGX_HTTP_ZT_API_USAGE_RESET;
+
+        } else {
+            goto not_allowed;
+        }
+
+        /* a key with a "/" (an issuer's URL) is named by ?key= */
+
+        if (n == 2) {
+            api->key = seg[1];
+
+        } else if (ngx_http_zt_api_arg(r, "key", &api->key) == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         api->op = &ngx_http_zt_api_ops[op];
@@ -1078,6 +1125,24 @@ ngx_http_zt_api_no_issuer(ngx_http_request_t *r)
                                     "name the subject's issuer with ?iss=: "
                                     "the gateway accepts tokens of more "
                                     "than one issuer");
+}
+
+
+static ngx_int_t
+ngx_http_zt_api_usage(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_api_t *api)
+{
+    return ngx_http_zt_usage_api(r, ctx, &api->key,
+                                 r->method == NGX_HTTP_DELETE,
+                                 ngx_http_zt_api_reply, api);
+}
+
+
+static ngx_int_t
+ngx_http_zt_api_usage_shown(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_api_t *api, redisReply *reply)
+{
+    return ngx_http_zt_usage_api_shown(r, &api->key, reply);
 }
 
 

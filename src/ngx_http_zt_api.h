@@ -1,7 +1,7 @@
 
 /*
- * zt-inference: the reviewer API of zt_approval_api locations: approvals
- * and just-in-time grants.
+ * zt-inference: the reviewer API of zt_approval_api locations: approvals,
+ * just-in-time grants and usage budgets.
  */
 
 

@@ -360,6 +360,8 @@ ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out, void *data)
     ngx_http_zt_json_key(out, "masked");
     ngx_http_zt_json_int(out, ctx->masked);
 
+    ngx_http_zt_usage_audit(r, ctx, out);
+
     if (ctx->id.fp[0]) {
         s.data = ctx->id.fp;
         s.len = NGX_HTTP_ZT_FP_LEN;

@@ -62,6 +62,13 @@ ngx_http_zt_body_needs(ngx_http_zt_loc_conf_t *lcf)
                  |NGX_HTTP_ZT_BODY_VALUES;
     }
 
+    /* the usage estimate: what the model reads, its limits if JSON */
+
+    if (lcf->usage.limits) {
+        needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
+                 |NGX_HTTP_ZT_BODY_BUILD;
+    }
+
     return needs;
 }
 
@@ -689,7 +696,8 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
 
     rd.pool = r->pool;
-    rd.build = (needs & NGX_HTTP_ZT_BODY_VALUES) ? 1 : 0;
+    rd.build = (needs & (NGX_HTTP_ZT_BODY_VALUES|NGX_HTTP_ZT_BODY_BUILD))
+               ? 1 : 0;
 
     if (needs & NGX_HTTP_ZT_BODY_STRINGS) {
         rd.strings = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));

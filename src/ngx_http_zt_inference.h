@@ -25,6 +25,7 @@ typedef struct ngx_http_zt_approval_s     ngx_http_zt_approval_t;
 typedef struct ngx_http_zt_api_s          ngx_http_zt_api_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
+typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
 
 
 #include "ngx_http_zt_util.h"
@@ -49,6 +50,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_dpop.h"
 #include "ngx_http_zt_cnf.h"
 #include "ngx_http_zt_metadata.h"
+#include "ngx_http_zt_usage.h"
 
 
 struct ngx_http_zt_loc_conf_s {
@@ -74,6 +76,8 @@ struct ngx_http_zt_loc_conf_s {
     ngx_http_zt_dpop_conf_t     dpop;
     ngx_http_zt_metadata_t     *metadata;       /* zt_resource_metadata */
     ngx_str_t                  *metadata_document;  /* served here */
+
+    ngx_http_zt_usage_conf_t    usage;
 };
 
 
@@ -94,6 +98,7 @@ typedef struct {
     ngx_http_zt_api_main_t      api;
     u_char                      cache_salt[16];  /* new for each config */
     size_t                      dpop_replay_size;
+    ngx_array_t                *usage_zones;     /* of ..._usage_zone_t * */
 } ngx_http_zt_main_conf_t;
 
 
@@ -130,6 +135,8 @@ struct ngx_http_zt_ctx_s {
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
+
+    ngx_http_zt_usage_t        *usage;  /* the reservation, its settlement */
 
     ngx_int_t                   rc;         /* access phase result */
     unsigned                    done:1;

@@ -450,10 +450,11 @@ ngx_http_zt_mask_init(ngx_conf_t *cf)
 
 /*
  * An upstream asked for gzip would send a body the filter cannot read, and
- * it fails closed on it.  So, where masking is on, the upstream is asked for
- * identity: the Accept-Encoding lines the proxy copies say "identity", while
- * r->headers_in.accept_encoding keeps the client's own value, which the
- * gzip filter and gzip_static read to compress what goes to the client.
+ * it fails closed on it.  So, where masking is on or usage limits read the
+ * answer's usage, the upstream is asked for identity: the Accept-Encoding
+ * lines the proxy copies say "identity", while r->headers_in.accept_encoding
+ * keeps the client's own value, which the gzip filter and gzip_static read
+ * to compress what goes to the client.
  */
 
 static ngx_int_t
@@ -470,7 +471,9 @@ ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 
     zlcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
-    if (zlcf->mask.rules == NULL || zlcf->mask.rules->nelts == 0) {
+    if ((zlcf->mask.rules == NULL || zlcf->mask.rules->nelts == 0)
+        && zlcf->usage.limits == NULL)
+    {
         return NGX_DECLINED;
     }
 

@@ -6,7 +6,9 @@
  * (ngx_http_zt_mask_json.c), which calls the detectors
  * (ngx_http_zt_mask_detect.c); calls only go down that list, and what
  * comes back up (masked bytes, watched values) goes through the function
- * pointers the caller hands down.  Included by those files only.
+ * pointers the caller hands down.  Included by those files, and by the
+ * reader of an answer's usage (ngx_http_zt_usage_read.c), which feeds the
+ * parser and the scanner without rules, for their watched values only.
  */
 
 
@@ -83,12 +85,18 @@ typedef struct ngx_http_zt_mask_sse_s   ngx_http_zt_mask_sse_t;
 typedef ngx_int_t (*ngx_http_zt_mask_track_pt)(void *data, ngx_uint_t id,
     u_char *raw, size_t len);
 
+/* an event's data lines, joined */
+typedef ngx_int_t (*ngx_http_zt_mask_sse_data_pt)(void *data, u_char *p,
+    size_t len);
+
 
 /* ngx_http_zt_mask_sse.c */
 ngx_http_zt_mask_sse_t *ngx_http_zt_mask_sse_create(
     ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
 ngx_int_t ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof);
+void ngx_http_zt_mask_sse_set_data_hook(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_sse_data_pt hook, void *data);
 
 /* ngx_http_zt_mask_json.c */
 ngx_http_zt_mask_json_t *ngx_http_zt_mask_json_create(

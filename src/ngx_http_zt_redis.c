@@ -42,6 +42,7 @@ typedef struct {
     ngx_queue_t                    queue;      /* free or waiting list */
     ngx_http_request_t            *request;    /* NULL: request went away */
     ngx_http_zt_redis_handler_pt   handler;
+    ngx_http_zt_redis_done_pt      done;       /* a detached command's */
     void                          *data;
     ngx_http_cleanup_t            *cleanup;
     ngx_event_t                    timer;
@@ -74,6 +75,10 @@ static ngx_int_t ngx_http_zt_redis_ask_time(void);
 static void ngx_http_zt_redis_time_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_http_zt_redis_fail_waiting(void);
+static ngx_int_t ngx_http_zt_redis_eval_any(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, ngx_http_zt_redis_done_pt done,
+    void *data);
 static ngx_http_zt_redis_cmd_t *ngx_http_zt_redis_prepare(
     ngx_http_request_t *r, ngx_http_zt_redis_handler_pt handler, void *data);
 static void ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd);
@@ -261,6 +266,35 @@ ngx_http_zt_redis_eval(ngx_http_request_t *r,
     ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
+    return ngx_http_zt_redis_eval_any(r, script, args, n, handler, NULL,
+                                      data);
+}
+
+
+/*
+ * The same for a script that outlives the request sending it (a
+ * settlement after the answer): r is used while it is sent, done(reply,
+ * data) runs whenever the reply or the failure comes, with data that must
+ * live until then, and is not called unless NGX_DONE is returned.  It is
+ * sent at once or not at all: it cannot wait for the clock offset, whose
+ * wait keeps the arguments in the request's pool.
+ */
+
+ngx_int_t
+ngx_http_zt_redis_eval_detached(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_done_pt done, void *data)
+{
+    return ngx_http_zt_redis_eval_any(r, script, args, n, NULL, done, data);
+}
+
+
+static ngx_int_t
+ngx_http_zt_redis_eval_any(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, ngx_http_zt_redis_done_pt done,
+    void *data)
+{
     u_char                    *p;
     size_t                     len;
     ngx_str_t                 *argv;
@@ -294,6 +328,21 @@ ngx_http_zt_redis_eval(ngx_http_request_t *r,
 
     cmd->argv = argv;
     cmd->argc = argc;
+
+    if (done) {
+        if (!peer->clock) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: redis %s: the clock offset is not measured "
+                          "yet, a detached command is not sent", peer->name);
+            ngx_http_zt_redis_release(cmd);
+            return NGX_DECLINED;
+        }
+
+        /* bound to the worker's connection only */
+        cmd->cleanup->handler = NULL;
+        cmd->request = NULL;
+        cmd->done = done;
+    }
 
     /* the deadline follows the timer, which starts now */
     ngx_http_zt_redis_arm(cmd);
@@ -371,13 +420,17 @@ ngx_http_zt_redis_send(ngx_http_zt_redis_cmd_t *cmd)
         argv = argv_buf;
         lens = lens_buf;
 
-    } else {
+    } else if (cmd->request) {
         argv = ngx_palloc(cmd->request->pool, cmd->argc * sizeof(char *));
         lens = ngx_palloc(cmd->request->pool, cmd->argc * sizeof(size_t));
 
         if (argv == NULL || lens == NULL) {
             return NGX_ERROR;
         }
+
+    } else {
+        /* a detached command has no pool: its scripts take few arguments */
+        return NGX_ERROR;
     }
 
     for (i = 0; i < cmd->argc - 1; i++) {
@@ -395,7 +448,9 @@ ngx_http_zt_redis_send(ngx_http_zt_redis_cmd_t *cmd)
                                (int) cmd->argc, argv, lens);
 
     if (rc != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, cmd->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR,
+                      cmd->request ? cmd->request->connection->log
+                                   : ngx_cycle->log, 0,
                       "zt: redis refused a command: connection closing");
         return NGX_ERROR;
     }
@@ -770,7 +825,9 @@ ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd)
 
     r = cmd->request;
 
-    if (r == r->main && r->read_event_handler == ngx_http_block_reading) {
+    if (r && r == r->main
+        && r->read_event_handler == ngx_http_block_reading)
+    {
         r->read_event_handler = ngx_http_test_reading;
         cmd->watch = 1;
     }
@@ -963,6 +1020,7 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_zt_redis_peer_t      *peer;
+    ngx_http_zt_redis_done_pt      done;
     ngx_http_zt_redis_handler_pt   handler;
 
     peer = &ngx_http_zt_redis_peer;
@@ -978,9 +1036,15 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     r = cmd->request;
     handler = cmd->handler;
+    done = cmd->done;
     data = cmd->data;
 
     ngx_http_zt_redis_release(cmd);
+
+    if (done) {
+        done(rr, data);
+        return;
+    }
 
     if (r == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -1069,7 +1133,8 @@ ngx_http_zt_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_zt_redis_cmd_t  *cmd = ev->data;
 
-    ngx_log_error(NGX_LOG_ERR, cmd->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR,
+                  cmd->request ? cmd->request->connection->log : ev->log, 0,
                   "zt: redis %s did not answer within %M ms",
                   ngx_http_zt_redis_peer.name, cmd->timeout);
 

@@ -24,6 +24,10 @@ struct redisReply;
 typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
     struct redisReply *reply, void *data);
 
+/* the same for a command that belongs to no request */
+typedef void (*ngx_http_zt_redis_done_pt)(struct redisReply *reply,
+    void *data);
+
 
 /*
  * A Lua script run with EVAL by ngx_http_zt_redis_eval(): its arguments
@@ -71,10 +75,14 @@ char *ngx_http_zt_redis_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_zt_redis_eval(ngx_http_request_t *r,
     ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
     ngx_http_zt_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_zt_redis_eval_detached(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_done_pt done, void *data);
 ngx_int_t ngx_http_zt_redis_key(ngx_http_request_t *r, ngx_str_t *key,
     char *kind, ngx_str_t *name);
 ngx_int_t ngx_http_zt_redis_number(ngx_http_request_t *r, ngx_str_t *s,
     int64_t n);
+ngx_str_t *ngx_http_zt_redis_retry_after(ngx_http_request_t *r);
 ngx_int_t ngx_http_zt_redis_unavailable(ngx_http_request_t *r);
 void ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle);
 
