@@ -611,7 +611,7 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
         }
 
     } else {
-        mc->json = ngx_http_zt_mask_json_create(&mc->req, &mc->emit, NULL, 0);
+        mc->json = ngx_http_zt_mask_json_create(&mc->req, &mc->emit);
         if (mc->json == NULL) {
             return NGX_ERROR;
         }

@@ -61,8 +61,7 @@ struct ngx_http_zt_mask_json_s {
     ngx_uint_t                 words;      /* uint64_t per position set */
     size_t                     max_name;   /* longest name a key can match */
 
-    ngx_http_zt_mask_track_pt  hook;
-    void                      *hook_data;
+    ngx_http_zt_mask_watch_t  *watch;
 
     ngx_http_zt_mask_frame_t  *frames;
     uint64_t                  *bits;       /* words per frame */
@@ -79,7 +78,6 @@ struct ngx_http_zt_mask_json_s {
 
     ngx_uint_t                 skip_depth;
     ngx_http_zt_mask_rule_t   *selected;
-    ngx_uint_t                 track;      /* id of a watched value */
     u_char                    *value;      /* where a scalar started */
 
     u_char                    *start;      /* the chunk being scanned */
@@ -87,6 +85,8 @@ struct ngx_http_zt_mask_json_s {
     u_char                    *copy;       /* unsent bytes start here */
     u_char                    *held;       /* held string starts here */
     u_char                    *key_start;
+    u_char                    *name;       /* the last key, for a watcher */
+    size_t                     name_len;
 
     ngx_http_zt_mask_buf_t     hold;       /* string across chunks */
     ngx_http_zt_mask_buf_t     key_raw;
@@ -140,8 +140,7 @@ static ngx_int_t ngx_http_zt_mask_json_error(ngx_http_zt_mask_json_t *js,
 
 ngx_http_zt_mask_json_t *
 ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_emit_t *emit, ngx_http_zt_mask_jpath_t *track,
-    ngx_uint_t ntrack)
+    ngx_http_zt_mask_emit_t *emit)
 {
     size_t                     len;
     ngx_uint_t                 i, j, n, bit;
@@ -157,7 +156,7 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
     js->mr = mr;
     js->emit = emit;
 
-    n = mr->npaths + ntrack;
+    n = mr->npaths;
 
     if (n) {
         js->jpaths = ngx_palloc(mr->pool,
@@ -171,17 +170,8 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
 
     for (i = 0; i < n; i++) {
         jp = &js->jpaths[i];
-
-        if (i < mr->npaths) {
-            jp->path = &mr->paths[i]->path;
-            jp->rule = mr->paths[i];
-            jp->track = 0;
-
-        } else {
-            *jp = track[i - mr->npaths];
-            jp->rule = NULL;
-        }
-
+        jp->path = &mr->paths[i]->path;
+        jp->rule = mr->paths[i];
         jp->bit = bit;
         bit += jp->path->nsteps + 1;
 
@@ -235,12 +225,17 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
 }
 
 
+/*
+ * The watcher is told where each value starts, where each container ends
+ * and the text of each scalar; it rewrites the strings it takes itself.
+ * The scanner must then be fed each JSON text whole, in one buffer.
+ */
+
 void
-ngx_http_zt_mask_json_set_hook(ngx_http_zt_mask_json_t *js,
-    ngx_http_zt_mask_track_pt hook, void *data)
+ngx_http_zt_mask_json_watch(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_watch_t *watch)
 {
-    js->hook = hook;
-    js->hook_data = data;
+    js->watch = watch;
 }
 
 
@@ -255,7 +250,6 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->in_key = 0;
     js->hold.len = 0;
     js->changes = 0;
-    js->track = 0;
 }
 
 
@@ -263,21 +257,6 @@ ngx_uint_t
 ngx_http_zt_mask_json_changes(ngx_http_zt_mask_json_t *js)
 {
     return js->changes;
-}
-
-
-/* the index of the current element of the array open at "level" */
-
-ngx_int_t
-ngx_http_zt_mask_json_index(ngx_http_zt_mask_json_t *js, ngx_uint_t level)
-{
-    if (level >= js->depth || js->frames[level].type != '['
-        || js->frames[level].index == 0)
-    {
-        return NGX_ERROR;
-    }
-
-    return js->frames[level].index - 1;
 }
 
 
@@ -336,6 +315,8 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
                 }
 
                 if (js->state == sw_key_string) {
+                    js->name_len = p - js->name;
+
                     if (ngx_http_zt_mask_json_key_end(js, p) != NGX_OK) {
                         return NGX_ERROR;
                     }
@@ -539,6 +520,7 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
             js->state = sw_key_string;
             js->esc = 0;
             js->escaped = 0;
+            js->name = p + 1;
 
             if (!js->skipping && js->max_name) {
                 js->in_key = 1;
@@ -708,13 +690,14 @@ static ngx_int_t
 ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 {
     size_t                     size;
+    ngx_int_t                  rc;
     ngx_uint_t                 i, n, need;
     uint64_t                  *bits;
     ngx_http_zt_mask_jpath_t  *jp;
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
-    js->track = 0;
     js->selected = NULL;
+    frame = NULL;
 
     if (!js->skipping) {
 
@@ -734,17 +717,9 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         for (i = 0; i < js->njpaths; i++) {
             jp = &js->jpaths[i];
 
-            if (!ngx_http_zt_bit_test(js->cur, jp->bit + jp->path->nsteps)) {
-                continue;
-            }
-
-            if (jp->rule) {
+            if (ngx_http_zt_bit_test(js->cur, jp->bit + jp->path->nsteps)) {
                 js->selected = jp->rule;
                 break;
-            }
-
-            if (js->track == 0) {
-                js->track = jp->track;
             }
         }
 
@@ -766,7 +741,23 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             js->skipping = 1;
             js->skip_depth = js->depth;
             js->copy = NULL;
-            js->track = 0;
+
+        } else if (js->watch) {
+            if (frame == NULL) {
+                rc = js->watch->value(js->watch->data, p, NULL, 0, -1);
+
+            } else if (frame->type == '{') {
+                rc = js->watch->value(js->watch->data, p, js->name,
+                                      js->name_len, -1);
+
+            } else {
+                rc = js->watch->value(js->watch->data, p, NULL, 0,
+                                      frame->index - 1);
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
 
     } else if (js->depth && js->frames[js->depth - 1].type == '[') {
@@ -829,7 +820,6 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         }
 
         js->state = (*p == '{') ? sw_key_or_close : sw_value_or_close;
-        js->track = 0;
 
         return NGX_OK;
 
@@ -839,7 +829,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         js->esc = 0;
         js->escaped = 0;
 
-        need = (js->mr->npatterns || js->track);
+        need = (js->mr->npatterns || js->watch);
 
         if (!js->skipping && need) {
             if (js->copy && ngx_http_zt_mask_json_flush(js, p) != NGX_OK) {
@@ -895,21 +885,20 @@ static ngx_int_t
 ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
     ngx_uint_t scalar)
 {
-    ngx_int_t  rc;
+    if (js->skipping) {
+        if (js->depth == js->skip_depth) {
+            js->skipping = 0;
+            js->copy = end;
+        }
 
-    if (js->skipping && js->depth == js->skip_depth) {
-        js->skipping = 0;
-        js->copy = end;
-    }
-
-    if (scalar && js->track && js->hook && js->value >= js->start) {
-        rc = js->hook(js->hook_data, js->track, js->value, end - js->value);
-        if (rc == NGX_ERROR) {
+    } else if (scalar && js->watch) {
+        if (js->watch->scalar(js->watch->data, js->value, end - js->value)
+            == NGX_ERROR)
+        {
             return NGX_ERROR;
         }
     }
 
-    js->track = 0;
     js->state = sw_after;
 
     return NGX_OK;
@@ -926,6 +915,12 @@ ngx_http_zt_mask_json_close(ngx_http_zt_mask_json_t *js, u_char *p,
 
     if ((ch == '}') != (frame->type == '{')) {
         return ngx_http_zt_mask_json_error(js, p, "mismatched bracket");
+    }
+
+    if (js->watch && !js->skipping
+        && js->watch->close(js->watch->data) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     js->depth--;
@@ -1102,8 +1097,8 @@ ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js, u_char *p)
     js->hold.len = 0;
     js->copy = p + 1;
 
-    if (js->track && js->hook) {
-        rc = js->hook(js->hook_data, js->track, raw, len);
+    if (js->watch) {
+        rc = js->watch->scalar(js->watch->data, raw, len);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;

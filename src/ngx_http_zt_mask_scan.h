@@ -37,12 +37,10 @@ typedef struct {
 } ngx_http_zt_mask_emit_t;
 
 
-/* a JSON path the scanner follows: a zt_mask rule, or one the SSE parser
- * watches (rule == NULL, track != 0) */
+/* a JSON path the scanner follows: a zt_mask rule */
 typedef struct {
     ngx_http_zt_jsonpath_t        *path;
     ngx_http_zt_mask_rule_t       *rule;
-    ngx_uint_t                     track;
     ngx_uint_t                     bit;        /* first position bit */
 } ngx_http_zt_mask_jpath_t;
 
@@ -79,9 +77,24 @@ typedef struct {
 typedef struct ngx_http_zt_mask_json_s  ngx_http_zt_mask_json_t;
 typedef struct ngx_http_zt_mask_sse_s   ngx_http_zt_mask_sse_t;
 
-/* a watched value: id, position in choices[], raw JSON text */
-typedef ngx_int_t (*ngx_http_zt_mask_track_pt)(void *data, ngx_uint_t id,
-    u_char *raw, size_t len);
+
+/*
+ * What the SSE parser follows of the JSON of an event: where each value
+ * starts (a member "name" of an object, an element "index" of an array, or
+ * the top, index -1), where each container closes, and the raw text of each
+ * number, literal and string (quotes included).  For a string, NGX_OK says
+ * the watcher rewrites it, NGX_DECLINED that the scanner masks it itself.
+ * Values a zt_mask path replaces are not told.
+ */
+typedef struct {
+    ngx_int_t                    (*value)(void *data, u_char *p,
+                                          u_char *name, size_t name_len,
+                                          ngx_int_t index);
+    ngx_int_t                    (*close)(void *data);
+    ngx_int_t                    (*scalar)(void *data, u_char *raw,
+                                           size_t len);
+    void                          *data;
+} ngx_http_zt_mask_watch_t;
 
 
 /* ngx_http_zt_mask_sse.c */
@@ -92,15 +105,12 @@ ngx_int_t ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
 
 /* ngx_http_zt_mask_json.c */
 ngx_http_zt_mask_json_t *ngx_http_zt_mask_json_create(
-    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit,
-    ngx_http_zt_mask_jpath_t *track, ngx_uint_t ntrack);
+    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
 void ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js);
 ngx_int_t ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js,
     u_char *p, u_char *last, ngx_uint_t eof);
-void ngx_http_zt_mask_json_set_hook(ngx_http_zt_mask_json_t *js,
-    ngx_http_zt_mask_track_pt hook, void *data);
-ngx_int_t ngx_http_zt_mask_json_index(ngx_http_zt_mask_json_t *js,
-    ngx_uint_t level);
+void ngx_http_zt_mask_json_watch(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_watch_t *watch);
 ngx_uint_t ngx_http_zt_mask_json_changes(ngx_http_zt_mask_json_t *js);
 size_t ngx_http_zt_mask_json_unescape(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
