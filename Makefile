@@ -1,19 +1,27 @@
 # zt-inference: build, test and demo entry points.
 #
 #   make             deps + the module (.so) against Debian's nginx source
-#   make test        deps + module + the Test::Nginx suite (Redis included)
+#   make test        deps + module + the Test::Nginx suite
+#   make test-json   the strict JSON reader against jansson (t/json/)
 #   make test-asan   the same suite with the module built under ASan
+#   make test-valgrind  a part of the suite with nginx under valgrind
 #   make test-workers2  the same suite with worker_processes 2
+#   make test-e2e    a real OpenID provider rotating its keys under traffic
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
 #   make bench       wrk benchmarks against a plain proxy_pass
 #
-# NGINX_SRC=/path/to/nginx-x.y.z builds against an operator's own nginx
-# source (configured --with-compat) instead of Debian's.
+# NGINX_SRC=/path/to/nginx-x.y.z builds against an nginx.org source tree
+# instead of Debian's: the module, and an nginx binary of that source
+# (build/sbin/nginx) that the tests run.  NGINX_CONFIGURE adds configure
+# flags (--with-debug ...); ECHO_SRC is the echo-nginx-module source the
+# suite needs, built beside it.
 
 NGINX_SRC   ?=
-NGINX_BIN   ?= /usr/sbin/nginx
+NGINX_CONFIGURE ?=
+ECHO_SRC    ?=
 BUILD       ?= build
 SANITIZE    ?=
+ASAN        ?=
 MODULE_NAME  = ngx_http_zt_inference_module
 MODULE       = $(CURDIR)/$(BUILD)/$(MODULE_NAME).so
 OBJS_DIR     = $(BUILD)/nginx
@@ -23,8 +31,18 @@ LD_OPT       = $(SANITIZE)
 PROVE_FLAGS ?= -r
 TESTS       ?= t/
 
-.PHONY: all deps module test test-asan test-workers2 demo demo-stop bench \
-        clean
+ifeq ($(NGINX_SRC),)
+NGINX_BIN   ?= /usr/sbin/nginx
+else
+NGINX_BIN   ?= $(CURDIR)/$(BUILD)/sbin/nginx
+endif
+
+# what the build tree was configured with: a change reconfigures it
+CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
+               | $(LD_OPT)
+
+.PHONY: all deps module test test-json test-asan test-valgrind test-workers2 \
+        test-e2e demo demo-stop bench clean FORCE
 
 all: deps module
 
@@ -33,32 +51,68 @@ deps:
 
 module: $(MODULE)
 
-$(OBJS_DIR)/Makefile: config Makefile scripts/configure.sh
-	rm -rf $(OBJS_DIR)
-	mkdir -p $(BUILD)
+$(BUILD)/configure.args: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CONF_ARGS)' | cmp -s - $@ || echo '$(CONF_ARGS)' > $@
+
+$(OBJS_DIR)/objs/Makefile: config Makefile scripts/configure.sh \
+                      $(BUILD)/configure.args
+	rm -rf $(OBJS_DIR) $(BUILD)/sbin $(BUILD)/ngx_http_echo_module.so
 	BUILD_DIR=$(OBJS_DIR) NGINX_SRC="$(NGINX_SRC)" MODULE_DIR=$(CURDIR) \
+	    NGINX_CONFIGURE="$(NGINX_CONFIGURE)" ECHO_SRC="$(ECHO_SRC)" \
 	    CC_OPT="$(CC_OPT)" LD_OPT="$(LD_OPT)" bash scripts/configure.sh
 
-$(MODULE): $(OBJS_DIR)/Makefile $(SOURCES)
+# files are replaced, never rewritten in place: an nginx still running
+# has the old ones mapped
+ifeq ($(NGINX_SRC),)
+$(MODULE): $(OBJS_DIR)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(OBJS_DIR) -f objs/Makefile modules
-	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@
+	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@.tmp && mv $@.tmp $@
+else
+# the binary too: a module loads only into the nginx it was built with
+$(MODULE): $(OBJS_DIR)/objs/Makefile $(SOURCES)
+	$(MAKE) -C $(OBJS_DIR) -f objs/Makefile
+	mkdir -p $(BUILD)/sbin
+	cp $(OBJS_DIR)/objs/nginx $(BUILD)/sbin/nginx.tmp
+	mv $(BUILD)/sbin/nginx.tmp $(BUILD)/sbin/nginx
+	if [ -n "$(ECHO_SRC)" ]; then \
+	    cp $(OBJS_DIR)/objs/ngx_http_echo_module.so $(BUILD)/echo.tmp && \
+	    mv $(BUILD)/echo.tmp $(BUILD)/ngx_http_echo_module.so; fi
+	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@.tmp && mv $@.tmp $@
+endif
 
-test: deps module
-	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
+# the reader alone, built with nginx's headers, against jansson
+JSON_DIFF    = $(BUILD)/json-diff
+NGX_INCS     = $(addprefix -I$(OBJS_DIR)/, src/core src/event \
+               src/event/modules src/os/unix objs src/http src/http/modules \
+               src/http/v2) -Isrc
+
+$(JSON_DIFF): t/json/json_diff.c src/ngx_http_zt_json.c $(wildcard src/*.h) \
+              $(OBJS_DIR)/objs/Makefile
+	$(CC) $(CC_OPT) -g $(NGX_INCS) -o $@ t/json/json_diff.c \
+	    src/ngx_http_zt_json.c $(LD_OPT) -ljansson
+
+test-json: deps $(JSON_DIFF)
+	$(JSON_DIFF)
+
+test: deps module test-json
+	ASAN=$(ASAN) MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
 
 test-asan:
 	$(MAKE) BUILD=build-asan SANITIZE="-fsanitize=address \
-	    -fno-omit-frame-pointer" deps module
-	ASAN=1 MODULE=$(CURDIR)/build-asan/$(MODULE_NAME).so \
-	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
-	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
+	    -fno-omit-frame-pointer" ASAN=1 test
 
 # the same suite with two workers and a master process
 test-workers2: deps module
 	TEST_NGINX_WORKERS=2 TEST_NGINX_MASTER_PROCESS=on MODULE=$(MODULE) \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" PROVE_FLAGS="$(PROVE_FLAGS)" \
 	    sh scripts/test.sh
+
+# not part of "test": it needs the npm registry once (npm ci)
+test-e2e: deps module
+	sh scripts/deps.sh e2e
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e.sh
 
 demo: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start
@@ -70,4 +124,4 @@ bench: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) bash bench/run.sh
 
 clean:
-	rm -rf build build-asan t/servroot
+	rm -rf build build-asan build-valgrind t/servroot*

@@ -41,6 +41,20 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       offsetof(ngx_http_zt_loc_conf_t, jwt.keys),
       NULL },
 
+    { ngx_string("zt_jwks_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_jwks_request_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("zt_oidc_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_zt_jwks_oidc_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
+      NULL },
+
     { ngx_string("zt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_array_slot,
@@ -141,7 +155,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_approval_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_zt_approval_api_set,
+      ngx_http_zt_api_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -170,6 +184,34 @@ static ngx_command_t  ngx_http_zt_commands[] = {
     { ngx_string("zt_mask_types"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_zt_mask_types_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_dpop"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_dpop_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_dpop_replay_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zt_main_conf_t, dpop_replay_size),
+      NULL },
+
+    { ngx_string("zt_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_metadata_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_resource_metadata_document"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_metadata_document_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -219,6 +261,10 @@ ngx_module_t  ngx_http_zt_inference_module = {
 static ngx_int_t
 ngx_http_zt_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_zt_jwks_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_zt_variables_add(cf);
 }
 
@@ -240,7 +286,13 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
 
     /* masking installs its own handler and filters */
 
-    return ngx_http_zt_mask_init(cf);
+    if (ngx_http_zt_mask_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* above the masking filter: a key set fetch is never masked */
+
+    return ngx_http_zt_jwks_filter_init(cf);
 }
 
 
@@ -257,6 +309,8 @@ ngx_http_zt_create_main_conf(ngx_conf_t *cf)
     if (RAND_bytes(zmcf->cache_salt, sizeof(zmcf->cache_salt)) != 1) {
         return NULL;
     }
+
+    zmcf->dpop_replay_size = NGX_CONF_UNSET_SIZE;
 
     return zmcf;
 }
@@ -276,11 +330,16 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->jwt.keys = NULL;
+     *     conf->jwt.remotes = NULL;
+     *     conf->jwt.oidc_issuer = { 0, NULL };
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
-     *     conf->policy.body = 0;
+     *     conf->policy.body_re = 0;
+     *     conf->policy.body_json = 0;
      *     conf->credential = { 0, NULL };
+     *     conf->dpop.origins = NULL;
+     *     conf->metadata_document = NULL;
      */
 
     conf->jwt.issuers = NGX_CONF_UNSET_PTR;
@@ -296,6 +355,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->approval_ttl = NGX_CONF_UNSET;
     conf->token_cache = NGX_CONF_UNSET_PTR;
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
+    conf->dpop.mode = NGX_CONF_UNSET_UINT;
+    conf->metadata = NGX_CONF_UNSET_PTR;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
 
@@ -323,6 +384,18 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->policy.enabled, prev->policy.enabled, 1);
 
+    if (ngx_http_zt_dpop_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_zt_metadata_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the resource metadata is public: clients read it to get a token */
+
+    if (conf->metadata_document) {
+        conf->policy.enabled = 0;
+    }
+
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
     ngx_conf_merge_value(conf->forward_token, prev->forward_token, 0);
     ngx_conf_merge_value(conf->audit_body, prev->audit_body, 0);
@@ -338,13 +411,15 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"zt_policy\" rules need a key: "
-                           "add \"zt_jwks_file\"");
+                           "add \"zt_jwks_file\" or \"zt_jwks_request\"");
         return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_sec_value(conf->approval_ttl, prev->approval_ttl, 3600);
 
-    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK) {
+    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK
+        || ngx_http_zt_api_merge(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Runs the Test::Nginx suite against the built module: starts a private
-# redis-server for it, and always stops it again, pass or fail.
+# Runs the Test::Nginx suite against the built module.  Each test file
+# finds nginx and the module itself (t/inc/ZT/Test.pm) and starts its own
+# Redis when it needs one (t/inc/ZT/Redis.pm); this script only picks the
+# runner: openresty's Test::Nginx when installed, else the compatible one
+# of t/lib.
 #
 # Inputs: MODULE (the .so), NGINX_BIN, TESTS, PROVE_FLAGS, ASAN=1.
 # Overridable: TEST_NGINX_PORT, TEST_NGINX_SERVROOT, TEST_NGINX_REDIS_PORT.
@@ -9,15 +12,12 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-: "${MODULE:?}" "${NGINX_BIN:=/usr/sbin/nginx}" "${TESTS:=t/}"
-: "${PROVE_FLAGS:=-r}"
+: "${MODULE:?}" "${TESTS:=t/}" "${PROVE_FLAGS:=-r}"
 
-export TEST_NGINX_BINARY="$NGINX_BIN"
-export TEST_NGINX_LOAD_MODULES="$MODULE /usr/lib/nginx/modules/ngx_http_echo_module.so"
-export TEST_NGINX_REDIS_PORT="${TEST_NGINX_REDIS_PORT:-16379}"
-export TEST_NGINX_PORT="${TEST_NGINX_PORT:-1984}"
-export TEST_NGINX_DATA_DIR="$top/t/data"
-export TEST_NGINX_REDIS_DIR="$top/t/servroot-redis-$TEST_NGINX_REDIS_PORT"
+export ZT_MODULE="$MODULE"
+if [ -n "${NGINX_BIN:-}" ]; then
+    export TEST_NGINX_BINARY="$NGINX_BIN"
+fi
 
 if [ "${ASAN:-}" = 1 ]; then
     LD_PRELOAD=$(gcc -print-file-name=libasan.so)
@@ -28,17 +28,10 @@ if [ "${ASAN:-}" = 1 ]; then
     rm -f "$top"/t/asan.*
 fi
 
-# the real Test::Nginx when installed, else the project's compatible runner
 if ! perl -MTest::Nginx::Socket -e 1 2>/dev/null; then
     PERL5LIB="$top/t/lib${PERL5LIB:+:$PERL5LIB}"
     export PERL5LIB
 fi
-
-# a run starts from an empty Redis: what an earlier run parked is not ours
-sh scripts/redis.sh stop
-rm -rf "$TEST_NGINX_REDIS_DIR"
-sh scripts/redis.sh start || exit 1
-trap 'LD_PRELOAD= sh scripts/redis.sh stop' EXIT INT TERM
 
 prove $PROVE_FLAGS $TESTS
 rc=$?

@@ -1,9 +1,10 @@
 
 /*
- * Just-in-time grants (SPEC section 6): a reviewer gives a subject a scope
- * until it expires, through the API of a zt_approval_api location; the
- * access phase looks a subject's grants up only when a scope= condition
- * failed on the token's own scopes (ngx_http_zt_grant_load()).
+ * Just-in-time grants: a reviewer gives a subject a scope until it
+ * expires, through the reviewer API (ngx_http_zt_api.c, which runs the
+ * operations below); the access phase looks a subject's grants up only
+ * when a scope= condition failed on the token's own scopes
+ * (ngx_http_zt_grant_load()).
  *
  * Redis layout (prefix from zt_redis):
  *   <prefix>grants:SUB   hash: SCOPE -> {"sub","scope","expires_at",
@@ -25,24 +26,25 @@
 
 static void ngx_http_zt_grant_loaded(ngx_http_request_t *r,
     redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_create(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, json_t *body);
-static void ngx_http_zt_grant_created(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_list(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx);
-static void ngx_http_zt_grant_listed(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_revoke(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *api);
-static void ngx_http_zt_grant_revoked(ngx_http_request_t *r,
-    redisReply *reply, void *data);
+static void ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_int_t ngx_http_zt_grant_name(json_t *v, ngx_str_t *s,
     ngx_uint_t scope);
 
 
+/* what ngx_http_zt_grant_write_revoked() writes */
+typedef struct {
+    ngx_str_t                  *sub;
+    ngx_str_t                  *scope;
+} ngx_http_zt_grant_revoked_t;
+
+
 /* KEYS: grants of a subject.  ARGV: now.  The scopes still active. */
-static char  ngx_http_zt_grant_lookup_lua[] =
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
     "local out, now = {}, tonumber(ARGV[1])\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
@@ -52,11 +54,14 @@ static char  ngx_http_zt_grant_lookup_lua[] =
     "    table.insert(out, all[i])\n"
     "  end\n"
     "end\n"
-    "return out\n";
+    "return out\n",
+    1);
 
 
 /* KEYS: grants of a subject.  ARGV: now.  Active grants as JSON. */
-static char  ngx_http_zt_grant_list_lua[] =
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
     "local out, now = {}, tonumber(ARGV[1])\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
@@ -66,16 +71,17 @@ static char  ngx_http_zt_grant_list_lua[] =
     "    table.insert(out, all[i + 1])\n"
     "  end\n"
     "end\n"
-    "return out\n";
+    "return out\n",
+    1);
 
 
 /*
  * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
- * now channel deadline.  Drops the expired grants of the subject on the
- * way.
+ * now channel.  Drops the expired grants of the subject on the way.
  */
-static char  ngx_http_zt_grant_create_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_create_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
     "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
     "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
     "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
@@ -92,15 +98,17 @@ static char  ngx_http_zt_grant_create_lua[] =
     "redis.call('PUBLISH', ARGV[7], cjson.encode({event = 'grant',\n"
     "  sub = ARGV[1], scope = ARGV[2], expires_at = tonumber(ARGV[3]),\n"
     "  by = ARGV[4], reason = ARGV[5], at = now}))\n"
-    "return g\n";
+    "return g\n",
+    1);
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel
- * deadline.  1 when an active grant was revoked.
+ * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel.  1
+ * when an active grant was revoked.
  */
-static char  ngx_http_zt_grant_revoke_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_revoke_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
     "local g = redis.call('HGET', KEYS[1], ARGV[2])\n"
     "if not g then return 0 end\n"
     "redis.call('HDEL', KEYS[1], ARGV[2])\n"
@@ -112,7 +120,8 @@ static char  ngx_http_zt_grant_revoke_lua[] =
     "redis.call('PUBLISH', ARGV[5], cjson.encode({event = 'revoke',\n"
     "  sub = ARGV[1], scope = ARGV[2], by = ARGV[4],\n"
     "  at = tonumber(ARGV[3])}))\n"
-    "return 1\n";
+    "return 1\n",
+    1);
 
 
 /*
@@ -124,7 +133,8 @@ static char  ngx_http_zt_grant_revoke_lua[] =
 ngx_int_t
 ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
-    ngx_str_t                  args[5];
+    ngx_int_t                  rc;
+    ngx_str_t                  args[2];
     ngx_http_zt_grant_wait_t  *g;
 
     if (ctx->grants_loaded) {
@@ -164,22 +174,17 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_lookup_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_lookup_lua) - 1;
-    ngx_str_set(&args[2], "1");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &ctx->id.sub)
+    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &ctx->id.sub)
            != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
+        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_loaded, NULL, 5,
-                                       args)
-        != NGX_OK)
-    {
+    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 2,
+                                ngx_http_zt_grant_loaded, NULL);
+
+    if (rc != NGX_DONE) {
         g->state = NGX_HTTP_ZT_REDIS_FAILED;
         return NGX_ERROR;
     }
@@ -249,62 +254,47 @@ done:
 }
 
 
+/*
+ * The reviewer API's operations.  Each answers a bad request at once, or
+ * asks Redis and returns what ngx_http_zt_redis_eval() does; the answer
+ * to the reply is ngx_http_zt_grant_created() and the like, NGX_DECLINED
+ * when the reply is not what the script returns.
+ */
+
 ngx_int_t
-ngx_http_zt_grant_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *api, json_t *body)
-{
-    switch (api->op) {
-
-    case NGX_HTTP_ZT_API_GRANT_CREATE:
-        return ngx_http_zt_grant_create(r, ctx, body);
-
-    case NGX_HTTP_ZT_API_GRANT_LIST:
-        return ngx_http_zt_grant_list(r, ctx);
-
-    case NGX_HTTP_ZT_API_GRANT_REVOKE:
-        return ngx_http_zt_grant_revoke(r, ctx, api);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    json_t *body)
+ngx_http_zt_grant_create(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, json_t *body,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
     time_t      ttl, now;
     json_t     *v;
-    ngx_str_t   args[12], sub, scope, s;
-
-    ngx_str_set(&ctx->event, "grant.create");
+    ngx_str_t   args[8], sub, scope, s;
 
     if (body == NULL) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "a grant needs a JSON body");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "a grant needs a JSON body");
     }
 
     if (ngx_http_zt_grant_name(json_object_get(body, "sub"), &sub, 0)
         != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"sub\" must be a non-empty "
-                                          "string");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"sub\" must be a non-empty "
+                                        "string");
     }
 
     if (ngx_http_zt_grant_name(json_object_get(body, "scope"), &scope, 1)
         != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"scope\" must be one scope "
-                                          "name");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"scope\" must be one scope "
+                                        "name");
     }
 
     v = json_object_get(body, "ttl");
@@ -325,131 +315,110 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ttl == NGX_ERROR || ttl <= 0 || ttl > NGX_HTTP_ZT_GRANT_TTL_MAX) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"ttl\" must be a time from 1s "
-                                          "to 7d, such as \"15m\"");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"ttl\" must be a time from 1s "
+                                        "to 7d, such as \"15m\"");
     }
 
     v = json_object_get(body, "reason");
-    ngx_str_null(&args[8]);
+    ngx_str_null(&args[5]);
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) {
             return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request_error",
-                                              "invalid_grant",
-                                              "\"reason\" must be a string");
+                                            "invalid_request_error",
+                                            "invalid_grant",
+                                            "\"reason\" must be a string");
         }
 
-        args[8].data = (u_char *) json_string_value(v);
-        args[8].len = ngx_min(json_string_length(v),
+        args[5].data = (u_char *) json_string_value(v);
+        args[5].len = ngx_min(json_string_length(v),
                               NGX_HTTP_ZT_GRANT_TEXT_MAX);
 
-        while (args[8].len < json_string_length(v) && args[8].len
-               && (args[8].data[args[8].len] & 0xc0) == 0x80)
+        while (args[5].len < json_string_length(v) && args[5].len
+               && (args[5].data[args[5].len] & 0xc0) == 0x80)
         {
-            args[8].len--;
+            args[5].len--;
         }
     }
 
     /* like approvals: nobody widens their own access */
 
-    if (sub.len == ctx->id.sub.len
-        && ngx_strncmp(sub.data, ctx->id.sub.data, sub.len) == 0)
+    if (sub.len == reviewer->sub.len
+        && ngx_strncmp(sub.data, reviewer->sub.data, sub.len) == 0)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "zt: sub \"%V\" tried to grant themselves scope "
-                      "\"%V\"", &ctx->id.sub, &scope);
+                      "\"%V\"", &reviewer->sub, &scope);
 
         return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
-                                          "permission_error", "self_grant",
-                                          "a reviewer cannot grant "
-                                          "themselves a scope");
+                                        "permission_error", "self_grant",
+                                        "a reviewer cannot grant "
+                                        "themselves a scope");
     }
 
     now = ngx_time();
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_create_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_create_lua) - 1;
-    ngx_str_set(&args[2], "1");
+    args[1] = sub;
+    args[2] = scope;
+    args[4] = reviewer->sub;
 
-    args[4] = sub;
-    args[5] = scope;
-    args[7] = ctx->id.sub;
-
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[6], now + ttl) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[9], now) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[10], "grants", NULL) != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[11]) != NGX_OK)
+    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[3], now + ttl) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[6], now) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[7], "grants", NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "zt: \"%V\" grants scope \"%V\" to sub \"%V\" for %T s",
-                  &ctx->id.sub, &scope, &sub, ttl);
+                  &reviewer->sub, &scope, &sub, ttl);
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_created, NULL,
-                                       12, args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 8,
+                                  handler, data);
 }
 
 
-static void
-ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char             *p;
-    size_t              len;
-    ngx_http_zt_ctx_t  *ctx;
+    u_char  *p;
+    size_t   len;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        return NGX_DECLINED;
     }
 
     len = sizeof("{\"grant\":}\n") - 1 + reply->len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_sprintf(p, "{\"grant\":%*s}\n", reply->len, reply->str);
 
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r,
-                                                NGX_HTTP_CREATED, p, len));
+    return ngx_http_zt_answer_json(r, NGX_HTTP_CREATED, p, len);
 }
 
 
-static ngx_int_t
-ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+ngx_int_t
+ngx_http_zt_grant_list(ngx_http_request_t *r,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
     u_char     *dst, *src;
-    ngx_str_t   args[5], sub;
-
-    ngx_str_set(&ctx->event, "grant.list");
+    ngx_str_t   args[2], sub;
 
     if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
         || sub.len == 0)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_request",
-                                          "grants are listed by subject: "
-                                          "?sub=");
+                                        "invalid_request_error",
+                                        "invalid_request",
+                                        "grants are listed by subject: "
+                                        "?sub=");
     }
 
     dst = ngx_pnalloc(r->pool, sub.len);
@@ -462,182 +431,148 @@ ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
     ngx_unescape_uri(&dst, &src, sub.len, 0);
     sub.len = dst - sub.data;
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_list_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_list_lua) - 1;
-    ngx_str_set(&args[2], "1");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
+    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_listed, NULL, 5,
-                                       args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, args, 2,
+                                  handler, data);
 }
 
 
-static void
-ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char             *p, *last;
-    size_t              len;
-    ngx_uint_t          i;
-    redisReply         *e;
-    ngx_http_zt_ctx_t  *ctx;
+    ngx_str_t  json;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_DECLINED;
     }
 
-    len = sizeof("{\"grants\":[]}\n") - 1;
-
-    for (i = 0; i < reply->elements; i++) {
-        len += reply->element[i]->len + 1;
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_list, reply,
+                               &json)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
+}
 
-    last = ngx_cpymem(p, "{\"grants\":[", sizeof("{\"grants\":[") - 1);
+
+/* {"grants":[GRANT,...]}\n: the grants as the create script stored them */
+
+static void
+ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out, void *data)
+{
+    redisReply *reply = data;
+
+    ngx_uint_t   i;
+    redisReply  *e;
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grants");
+    ngx_http_zt_json_open(out, '[');
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
 
-        if (e->type != REDIS_REPLY_STRING) {
-            continue;
+        if (e->type == REDIS_REPLY_STRING) {
+            ngx_http_zt_json_text(out, (u_char *) e->str, e->len);
         }
-
-        if (last[-1] != '[') {
-            *last++ = ',';
-        }
-
-        last = ngx_cpymem(last, e->str, e->len);
     }
 
-    last = ngx_cpymem(last, "]}\n", 3);
-
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           last - p));
+    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 
-static ngx_int_t
-ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *api)
+ngx_int_t
+ngx_http_zt_grant_revoke(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *sub, ngx_str_t *scope,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[10];
+    ngx_str_t  args[6];
 
-    ngx_str_set(&ctx->event, "grant.revoke");
-
-    if (api->sub.len == 0 || api->sub.len > NGX_HTTP_ZT_GRANT_NAME_MAX
-        || api->scope.len == 0
-        || api->scope.len > NGX_HTTP_ZT_GRANT_NAME_MAX)
+    if (sub->len == 0 || sub->len > NGX_HTTP_ZT_GRANT_NAME_MAX
+        || scope->len == 0 || scope->len > NGX_HTTP_ZT_GRANT_NAME_MAX)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                          "not_found_error", "grant_unknown",
-                                          "no such grant");
+                                        "not_found_error", "grant_unknown",
+                                        "no such grant");
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_revoke_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_revoke_lua) - 1;
-    ngx_str_set(&args[2], "1");
+    args[1] = *sub;
+    args[2] = *scope;
+    args[4] = reviewer->sub;
 
-    args[4] = api->sub;
-    args[5] = api->scope;
-    args[7] = ctx->id.sub;
-
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &api->sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[6], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[8], "grants", NULL) != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[9]) != NGX_OK)
+    if (ngx_http_zt_redis_key(r, &args[0], "grants:", sub) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[3], ngx_time()) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[5], "grants", NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_revoked, api, 10,
-                                       args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 6,
+                                  handler, data);
 }
 
 
-static void
-ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_grant_revoked(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *sub, ngx_str_t *scope,
+    redisReply *reply)
 {
-    ngx_http_zt_approval_t *api = data;
+    ngx_str_t                    json;
+    ngx_http_zt_grant_revoked_t  revoked;
 
-    u_char             *p;
-    size_t              len;
-    ngx_int_t           rc;
-    ngx_http_zt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_DECLINED;
     }
 
     if (reply->integer != 1) {
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                         "not_found_error", "grant_unknown",
                                         "no such active grant");
-        ngx_http_finalize_request(r, rc);
-        return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "zt: \"%V\" revoked scope \"%V\" of sub \"%V\"",
-                  &ctx->id.sub, &api->scope, &api->sub);
+                  &reviewer->sub, scope, sub);
 
-    len = sizeof("{\"grant\":{\"sub\":\"\",\"scope\":\"\","
-                 "\"status\":\"revoked\"}}\n") - 1
-          + ngx_http_zt_json_escape_len(api->sub.data, api->sub.len)
-          + ngx_http_zt_json_escape_len(api->scope.data, api->scope.len);
+    revoked.sub = sub;
+    revoked.scope = scope;
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_revoked,
+                               &revoked, &json)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 0;
-    len = ngx_cpymem(p, "{\"grant\":{\"sub\":\"",
-                     sizeof("{\"grant\":{\"sub\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->sub.data, api->sub.len) - p;
-    len = ngx_cpymem(p + len, "\",\"scope\":\"",
-                     sizeof("\",\"scope\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->scope.data, api->scope.len)
-          - p;
-    len = ngx_cpymem(p + len, "\",\"status\":\"revoked\"}}\n",
-                     sizeof("\",\"status\":\"revoked\"}}\n") - 1) - p;
+    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
+}
 
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           len));
+
+static void
+ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_grant_revoked_t *revoked = data;
+
+    ngx_str_t  status = ngx_string("revoked");
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grant");
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_member(out, "sub", revoked->sub);
+    ngx_http_zt_json_member(out, "scope", revoked->scope);
+    ngx_http_zt_json_member(out, "status", &status);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 

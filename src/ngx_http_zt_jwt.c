@@ -33,7 +33,7 @@ typedef struct {
 
 
 #define NGX_HTTP_ZT_JWT_HEADER_KEYS  16
-#define NGX_HTTP_ZT_JWT_SOURCES      1
+#define NGX_HTTP_ZT_JWT_SOURCES      (1 + NGX_HTTP_ZT_JWKS_USES_MAX)
 
 
 /* keys of one origin: a location's files, or one remote key set */
@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_jwt_select(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg, ngx_str_t *kid,
     json_t *iss, ngx_http_zt_key_t **keyp, ngx_str_t *err);
+static ngx_uint_t ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src,
+    ngx_http_zt_key_t *k, json_t *iss);
 static ngx_uint_t ngx_http_zt_jwt_keys(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_keys_t *sources);
 static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
@@ -96,6 +98,14 @@ static ngx_str_t  ngx_http_zt_jwt_types[] = {
         err->len = sizeof(e) - 1;                                            \
         err->data = (u_char *) e;                                            \
         return NGX_DECLINED;                                                 \
+    } while (0)
+
+/* the same, when no key is there for the token: a key set may bring it */
+#define ngx_http_zt_jwt_nokey(e)                                             \
+    do {                                                                     \
+        err->len = sizeof(e) - 1;                                            \
+        err->data = (u_char *) e;                                            \
+        return NGX_DONE;                                                     \
     } while (0)
 
 
@@ -158,12 +168,27 @@ char *
 ngx_http_zt_jwt_merge_conf(ngx_conf_t *cf, ngx_http_zt_jwt_conf_t *prev,
     ngx_http_zt_jwt_conf_t *conf)
 {
-    ngx_str_t          *iss;
-    ngx_uint_t          i, unbound;
-    ngx_http_zt_key_t  *key;
+    ngx_str_t               *iss;
+    ngx_uint_t               i, unbound, remote;
+    ngx_http_zt_key_t       *key;
+    ngx_http_zt_jwks_use_t  *use;
+
+    /* the http block is never merged itself, but is the first "prev" */
+
+    if (ngx_http_zt_jwks_merge(cf, prev->remotes, &prev->oidc_issuer)
+        != NGX_CONF_OK
+        || ngx_http_zt_jwks_merge(cf, conf->remotes, &conf->oidc_issuer)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->keys == NULL) {
         conf->keys = prev->keys;
+    }
+
+    if (conf->remotes == NULL) {
+        conf->remotes = prev->remotes;
     }
 
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
@@ -185,7 +210,9 @@ ngx_http_zt_jwt_merge_conf(ngx_conf_t *cf, ngx_http_zt_jwt_conf_t *prev,
         return NGX_CONF_OK;
     }
 
-    if (conf->keys == prev->keys && conf->issuers == prev->issuers) {
+    if (conf->keys == prev->keys && conf->remotes == prev->remotes
+        && conf->issuers == prev->issuers)
+    {
         if (prev->warned) {
             conf->warned = 1;
             return NGX_CONF_OK;
@@ -207,22 +234,34 @@ ngx_http_zt_jwt_merge_conf(ngx_conf_t *cf, ngx_http_zt_jwt_conf_t *prev,
         }
     }
 
+    remote = 0;
+
+    if (conf->remotes) {
+        use = conf->remotes->elts;
+
+        for (i = 0; i < conf->remotes->nelts; i++) {
+            if (use[i].issuer.len == 0) {
+                remote++;
+            }
+        }
+    }
+
     conf->warned = 1;
 
-    if (unbound == 0) {
+    if (unbound + remote == 0) {
         return NGX_CONF_OK;
     }
 
     iss = conf->issuers->elts;
 
     ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                       "zt: %ui key(s) bound to no issuer verify tokens of "
-                       "each of the %ui accepted issuers (\"%V\", \"%V\"%s): "
-                       "a partner's key could vouch for another issuer's "
-                       "token; bind keys with \"zt_jwks_file PATH "
-                       "issuer=ISS\"",
-                       unbound, conf->issuers->nelts, &iss[0], &iss[1],
-                       conf->issuers->nelts > 2 ? ", ..." : "");
+                       "zt: %ui key(s) and %ui remote key set(s) bound to no "
+                       "issuer verify tokens of each of the %ui accepted "
+                       "issuers (\"%V\", \"%V\"%s): a partner's key could "
+                       "vouch for another issuer's token; bind them with "
+                       "issuer=ISS",
+                       unbound, remote, conf->issuers->nelts, &iss[0],
+                       &iss[1], conf->issuers->nelts > 2 ? ", ..." : "");
 
     return NGX_CONF_OK;
 }
@@ -231,14 +270,19 @@ ngx_http_zt_jwt_merge_conf(ngx_conf_t *cf, ngx_http_zt_jwt_conf_t *prev,
 ngx_uint_t
 ngx_http_zt_jwt_has_keys(ngx_http_zt_jwt_conf_t *conf)
 {
-    return conf->keys && conf->keys->nelts;
+    return (conf->keys && conf->keys->nelts)
+           || (conf->remotes && conf->remotes->nelts);
 }
 
 
+/* *dpop is set when the scheme is DPoP (RFC 9449) rather than Bearer */
+
 ngx_int_t
-ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
+ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t *dpop, ngx_str_t *err)
 {
     u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
+    size_t            len;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -286,17 +330,18 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
     p = r->headers_in.authorization->value.data;
     last = p + r->headers_in.authorization->value.len;
 
-    if ((size_t) (last - p) < sizeof("Bearer") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
-        || (last - p > (ssize_t) sizeof("Bearer") - 1
-            && p[sizeof("Bearer") - 1] != ' '
-            && p[sizeof("Bearer") - 1] != '\t'))
+    *dpop = (last - p >= 4 && ngx_strncasecmp(p, (u_char *) "DPoP", 4) == 0);
+    len = *dpop ? sizeof("DPoP") - 1 : sizeof("Bearer") - 1;
+
+    if ((size_t) (last - p) < len
+        || (!*dpop && ngx_strncasecmp(p, (u_char *) "Bearer", len) != 0)
+        || (last - p > (ssize_t) len && p[len] != ' ' && p[len] != '\t'))
     {
         ngx_str_set(err, "unsupported authorization scheme");
         goto failed;
     }
 
-    p += sizeof("Bearer") - 1;
+    p += len;
 
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
@@ -375,6 +420,12 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         return NGX_DECLINED;
     }
 
+    /* waiting for a key set (NGX_AGAIN), or none to be had (NGX_BUSY) */
+
+    if (rc == NGX_AGAIN || rc == NGX_BUSY) {
+        return rc;
+    }
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "zt: token verification failed, fp=%*s",
                   (size_t) NGX_HTTP_ZT_FP_LEN, id->fp);
@@ -393,7 +444,7 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     u_char                    *p, *last, *dot[2];
     json_t                    *claims, *iss;
     ngx_int_t                  rc;
-    ngx_str_t                  seg[3], raw[3], input;
+    ngx_str_t                  seg[3], raw[3], input, issuer;
     ngx_uint_t                 i, n;
     ngx_http_zt_alg_t         *alg;
     ngx_http_zt_key_t         *key;
@@ -468,8 +519,26 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 
     iss = json_is_object(claims) ? json_object_get(claims, "iss") : NULL;
 
+    if (!json_is_string(iss)) {
+        iss = NULL;
+    }
+
     rc = ngx_http_zt_jwt_select(r, conf, alg, hdr.has_kid ? &hdr.kid : NULL,
-                                json_is_string(iss) ? iss : NULL, &key, err);
+                                iss, &key, err);
+
+    if (rc == NGX_DONE) {
+        /* a remote set may have got the key since: fetched again, once */
+
+        if (iss) {
+            issuer.data = (u_char *) json_string_value(iss);
+            issuer.len = json_string_length(iss);
+        }
+
+        rc = ngx_http_zt_jwks_need(r, conf->remotes, iss ? &issuer : NULL);
+
+        return (rc == NGX_DECLINED) ? NGX_DECLINED : rc;
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -834,21 +903,12 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_http_zt_alg_t *alg, ngx_str_t *kid, json_t *iss,
     ngx_http_zt_key_t **keyp, ngx_str_t *err)
 {
-    u_char                  *is;
-    size_t                   islen;
-    ngx_str_t               *bound;
     ngx_uint_t               i, j, n, known, elsewhere, other;
     ngx_http_zt_key_t       *k, *key;
     ngx_http_zt_jwt_keys_t   sources[NGX_HTTP_ZT_JWT_SOURCES], *src;
 
     n = ngx_http_zt_jwt_keys(r, conf, sources);
 
-    is = iss ? (u_char *) json_string_value(iss) : NULL;
-    islen = iss ? json_string_length(iss) : 0;
-
-    /* a key is there for this token: bound to no issuer, or to its own */
-
-#define ngx_http_zt_jwt_bound_here(src, k)                                        (bound = (src)->issuer ? (src)->issuer : &(k)->issuer,                         bound->len == 0                                                               || (is && bound->len == islen                                                     && ngx_strncmp(bound->data, is, islen) == 0))
 
     key = NULL;
     known = 0;
@@ -868,7 +928,7 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
                     continue;
                 }
 
-                if (!ngx_http_zt_jwt_bound_here(src, k)) {
+                if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
                     elsewhere = 1;
                     continue;
                 }
@@ -897,7 +957,7 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
                 continue;
             }
 
-            if (!ngx_http_zt_jwt_bound_here(src, k)) {
+            if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
                 other = 1;
                 continue;
             }
@@ -914,22 +974,20 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         }
     }
 
-#undef ngx_http_zt_jwt_bound_here
-
     if (key == NULL) {
         if (kid) {
             if (elsewhere) {
-                ngx_http_zt_jwt_fail("kid is bound to another issuer");
+                ngx_http_zt_jwt_nokey("kid is bound to another issuer");
             }
 
-            ngx_http_zt_jwt_fail("unknown kid");
+            ngx_http_zt_jwt_nokey("unknown kid");
         }
 
         if (other) {
-            ngx_http_zt_jwt_fail("no key for the token's issuer");
+            ngx_http_zt_jwt_nokey("no key for the token's issuer");
         }
 
-        ngx_http_zt_jwt_fail("no key for alg");
+        ngx_http_zt_jwt_nokey("no key for alg");
     }
 
     *keyp = key;
@@ -938,13 +996,39 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 }
 
 
-/* the keys a location verifies with: its files */
+/* a key is there for a token: bound to no issuer, or to the token's iss */
+
+static ngx_uint_t
+ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src, ngx_http_zt_key_t *k,
+    json_t *iss)
+{
+    ngx_str_t  *bound;
+
+    bound = src->issuer ? src->issuer : &k->issuer;
+
+    if (bound->len == 0) {
+        return 1;
+    }
+
+    return iss != NULL
+           && json_string_length(iss) == bound->len
+           && ngx_memcmp(json_string_value(iss), bound->data, bound->len)
+              == 0;
+}
+
+
+/*
+ * The keys a location verifies with: its files, then the remote sets it
+ * uses (as far as they were fetched), each bound as its use says.
+ */
 
 static ngx_uint_t
 ngx_http_zt_jwt_keys(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_http_zt_jwt_keys_t *sources)
 {
-    ngx_uint_t  n;
+    ngx_uint_t               i, n;
+    ngx_array_t             *keys;
+    ngx_http_zt_jwks_use_t  *use;
 
     n = 0;
 
@@ -952,6 +1036,25 @@ ngx_http_zt_jwt_keys(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         sources[n].keys = conf->keys->elts;
         sources[n].nkeys = conf->keys->nelts;
         sources[n].issuer = NULL;
+        n++;
+    }
+
+    if (conf->remotes == NULL) {
+        return n;
+    }
+
+    use = conf->remotes->elts;
+
+    for (i = 0; i < conf->remotes->nelts; i++) {
+        keys = ngx_http_zt_jwks_keys(r, use[i].set);
+
+        if (keys == NULL || keys->nelts == 0) {
+            continue;
+        }
+
+        sources[n].keys = keys->elts;
+        sources[n].nkeys = keys->nelts;
+        sources[n].issuer = &use[i].issuer;
         n++;
     }
 

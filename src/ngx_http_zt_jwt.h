@@ -16,6 +16,8 @@
 /* verification settings of a location: keys and claims checks */
 typedef struct {
     ngx_array_t                *keys;       /* of ngx_http_zt_key_t */
+    ngx_array_t                *remotes;    /* of ngx_http_zt_jwks_use_t */
+    ngx_str_t                   oidc_issuer;  /* this block's, not merged */
     ngx_array_t                *issuers;    /* of ngx_str_t */
     ngx_array_t                *audiences;  /* of ngx_str_t */
     ngx_uint_t                  algorithms;
@@ -40,7 +42,7 @@ typedef struct {
 
 
 ngx_int_t ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *err);
+    ngx_uint_t *dpop, ngx_str_t *err);
 ngx_int_t ngx_http_zt_jwt_verify(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);

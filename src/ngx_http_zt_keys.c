@@ -49,7 +49,7 @@ static void ngx_http_zt_keys_cleanup(void *data);
 static const char  ngx_http_zt_keys_nomem[] = "out of memory";
 
 
-static ngx_http_zt_alg_t  ngx_http_zt_algs[] = {
+ngx_http_zt_alg_t  ngx_http_zt_algs[] = {
 
     { ngx_string("RS256"), NGX_HTTP_ZT_RS256, NGX_HTTP_ZT_KEY_RSA,
       256, 0, NID_undef, 0, 0 },

@@ -69,6 +69,9 @@ typedef struct {
 } ngx_http_zt_key_t;
 
 
+extern ngx_http_zt_alg_t  ngx_http_zt_algs[];   /* ends with an empty name */
+
+
 ngx_http_zt_alg_t *ngx_http_zt_keys_alg(u_char *name, size_t len);
 ngx_uint_t ngx_http_zt_keys_fit(ngx_http_zt_key_t *key,
     ngx_http_zt_alg_t *alg);

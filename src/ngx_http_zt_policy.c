@@ -191,9 +191,11 @@ ngx_http_zt_policy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         switch (rule->conds[i].type) {
         case NGX_HTTP_ZT_COND_BODY_RE:
+            pcf->body_re = 1;
+            break;
         case NGX_HTTP_ZT_COND_JSON_EQ:
         case NGX_HTTP_ZT_COND_JSON_RE:
-            pcf->body = 1;
+            pcf->body_json = 1;
             break;
         default:
             break;
@@ -521,13 +523,7 @@ ngx_http_zt_policy_cond_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                               cond->value.len) == 0;
 
     case NGX_HTTP_ZT_COND_BODY_RE:
-
-        if (!ctx->body_read) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_zt_regex_match(&cond->re, ctx->body.data,
-                                       ctx->body.len);
+        return ngx_http_zt_body_match(ctx, &cond->re);
 
     case NGX_HTTP_ZT_COND_JSON_EQ:
     case NGX_HTTP_ZT_COND_JSON_RE:

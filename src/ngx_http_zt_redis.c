@@ -1,8 +1,9 @@
 
 /*
  * Redis on nginx's event loop: hiredis's async API driven by an
- * ngx_connection_t of the worker, the zt_redis directive, and the
- * per-command plumbing the approval and grant concerns build on.
+ * ngx_connection_t of the worker, the zt_redis directive, and what the
+ * approval and grant concerns build on: Lua scripts run with a deadline
+ * (ngx_http_zt_redis_eval()), key names, the 503 answer.
  *
  * One connection per worker, opened on first use and kept.  A worker never
  * waits for Redis: every command has an nginx timer, and a command that
@@ -54,6 +55,7 @@ typedef struct {
 } ngx_http_zt_redis_peer_t;
 
 
+static int64_t ngx_http_zt_redis_deadline(ngx_http_request_t *r);
 static ngx_http_zt_redis_cmd_t *ngx_http_zt_redis_prepare(
     ngx_http_request_t *r, ngx_http_zt_redis_handler_pt handler, void *data);
 static void ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd);
@@ -229,85 +231,128 @@ invalid:
 }
 
 
+/*
+ * EVAL of a script with its keys and arguments, and the deadline as the
+ * last argument.  NGX_DONE: the handler gets the reply; NGX_DECLINED:
+ * Redis cannot be asked now (the caller answers 503); NGX_ERROR: a local
+ * failure.
+ */
+
 ngx_int_t
-ngx_http_zt_redis_command(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, const char *fmt, ...)
+ngx_http_zt_redis_eval(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
     int                       rc;
-    va_list                   args;
+    u_char                   *p;
+    size_t                   *lens;
+    ngx_uint_t                i, argc;
+    const char              **argv;
     ngx_http_zt_redis_cmd_t  *cmd;
+    size_t                    lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
+    const char               *argv_buf[NGX_HTTP_ZT_REDIS_ARGS];
+    u_char                    keys[NGX_INT_T_LEN];
+    u_char                    deadline[NGX_INT64_LEN];
+
+    argc = n + 4;
+
+    if (argc <= NGX_HTTP_ZT_REDIS_ARGS) {
+        argv = argv_buf;
+        lens = lens_buf;
+
+    } else {
+        argv = ngx_palloc(r->pool, argc * sizeof(char *));
+        lens = ngx_palloc(r->pool, argc * sizeof(size_t));
+
+        if (argv == NULL || lens == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    argv[0] = "EVAL";
+    lens[0] = sizeof("EVAL") - 1;
+    argv[1] = (const char *) script->lua.data;
+    lens[1] = script->lua.len;
+
+    p = ngx_sprintf(keys, "%ui", script->keys);
+    argv[2] = (const char *) keys;
+    lens[2] = p - keys;
+
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = args[i].data ? (const char *) args[i].data : "";
+        lens[3 + i] = args[i].len;
+    }
+
+    p = ngx_sprintf(deadline, "%L", ngx_http_zt_redis_deadline(r));
+    argv[argc - 1] = (const char *) deadline;
+    lens[argc - 1] = p - deadline;
 
     cmd = ngx_http_zt_redis_prepare(r, handler, data);
     if (cmd == NULL) {
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
-    va_start(args, fmt);
-    rc = redisvAsyncCommand(ngx_http_zt_redis_peer.ac,
-                            ngx_http_zt_redis_reply, cmd, fmt, args);
-    va_end(args);
+    /* hiredis copies the arguments into its output buffer here */
+
+    rc = redisAsyncCommandArgv(ngx_http_zt_redis_peer.ac,
+                               ngx_http_zt_redis_reply, cmd, (int) argc,
+                               argv, lens);
 
     if (rc != REDIS_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "zt: redis refused a command: connection closing");
         ngx_http_zt_redis_release(cmd);
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     ngx_http_zt_redis_arm(cmd);
+
+    return NGX_DONE;
+}
+
+
+/* <prefix><kind><name> */
+
+ngx_int_t
+ngx_http_zt_redis_key(ngx_http_request_t *r, ngx_str_t *key, char *kind,
+    ngx_str_t *name)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+
+    len = zmcf->redis.prefix.len + ngx_strlen(kind) + (name ? name->len : 0);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_cpymem(p, zmcf->redis.prefix.data, zmcf->redis.prefix.len);
+    p = ngx_cpymem(p, kind, ngx_strlen(kind));
+
+    if (name) {
+        p = ngx_cpymem(p, name->data, name->len);
+    }
+
+    key->len = p - key->data;
 
     return NGX_OK;
 }
 
 
 ngx_int_t
-ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
-    ngx_str_t *argv)
+ngx_http_zt_redis_number(ngx_http_request_t *r, ngx_str_t *s, int64_t n)
 {
-    int                       rc;
-    size_t                   *lens;
-    ngx_uint_t                i;
-    const char              **args;
-    ngx_http_zt_redis_cmd_t  *cmd;
-    size_t                    lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
-    const char               *args_buf[NGX_HTTP_ZT_REDIS_ARGS];
-
-    if (argc <= NGX_HTTP_ZT_REDIS_ARGS) {
-        args = args_buf;
-        lens = lens_buf;
-
-    } else {
-        args = ngx_palloc(r->pool, argc * sizeof(char *));
-        lens = ngx_palloc(r->pool, argc * sizeof(size_t));
-
-        if (args == NULL || lens == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    for (i = 0; i < argc; i++) {
-        args[i] = argv[i].data ? (const char *) argv[i].data : "";
-        lens[i] = argv[i].len;
-    }
-
-    cmd = ngx_http_zt_redis_prepare(r, handler, data);
-    if (cmd == NULL) {
+    s->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (s->data == NULL) {
         return NGX_ERROR;
     }
 
-    rc = redisAsyncCommandArgv(ngx_http_zt_redis_peer.ac,
-                               ngx_http_zt_redis_reply, cmd, (int) argc,
-                               args, lens);
-
-    if (rc != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: redis refused a command: connection closing");
-        ngx_http_zt_redis_release(cmd);
-        return NGX_ERROR;
-    }
-
-    ngx_http_zt_redis_arm(cmd);
+    s->len = ngx_sprintf(s->data, "%L", n) - s->data;
 
     return NGX_OK;
 }
@@ -318,8 +363,8 @@ ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
  * its timer fires, plus the clock skew tolerated.
  */
 
-ngx_int_t
-ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s)
+static int64_t
+ngx_http_zt_redis_deadline(ngx_http_request_t *r)
 {
     ngx_time_t               *tp;
     ngx_http_zt_main_conf_t  *zmcf;
@@ -327,17 +372,8 @@ ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s)
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
     tp = ngx_timeofday();
 
-    s->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->len = ngx_sprintf(s->data, "%L",
-                         (int64_t) tp->sec * 1000 + tp->msec
-                         + zmcf->redis.timeout + NGX_HTTP_ZT_REDIS_SKEW)
-             - s->data;
-
-    return NGX_OK;
+    return (int64_t) tp->sec * 1000 + tp->msec + zmcf->redis.timeout
+           + NGX_HTTP_ZT_REDIS_SKEW;
 }
 
 

@@ -15,7 +15,7 @@ struct redisReply;
 
 
 /*
- * Called once per command, never from inside ngx_http_zt_redis_command():
+ * Called once per command, never from inside ngx_http_zt_redis_eval():
  * reply is NULL when Redis failed (down, timed out, connection lost); a
  * reply of type REDIS_REPLY_ERROR is Redis's own error.  The reply is freed
  * when the handler returns.  Not called at all when the request went away
@@ -26,13 +26,26 @@ typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
 
 
 /*
- * The first lines of every script that changes state: the last ARGV is
- * the deadline (ngx_http_zt_redis_deadline()), past which the gateway has
- * answered 503 already.  A command Redis runs late (it was paused, or
- * overloaded) then changes nothing: an approval is not consumed, nor a
- * request parked, behind the back of a caller who was told to retry.
+ * A Lua script run with EVAL by ngx_http_zt_redis_eval(): its arguments
+ * are its keys, then its other arguments, then the command's deadline,
+ * which the script's first lines (NGX_HTTP_ZT_REDIS_LUA) check.
  */
-#define NGX_HTTP_ZT_REDIS_LATE_LUA                                            \
+typedef struct {
+    ngx_str_t                   lua;
+    ngx_uint_t                  keys;
+} ngx_http_zt_redis_script_t;
+
+#define ngx_http_zt_redis_script(lua, keys)  { ngx_string(lua), keys }
+
+
+/*
+ * The first lines of every script: the last ARGV is the deadline, past
+ * which the gateway has answered 503 already.  A command Redis runs late
+ * (it was paused, or overloaded) then changes nothing: an approval is not
+ * consumed, nor a request parked, behind the back of a caller who was told
+ * to retry.
+ */
+#define NGX_HTTP_ZT_REDIS_LUA                                                 \
     "local zt_t = redis.call('TIME')\n"                                       \
     "if zt_t[1] * 1000 + math.floor(zt_t[2] / 1000)\n"                        \
     "   > tonumber(ARGV[#ARGV]) then\n"                                       \
@@ -50,13 +63,13 @@ typedef enum {
 
 
 char *ngx_http_zt_redis_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_zt_redis_command(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, const char *fmt, ...);
-ngx_int_t ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
-    ngx_str_t *argv);
-ngx_int_t ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s);
-ngx_str_t *ngx_http_zt_redis_retry_after(ngx_http_request_t *r);
+ngx_int_t ngx_http_zt_redis_eval(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_zt_redis_key(ngx_http_request_t *r, ngx_str_t *key,
+    char *kind, ngx_str_t *name);
+ngx_int_t ngx_http_zt_redis_number(ngx_http_request_t *r, ngx_str_t *s,
+    int64_t n);
 ngx_int_t ngx_http_zt_redis_unavailable(ngx_http_request_t *r);
 void ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle);
 

@@ -1,9 +1,13 @@
 # Self test of the bundled Test::Nginx::Socket stand-in (t/lib): wrong
 # expectations must be reported as failures.  Scratch .t files are run in a
-# subprocess through TAP::Parser and their results inspected.
-# Run: prove -I t/lib t/001-runner-fails.t
+# subprocess through TAP::Parser and their results inspected.  They always
+# run the stand-in (this is its test, whatever runner runs the suite), on
+# the suite's port, and leave no nginx behind for the next file.
+# Run: prove t/001-runner-fails.t
 use strict;
 use warnings;
+use lib 't/inc';
+use ZT::Test ();
 use Test::More;
 use TAP::Parser;
 use File::Temp qw(tempdir);
@@ -14,6 +18,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 my $lib = abs_path("$FindBin::Bin/lib");
+my $inc = abs_path("$FindBin::Bin/inc");
 my $dir = tempdir(CLEANUP => 1);
 my $servroot = "$dir/servroot";
 my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
@@ -38,6 +43,20 @@ sub run_scratch {
         push @results, [$r->description, $r->is_actual_ok, $r->has_skip] if $r->is_test;
     }
     return ($parser, \@results);
+}
+
+# whatever happened above, no nginx of a scratch file outlives this file
+END {
+    local $?;
+    if (open my $fh, '<', "$servroot/logs/nginx.pid") {
+        my ($pid) = (<$fh> // '') =~ /(\d+)/;
+        if ($pid && kill 0, $pid) {
+            kill 'QUIT', $pid;
+            my $deadline = time + 3;
+            sleep 0.05 while kill(0, $pid) && time < $deadline;
+            kill 'KILL', -$pid, $pid if kill 0, $pid;
+        }
+    }
 }
 
 sub outcome {   # "fail", "pass", or "missing" for the first test matching $re
@@ -260,5 +279,56 @@ _EOC_
     ok(!($ngx && kill 0, $ngx), 'interrupted: nginx is gone after SIGINT to the test');
     ok(nginx_gone(), 'interrupted: port is free');
 }
+
+# --- debug_log / no_debug_log (t/inc/ZT/Test.pm): checked as error_log and
+# no_error_log when nginx is built --with-debug, skipped otherwise
+($parser, $res) = run_scratch('debug', <<"_EOC_" . <<'_EOC_');
+use lib '$inc';
+_EOC_
+use ZT::Test;
+use Test::Nginx::Socket 'no_plan';
+run_tests();
+__DATA__
+=== TEST 1: debug_log pattern missing
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- debug_log
+this text never appears in the log
+
+=== TEST 2: no_debug_log pattern present
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- no_debug_log
+http request line
+
+=== TEST 3: debug_log pattern present, beside an error_log one
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- error_log
+[notice]
+--- debug_log
+http request line
+_EOC_
+if (ZT::Test::debug_build()) {
+    is(outcome($res, qr/TEST 1: .* - pattern "this text never appears in the log" should match a line/),
+       'fail', 'debug nginx: a missing debug_log pattern fails');
+    is(outcome($res, qr/TEST 2: .* - pattern "http request line" should not match/),
+       'fail', 'debug nginx: a present no_debug_log pattern fails');
+    is(outcome($res, qr/TEST 3: .* - pattern "http request line" matches a line/),
+       'pass', 'debug nginx: a present debug_log pattern passes');
+} else {
+    ok(!(grep { $_->[0] =~ / - pattern "/ && $_->[0] !~ /\[notice\]/ } @$res),
+       'nginx without --with-debug: debug_log and no_debug_log are skipped');
+}
+is(outcome($res, qr/TEST 3: .* - pattern "\[notice\]" matches a line/),
+   'pass', 'error_log of a block with debug_log is still checked');
+is(scalar(grep { $_->[0] =~ /status code ok/ && $_->[1] } @$res), 3,
+   'the other checks of those blocks run and pass');
 
 done_testing();

@@ -1,8 +1,9 @@
 # Identity: tokens that must be accepted (SPEC section 2).  Tokens are
-# minted by Crypt::JWT (t/lib/ZT/Token.pm) with the keys of t/data; the
+# minted by Crypt::JWT (t/inc/ZT/Token.pm) with the keys of t/data; the
 # backend echoes what it saw, so a 200 with its body proves the request
 # went through.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
@@ -31,7 +32,18 @@ add_block_preprocessor(sub {
     $block->set_value('config', $config . $Backend);
 
     $block->set_value('request', "GET /t\n") unless defined $block->request;
+
+    # --- fresh_token: NAME  a token that is only good for seconds, minted
+    # as its block starts: a slow runner takes seconds a block
+    my $fresh = $block->fresh_token;
+    $block->set_value('more_headers',
+                      "Authorization: Bearer " . $main::Fresh{$fresh}->())
+        if defined $fresh;
 });
+
+our %Fresh = (
+    leeway_in  => sub { ZT::Token::mint(exp_in => -10) },
+);
 
 our %T = (
     rs256      => ZT::Token::mint(key => 'rsa1'),
@@ -47,7 +59,6 @@ our %T = (
     at_jwt     => ZT::Token::mint(header => { typ => 'at+jwt' }),
     app_at_jwt => ZT::Token::mint(header => { typ => 'application/at+jwt' }),
     no_typ     => ZT::Token::mint(header => { typ => undef }),
-    leeway_in  => ZT::Token::mint(exp_in => -10),
     nbf_in     => ZT::Token::mint(claims => { nbf => time + 10 }),
     aud_array  => ZT::Token::mint(claims => { aud => ['other', 'zt-gateway'] }),
     scopes     => ZT::Token::mint(claims => { scope => 'a inference:invoke b' }),
@@ -309,8 +320,7 @@ backend saw: []
         zt_policy allow scope=inference:invoke;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
     }
---- more_headers eval
-"Authorization: Bearer $::T{leeway_in}"
+--- fresh_token: leeway_in
 --- error_code: 200
 --- response_body
 backend saw: []

@@ -2,7 +2,8 @@
 # 401 with the RFC 6750 challenge naming the reason, the JSON error body,
 # an info line "zt: invalid token: <reason>, fp=<16 hex>" in the error log
 # (never the token itself), and the backend never sees the request.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

@@ -3,7 +3,8 @@
 # file or the value and says why.  Files written by --- user_files are
 # named relative to the configuration directory (../html/NAME), as any
 # relative zt_jwks_file path is.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

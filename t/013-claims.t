@@ -3,7 +3,8 @@
 # of masking and $zt_claim_NAME.  A name is read every way its dots allow
 # (one member name, or nested objects); readings that disagree make the
 # name ambiguous, and that fails closed.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

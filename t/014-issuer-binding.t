@@ -2,7 +2,8 @@
 # verifies only tokens whose iss is exactly ISS, and that is checked before
 # the signature: a partner's oct key never vouches for a token that claims
 # the IdP's iss.  nginx -t warns when several issuers share unbound keys.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
@@ -85,7 +86,7 @@ main::forged()
 --- response_body
 sub=admin iss=https://idp-a.test
 --- error_log eval
-qr/\[warn\] .*zt: 2 key\(s\) bound to no issuer verify tokens of each of the 2 accepted issuers \("https:\/\/idp-a.test", "https:\/\/partner.test"\)/
+qr/\[warn\] .*zt: 2 key\(s\) and 0 remote key set\(s\) bound to no issuer verify tokens of each of the 2 accepted issuers \("https:\/\/idp-a.test", "https:\/\/partner.test"\)/
 
 
 
@@ -307,7 +308,7 @@ main::forged()
 --- response_body
 sub=admin
 --- error_log eval
-qr/\[warn\] .*zt: 1 key\(s\) bound to no issuer verify tokens of each of the 2 accepted issuers/
+qr/\[warn\] .*zt: 1 key\(s\) and 0 remote key set\(s\) bound to no issuer verify tokens of each of the 2 accepted issuers/
 
 
 
@@ -368,9 +369,9 @@ bound to no issuer
 main::idp(kid => 'rsa1')
 --- error_code: 200
 --- grep_error_log eval
-qr/key\(s\) bound to no issuer/
+qr/remote key set\(s\) bound to no issuer/
 --- grep_error_log_out
-key(s) bound to no issuer
+remote key set(s) bound to no issuer
 
 
 

@@ -1,6 +1,7 @@
 # zt_policy: rule order and the identity conditions (scope, group, sub,
 # claim.NAME, method); what a request no rule allows gets; approve rules.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 use JSON::PP ();

@@ -1,7 +1,8 @@
 # zt_policy in the configuration: inheritance (server rules, a location's
 # own rules replacing them, zt_policy off) and the errors nginx -t gives
 # for rules it cannot use.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 

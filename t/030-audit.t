@@ -1,12 +1,11 @@
 # $zt_audit: one JSON line per decided request, valid whatever the input,
 # with the fields of SPEC section 7; and the smaller $zt_* variables.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
 use JSON::PP ();
 use Digest::SHA ();
-
-$ENV{TEST_NGINX_DATA_DIR} ||= ZT::Token::data_dir();
 
 no_shuffle();
 

@@ -1,11 +1,11 @@
 # The model's credential: read at start from zt_upstream_credential_file,
 # sent upstream in place of the caller's token, which never leaves the
 # gateway unless zt_forward_token is on.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
 
-$ENV{TEST_NGINX_DATA_DIR} ||= ZT::Token::data_dir();
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 our $TOKEN = ZT::Token::mint();

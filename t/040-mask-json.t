@@ -1,8 +1,9 @@
 # zt_mask: JSON paths in whole JSON responses; everything that is not
 # masked stays byte for byte what the upstream sent.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
 
 no_shuffle();

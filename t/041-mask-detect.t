@@ -1,8 +1,9 @@
 # zt_mask_pattern: built-in detectors and regexes inside every string
 # value, after JSON unescaping; the rewritten string is re-escaped.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
 
 no_shuffle();

@@ -2,6 +2,8 @@
 # upstream buffers at any byte are masked, bodies far larger than any value
 # stream through, and gzip still compresses what the filter lets out.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 
 our $Body = q!{"pre":"aaa","secret":"value_xyz","n":[1,2.5e3,true],!

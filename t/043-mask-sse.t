@@ -1,6 +1,8 @@
 # Server-sent events: masked event by event as they arrive; a secret split
 # across the delta.content of several events is still masked.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 
 # an OpenAI-style chunk carrying one piece of content

@@ -2,6 +2,8 @@
 # is out the answer is a 502; after it, the connection is closed.  The
 # error log says why.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 
 no_shuffle();

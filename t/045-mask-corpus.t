@@ -3,6 +3,8 @@
 # a stream where each line is cut in three pieces sent on its own channel,
 # the channels interleaved.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use FindBin ();
 use JSON::PP ();

@@ -6,9 +6,11 @@
 #
 # Blocks run in order and share state through Redis: "--- capture: NAME"
 # keeps the approval id of a response, "%%NAME%%" puts it in a later block.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 use Digest::SHA ();
 use Time::HiRes ();
 
@@ -62,6 +64,7 @@ add_block_preprocessor(sub {
     }
 });
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

@@ -4,9 +4,11 @@
 #
 # The races are real requests: echo_location_async starts subrequests that
 # proxy back to this server at once, from both workers.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 
 no_shuffle();
 repeat_each(1);
@@ -46,6 +48,7 @@ add_block_preprocessor(sub {
     }
 });
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

@@ -2,9 +2,11 @@
 # until its TTL, lists and revokes grants; a rule's scope= condition holds
 # with an active grant when the token lacks the scope.  Blocks run in order
 # and share the grants in Redis.
-use lib 't/lib';
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 use Time::HiRes ();
 
 no_shuffle();
@@ -23,6 +25,7 @@ our $Rita    = token('rita', 'approvals:review');
 our $Mallory = token('mallory', 'inference:invoke');
 our $Odd     = token("auth0|$$/odd", 'inference:invoke');
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__

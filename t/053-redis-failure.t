@@ -5,11 +5,13 @@
 # Also AUTH and SELECT from zt_redis, unix sockets, two workers, and two
 # nginx instances sharing one Redis.
 #
-# The blocks run in order and change the suite's Redis (SIGSTOP, restart):
-# every exit path leaves it running and not paused.
-use lib 't/lib';
+# The blocks run in order and change the file's own Redis (SIGSTOP,
+# restart); ZT::Redis stops it, paused or not, however the file ends.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
+use ZT::Redis;
 use Time::HiRes ();
 use IO::Socket::INET ();
 
@@ -65,8 +67,7 @@ sub nginx_reload {
     Time::HiRes::sleep(1);
 }
 
-my $RedisDir = $ENV{TEST_NGINX_REDIS_DIR}
-    || "/tmp/zt-redis-" . ($ENV{TEST_NGINX_REDIS_PORT} || 16379);
+my $RedisDir = ZT::Redis::dir();
 my $UnixDir = "$RedisDir/unix";
 
 $ENV{TEST_NGINX_ZT_UNIX_SOCK} = "$UnixDir/redis.sock";
@@ -86,29 +87,11 @@ $ENV{TEST_NGINX_ZT_SECOND_PORT} = do {
     $port;
 };
 
-sub redis_pid {
-    open my $fh, '<', "$RedisDir/redis.pid" or return undef;
-    my $pid = <$fh>;
-    return $pid && $pid =~ /(\d+)/ ? $1 : undef;
-}
-
-sub redis_pause  { kill 'STOP', redis_pid() }
-sub redis_resume { my $pid = redis_pid(); kill 'CONT', $pid if $pid }
-
-sub redis_stop {
-    my $pid = redis_pid() or return;
-    kill 'CONT', $pid;
-    kill 'TERM', $pid;
-    for (1 .. 200) {
-        last unless kill 0, $pid;
-        Time::HiRes::sleep(0.05);
-    }
-}
-
-sub redis_start {
-    system('sh', 'scripts/redis.sh', 'start') == 0
-        or die "the suite's redis-server did not start again\n";
-}
+sub redis_pid    { ZT::Redis::pid() }
+sub redis_pause  { ZT::Redis::pause() }
+sub redis_resume { ZT::Redis::resume() }
+sub redis_stop   { ZT::Redis::stop() }
+sub redis_start  { ZT::Redis::start() }
 
 # a Redis of its own on a unix socket, with a password
 sub unix_redis_start {
@@ -206,12 +189,11 @@ sub second_nginx_stop {
 }
 
 add_cleanup_handler(sub {
-    redis_resume();
-    redis_start() unless redis_pid() && kill 0, redis_pid();
     unix_redis_stop();
     second_nginx_stop();
 });
 
+ZT::Redis::start();
 run_tests();
 
 __DATA__
@@ -412,6 +394,7 @@ Time::HiRes::sleep(0.3);
 --- wait: 0.3
 --- error_log
 client prematurely closed connection
+--- debug_log
 zt: redis command detached from its request
 --- no_error_log
 [alert]
@@ -425,7 +408,7 @@ Time::HiRes::sleep(0.5);
 --- request
 GET /plain
 --- error_code: 200
---- error_log
+--- debug_log
 for a request that went away, dropped
 --- no_error_log
 [alert]

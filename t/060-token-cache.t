@@ -1,11 +1,10 @@
 # zt_token_cache: a verified token is kept in shared memory, so that its
 # next use skips parsing and signature checks; never past its exp, evicted
 # least recently used first, and bound to the settings it was verified for.
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-use lib 't/lib';
 use ZT::Token;
-
-$ENV{TEST_NGINX_DATA_DIR} ||= ZT::Token::data_dir();
 
 our $TOKEN = ZT::Token::mint();
 our @POOL = map { ZT::Token::mint(claims => { jti => "t$_", pad => 'x' x 400 }) } 1 .. 60;

@@ -4,7 +4,7 @@ package ZT::Token;
 # is not the module's: Crypt::JWT (and CryptX for the raw, malformed ones).
 # Keys are the fixtures of t/data (see t/data/gen-keys.sh).
 #
-#   use lib 't/lib';
+#   use lib 't/inc';
 #   use ZT::Token;
 #
 #   ZT::Token::mint();                               # RS256, kid rsa1

@@ -1,0 +1,135 @@
+package ZT::Test;
+
+# What every test file loads first, before Test::Nginx::Socket: it tells
+# the runner (openresty's Test::Nginx, or the compatible one of t/lib that
+# only scripts/test.sh puts on the path) which nginx and which modules to
+# run, so that a plain `prove -r t/` works after `make`.  The runner reads
+# these settings when it is loaded, hence the order:
+#
+#   use lib 't/inc';
+#   use ZT::Test;
+#   use Test::Nginx::Socket 'no_plan';
+#
+# Environment, all optional:
+#   ZT_MODULE                the module (build/ngx_http_zt_inference_module.so)
+#   TEST_NGINX_BINARY        nginx: the one `make NGINX_SRC=...` built beside
+#                            the module (BUILD/sbin/nginx), else the first
+#                            nginx on PATH, else /usr/sbin/nginx
+#   ZT_ECHO_MODULE           the echo module: the one built beside the module,
+#                            else Debian's
+#   TEST_NGINX_LOAD_MODULES  when set, used as it is
+#
+# Debug-log checks: a block's "--- debug_log" and "--- no_debug_log" take
+# the patterns of "--- error_log" and "--- no_error_log" for lines that only
+# an nginx built --with-debug writes (ngx_log_debug).  They are checked as
+# those when the nginx under test has --with-debug, and skipped otherwise.
+
+use strict;
+use warnings;
+
+use Cwd ();
+use File::Basename ();
+use File::Spec ();
+
+our $Top = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../..');
+
+our ($Binary, $Module, $Debug);
+
+sub find_binary {
+    my ($build) = @_;
+
+    return "$build/sbin/nginx" if -x "$build/sbin/nginx";
+
+    for my $dir (File::Spec->path) {
+        return "$dir/nginx" if -x "$dir/nginx" && !-d "$dir/nginx";
+    }
+
+    return '/usr/sbin/nginx';
+}
+
+# "nginx -V" names --with-debug among its configure arguments
+sub nginx_has_debug {
+    my ($bin) = @_;
+    my $out = `"$bin" -V 2>&1`;
+
+    die "ZT::Test: cannot run $bin -V\n" if $? != 0;
+
+    return $out =~ /--with-debug\b/ ? 1 : 0;
+}
+
+sub setup {
+    die "ZT::Test: use ZT::Test before Test::Nginx::Socket: the runner reads"
+        . " TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES when it loads\n"
+        if $INC{'Test/Nginx/Socket.pm'} || $INC{'Test/Nginx/Util.pm'};
+
+    $Module = $ENV{ZT_MODULE}
+              || "$Top/build/ngx_http_zt_inference_module.so";
+    $Module = File::Spec->rel2abs($Module, $Top);
+
+    my $build = File::Basename::dirname($Module);
+
+    $Binary = $ENV{TEST_NGINX_BINARY} ||= find_binary($build);
+    $Debug = nginx_has_debug($Binary);
+
+    if (!defined $ENV{TEST_NGINX_LOAD_MODULES}) {
+        -f $Module
+            or die "ZT::Test: no module at $Module: build it first (make)"
+                   . " or set ZT_MODULE\n";
+
+        my $echo = $ENV{ZT_ECHO_MODULE}
+                   || (-f "$build/ngx_http_echo_module.so"
+                       ? "$build/ngx_http_echo_module.so"
+                       : '/usr/lib/nginx/modules/ngx_http_echo_module.so');
+
+        $ENV{TEST_NGINX_LOAD_MODULES} = "$Module $echo";
+    }
+
+    $ENV{TEST_NGINX_DATA_DIR} ||= "$Top/t/data";
+}
+
+# "use ZT::Test;" also loads the runner, without importing anything (the
+# test file's own "use Test::Nginx::Socket" does), to give it the debug-log
+# sections; "use ZT::Test ();" only sets the environment
+sub import {
+    require Test::Nginx::Socket;
+
+    Test::Nginx::Util::add_block_preprocessor(\&debug_log_checks);
+}
+
+sub patterns {
+    my ($p) = @_;
+
+    return () unless defined $p;
+    return @$p if ref $p eq 'ARRAY';
+    return ($p) if ref $p;
+
+    return grep { length } split /\n+/, $p;
+}
+
+sub section {
+    my ($block, $name) = @_;
+
+    return $block->can($name) ? scalar $block->$name : undef;
+}
+
+sub debug_log_checks {
+    my ($block) = @_;
+
+    for my $s (['debug_log', 'error_log'], ['no_debug_log', 'no_error_log']) {
+        my ($from, $to) = @$s;
+        my @debug = patterns(section($block, $from));
+
+        next unless @debug && $Debug;
+
+        $block->set_value($to, [patterns(section($block, $to)), @debug]);
+    }
+}
+
+# true when the nginx under test writes debug-level lines
+sub debug_build { return $Debug }
+
+sub top { return $Top }
+
+setup();
+
+1;
