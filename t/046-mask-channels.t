@@ -4,6 +4,8 @@
 # split across events is masked whatever field carries it.  Channels that
 # interleave never mix.  Checked on the text each client would put together.
 
+use lib 't/inc';
+use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
 use JSON::PP ();
 
