@@ -25,6 +25,7 @@ typedef struct ngx_http_zt_approval_s     ngx_http_zt_approval_t;
 typedef struct ngx_http_zt_api_s          ngx_http_zt_api_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
+typedef struct ngx_http_zt_mask_body_s    ngx_http_zt_mask_body_t;
 
 
 #include "ngx_http_zt_util.h"
@@ -129,6 +130,8 @@ struct ngx_http_zt_ctx_s {
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
+    ngx_uint_t                  masked_request;
+    ngx_http_zt_mask_body_t    *mask_body;  /* request masking state */
 
     ngx_int_t                   rc;         /* access phase result */
     unsigned                    done:1;

@@ -43,6 +43,8 @@ static ngx_uint_t ngx_http_zt_mask_maybe_jwt(u_char *p, u_char *last);
 static ngx_int_t ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
     ngx_http_zt_mask_rule_t *rule, u_char *s, size_t len, size_t off,
     ngx_uint_t partial, size_t *ms, size_t *me, size_t *hold);
+static ngx_int_t ngx_http_zt_mask_placeholders(ngx_http_zt_mask_req_t *mr,
+    u_char *s, size_t len, size_t from, ngx_uint_t partial, size_t *hold);
 static void ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n);
 
 
@@ -171,6 +173,8 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             return NGX_CONF_ERROR;
         }
 
+        ngx_str_set(&rule->label, "MASKED");
+
         goto jit;
     }
 
@@ -183,6 +187,14 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             rule->maybe = d->maybe;
             rule->find = d->find;
             rule->tail = d->tail;
+
+            /* placeholders are named after the detector: [CREDIT_CARD_1] */
+
+            if (ngx_http_zt_mask_label(cf, &rule->label, &d->name)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
 
             if (ngx_http_zt_regex_compile(cf, &rule->re, &d->pattern, 0)
                 != NGX_CONF_OK)
@@ -230,6 +242,100 @@ jit:
     rule->min_len = min_len;
 
     return NGX_CONF_OK;
+}
+
+
+/* a name for placeholders: letters in upper case, digits, "_" */
+
+ngx_int_t
+ngx_http_zt_mask_label(ngx_conf_t *cf, ngx_str_t *label, ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    label->len = ngx_min(name->len, 32);
+
+    label->data = ngx_pnalloc(cf->pool, label->len);
+    if (label->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < label->len; i++) {
+        c = ngx_toupper(name->data[i]);
+        label->data[i] = ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                         ? c : '_';
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The rules that apply to this request: those whose "unless" does not hold
+ * for the caller.  NGX_DECLINED: none, and no placeholder to restore.
+ */
+
+ngx_int_t
+ngx_http_zt_mask_select(ngx_http_request_t *r, ngx_http_zt_mask_req_t *mr,
+    ngx_array_t *rules, ngx_http_zt_ctx_t *zctx)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n;
+    ngx_http_zt_mask_rule_t  *rule;
+
+    rule = rules ? rules->elts : NULL;
+    n = rules ? rules->nelts : 0;
+
+    mr->r = r;
+    mr->pool = r->pool;
+
+    mr->paths = ngx_palloc(r->pool,
+                           (2 * n + 1) * sizeof(ngx_http_zt_mask_rule_t *));
+    if (mr->paths == NULL) {
+        return NGX_ERROR;
+    }
+
+    mr->patterns = mr->paths + n;
+
+    for (i = 0; i < n; i++) {
+
+        /* only a condition that is proven true lifts the mask */
+
+        if (rule[i].unless) {
+            rc = ngx_http_zt_policy_cond_holds(r, zctx, rule[i].unless);
+
+            if (rc == 1) {
+                continue;
+            }
+
+            if (rc == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "zt: mask: \"unless=%V\" of \"%V\" cannot be "
+                              "evaluated, the rule applies",
+                              &rule[i].unless->text, &rule[i].name);
+            }
+        }
+
+        if (rule[i].type == NGX_HTTP_ZT_MASK_PATH) {
+            mr->paths[mr->npaths++] = &rule[i];
+
+        } else {
+            mr->patterns[mr->npatterns++] = &rule[i];
+        }
+    }
+
+    if (mr->npaths + mr->npatterns == 0 && mr->restore == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_array_init(&mr->ranges, r->pool, 4,
+                       sizeof(ngx_http_zt_mask_range_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -325,6 +431,7 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
                 range->start = ms;
                 range->end = me;
                 range->rule = rule;
+                range->restore = NULL;
             }
 
             off = me;
@@ -339,17 +446,32 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
         }
     }
 
+    if (mr->restore
+        && ngx_http_zt_mask_placeholders(mr, s, len, from, partial, &h)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     range = mr->ranges.elts;
 
     ngx_http_zt_mask_sort(range, mr->ranges.nelts);
 
-    /* overlapping matches of different detectors become one */
+    /*
+     * Overlapping matches of different detectors become one; where a
+     * placeholder overlaps a match, the mask wins.
+     */
 
     for (i = 0, j = 0; i < mr->ranges.nelts; i++) {
 
         if (j > 0 && range[i].start < range[j - 1].end) {
             if (range[i].end > range[j - 1].end) {
                 range[j - 1].end = range[i].end;
+            }
+
+            if (range[j - 1].rule == NULL) {
+                range[j - 1].rule = range[i].rule;
+                range[j - 1].restore = range[i].restore;
             }
 
             continue;
@@ -441,6 +563,85 @@ ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
     *me = ov[1];
 
     return NGX_OK;
+}
+
+
+/*
+ * The placeholders of request masking in an answer: each one found becomes
+ * the value it stands for.  With "partial", a "[" near the end that may
+ * still become a placeholder holds back.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_placeholders(ngx_http_zt_mask_req_t *mr, u_char *s,
+    size_t len, size_t from, ngx_uint_t partial, size_t *hold)
+{
+    u_char                      *p, *last;
+    size_t                       n;
+    ngx_uint_t                   i;
+    ngx_http_zt_mask_range_t    *range;
+    ngx_http_zt_mask_restore_t  *rs;
+
+    rs = mr->restore->elts;
+    last = s + len;
+
+    for (p = s + from;
+         p < last && (p = memchr(p, '[', last - p)) != NULL;
+         p++)
+    {
+        n = last - p;
+
+        for (i = 0; i < mr->restore->nelts; i++) {
+
+            if (n >= rs[i].placeholder.len) {
+                if (ngx_memcmp(p, rs[i].placeholder.data,
+                               rs[i].placeholder.len)
+                    != 0)
+                {
+                    continue;
+                }
+
+                range = ngx_array_push(&mr->ranges);
+                if (range == NULL) {
+                    mr->err = "out of memory";
+                    return NGX_ERROR;
+                }
+
+                range->start = p - s;
+                range->end = range->start + rs[i].placeholder.len;
+                range->rule = NULL;
+                range->restore = &rs[i];
+
+                p += rs[i].placeholder.len - 1;
+                break;
+            }
+
+            /* the end of the text may be the start of one */
+
+            if (partial && ngx_memcmp(p, rs[i].placeholder.data, n) == 0) {
+                if ((size_t) (p - s) < *hold) {
+                    *hold = p - s;
+                }
+
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what a match becomes, unescaped: in plain-text events, on one line */
+
+ngx_str_t *
+ngx_http_zt_mask_text(ngx_http_zt_mask_range_t *range, ngx_uint_t line)
+{
+    if (range->rule == NULL) {
+        return &range->restore->value;
+    }
+
+    return line ? &range->rule->with_line : &range->rule->with;
 }
 
 

@@ -77,6 +77,8 @@ struct ngx_http_zt_mask_json_s {
     ngx_uint_t                 lit_pos;
 
     ngx_uint_t                 skip_depth;
+    u_char                    *skip_start;  /* the value being replaced */
+    ngx_http_zt_mask_rule_t   *skip_rule;
     ngx_http_zt_mask_rule_t   *selected;
     u_char                    *value;      /* where a scalar started */
 
@@ -128,6 +130,10 @@ static ngx_int_t ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js,
     u_char *raw, size_t len, ngx_uint_t in_chunk);
+static ngx_int_t ngx_http_zt_mask_json_placeholder(
+    ngx_http_zt_mask_json_t *js, u_char *end);
+static ngx_int_t ngx_http_zt_mask_json_with(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_range_t *range, u_char *u);
 static ngx_int_t ngx_http_zt_mask_json_raw(ngx_http_zt_mask_json_t *js,
     u_char *p, size_t len, ngx_uint_t in_chunk);
 static ngx_int_t ngx_http_zt_mask_json_flush(ngx_http_zt_mask_json_t *js,
@@ -728,9 +734,14 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
                 return NGX_ERROR;
             }
 
-            if (js->emit->ref(js->emit->data, js->selected->with_json.data,
-                              js->selected->with_json.len)
-                != NGX_OK)
+            /* a placeholder is known once the value is read (a request
+             * body is one buffer) */
+
+            if (!js->selected->restore
+                && js->emit->ref(js->emit->data,
+                                 js->selected->with_json.data,
+                                 js->selected->with_json.len)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -738,6 +749,8 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             (*js->mr->masked)++;
             js->changes++;
 
+            js->skip_start = p;
+            js->skip_rule = js->selected;
             js->skipping = 1;
             js->skip_depth = js->depth;
             js->copy = NULL;
@@ -829,7 +842,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         js->esc = 0;
         js->escaped = 0;
 
-        need = (js->mr->npatterns || js->watch);
+        need = (js->mr->npatterns || js->watch || js->mr->restore);
 
         if (!js->skipping && need) {
             if (js->copy && ngx_http_zt_mask_json_flush(js, p) != NGX_OK) {
@@ -889,6 +902,12 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
         if (js->depth == js->skip_depth) {
             js->skipping = 0;
             js->copy = end;
+
+            if (js->skip_rule->restore
+                && ngx_http_zt_mask_json_placeholder(js, end) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
     } else if (scalar && js->watch) {
@@ -1128,12 +1147,11 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     size_t                     n, ulen, uo, hold;
     ngx_uint_t                 ri, emitted;
     ngx_http_zt_mask_req_t    *mr;
-    ngx_http_zt_mask_rule_t   *rule;
     ngx_http_zt_mask_range_t  *range;
 
     mr = js->mr;
 
-    if (mr->npatterns == 0) {
+    if (mr->npatterns == 0 && mr->restore == NULL) {
         return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
     }
 
@@ -1180,17 +1198,9 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
                 return NGX_ERROR;
             }
 
-            rule = range[ri].rule;
-
-            if (js->emit->ref(js->emit->data, rule->with_esc.data,
-                              rule->with_esc.len)
-                != NGX_OK)
-            {
+            if (ngx_http_zt_mask_json_with(js, &range[ri], u) != NGX_OK) {
                 return NGX_ERROR;
             }
-
-            (*mr->masked)++;
-            js->changes++;
 
             seg = raw + 1 + range[ri].end;
         }
@@ -1217,18 +1227,11 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
                     return NGX_ERROR;
                 }
 
-                rule = range[ri].rule;
-
-                if (js->emit->ref(js->emit->data, rule->with_esc.data,
-                                  rule->with_esc.len)
-                    != NGX_OK)
-                {
+                if (ngx_http_zt_mask_json_with(js, &range[ri], u) != NGX_OK) {
                     return NGX_ERROR;
                 }
 
                 emitted = 1;
-                (*mr->masked)++;
-                js->changes++;
             }
 
             seg = p + n;
@@ -1244,6 +1247,78 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     }
 
     return ngx_http_zt_mask_json_raw(js, seg, raw + len - seg, in_chunk);
+}
+
+
+/* the placeholder of a whole value a "restore" rule selects, as a string */
+
+static ngx_int_t
+ngx_http_zt_mask_json_placeholder(ngx_http_zt_mask_json_t *js, u_char *end)
+{
+    ngx_str_t                ph;
+    ngx_http_zt_mask_req_t  *mr;
+
+    mr = js->mr;
+
+    if (js->skip_start < js->start) {
+        mr->err = "a value to restore spans buffers";
+        return NGX_ERROR;
+    }
+
+    if (mr->placeholder(mr, js->skip_rule, js->skip_start,
+                        end - js->skip_start, 1, &ph)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (js->emit->copy(js->emit->data, (u_char *) "\"", 1) != NGX_OK
+        || js->emit->ref(js->emit->data, ph.data, ph.len) != NGX_OK
+        || js->emit->copy(js->emit->data, (u_char *) "\"", 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a match in the unescaped string u becomes: the rule's replacement,
+ * a placeholder of request masking, or the value a placeholder stands for.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_json_with(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_range_t *range, u_char *u)
+{
+    ngx_str_t                 text;
+    ngx_http_zt_mask_req_t   *mr;
+    ngx_http_zt_mask_rule_t  *rule;
+
+    mr = js->mr;
+    rule = range->rule;
+    js->changes++;
+
+    if (rule == NULL) {
+        text = range->restore->value_esc;
+
+    } else if (rule->restore) {
+        if (mr->placeholder(mr, rule, u + range->start,
+                            range->end - range->start, 0, &text)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        (*mr->masked)++;
+
+    } else {
+        text = rule->with_esc;
+        (*mr->masked)++;
+    }
+
+    return js->emit->ref(js->emit->data, text.data, text.len);
 }
 
 

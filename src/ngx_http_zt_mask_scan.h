@@ -45,16 +45,44 @@ typedef struct {
 } ngx_http_zt_mask_jpath_t;
 
 
-/* a detector match in an unescaped string: bytes [start, end) */
+/*
+ * A value request masking replaced with a placeholder: the answer gets it
+ * back.  Lives in the request's pool only.
+ */
+typedef struct {
+    ngx_str_t                      placeholder;  /* [EMAIL_1] */
+    ngx_str_t                      value;        /* unescaped */
+    ngx_str_t                      value_esc;    /* JSON-escaped */
+    ngx_http_zt_mask_rule_t       *rule;
+    ngx_uint_t                     number;       /* the 1 of [EMAIL_1] */
+} ngx_http_zt_mask_restore_t;
+
+
+/*
+ * A match in an unescaped string: bytes [start, end), masked by a rule, or
+ * a placeholder to restore (rule NULL).
+ */
 typedef struct {
     size_t                         start;
     size_t                         end;
     ngx_http_zt_mask_rule_t       *rule;
+    ngx_http_zt_mask_restore_t    *restore;
 } ngx_http_zt_mask_range_t;
 
 
-/* the rules that apply to one response, and scratch space they share */
-typedef struct {
+typedef struct ngx_http_zt_mask_req_s  ngx_http_zt_mask_req_t;
+
+/*
+ * The placeholder for a value a "restore" rule masks in a request: raw is
+ * JSON text (a whole value), else unescaped text (a match in a string).
+ */
+typedef ngx_int_t (*ngx_http_zt_mask_placeholder_pt)(
+    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_rule_t *rule, u_char *p,
+    size_t len, ngx_uint_t raw, ngx_str_t *placeholder);
+
+
+/* the rules that apply to one response or request, and their scratch */
+struct ngx_http_zt_mask_req_s {
     ngx_http_request_t            *r;
     ngx_pool_t                    *pool;
     size_t                         max;        /* zt_mask_buffer */
@@ -71,7 +99,11 @@ typedef struct {
     off_t                          base;       /* bytes before the chunk */
     off_t                          error_at;   /* invalid JSON here, or -1 */
     const char                    *err;        /* why it failed closed */
-} ngx_http_zt_mask_req_t;
+
+    ngx_array_t                   *restore;    /* of ..._restore_t: answer */
+    ngx_http_zt_mask_placeholder_pt  placeholder;  /* request */
+    void                          *data;
+};
 
 
 typedef struct ngx_http_zt_mask_json_s  ngx_http_zt_mask_json_t;
@@ -97,6 +129,10 @@ typedef struct {
 } ngx_http_zt_mask_watch_t;
 
 
+/* ngx_http_zt_mask_request.c */
+ngx_int_t ngx_http_zt_mask_request_handler(ngx_http_request_t *r);
+ngx_array_t *ngx_http_zt_mask_request_restore(ngx_http_zt_ctx_t *ctx);
+
 /* ngx_http_zt_mask_sse.c */
 ngx_http_zt_mask_sse_t *ngx_http_zt_mask_sse_create(
     ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
@@ -121,8 +157,14 @@ ngx_int_t ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
 /* ngx_http_zt_mask_detect.c */
 char *ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
     ngx_str_t *value, ngx_uint_t nvalues, ngx_uint_t *n);
+ngx_int_t ngx_http_zt_mask_label(ngx_conf_t *cf, ngx_str_t *label,
+    ngx_str_t *name);
+ngx_int_t ngx_http_zt_mask_select(ngx_http_request_t *r,
+    ngx_http_zt_mask_req_t *mr, ngx_array_t *rules, ngx_http_zt_ctx_t *zctx);
 ngx_int_t ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s,
     size_t len, size_t from, ngx_uint_t partial, size_t *hold);
+ngx_str_t *ngx_http_zt_mask_text(ngx_http_zt_mask_range_t *range,
+    ngx_uint_t line);
 
 
 #endif /* _NGX_HTTP_ZT_MASK_SCAN_H_INCLUDED_ */

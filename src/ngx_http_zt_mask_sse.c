@@ -221,9 +221,12 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
         return NULL;
     }
 
-    /* the pieces of a streamed answer are followed only if detectors run */
+    /*
+     * The pieces of a streamed answer are followed only if detectors run
+     * or placeholders are restored.
+     */
 
-    if (mr->npatterns) {
+    if (mr->npatterns || mr->restore) {
         sse->watch.value = ngx_http_zt_mask_sse_value;
         sse->watch.close = ngx_http_zt_mask_sse_close;
         sse->watch.scalar = ngx_http_zt_mask_sse_scalar;
@@ -1253,6 +1256,7 @@ static ngx_int_t
 ngx_http_zt_mask_sse_clean(ngx_http_zt_mask_sse_t *sse, ngx_str_t *value)
 {
     size_t                     n, hold;
+    ngx_uint_t                 i;
     ngx_http_zt_mask_req_t    *mr;
     ngx_http_zt_mask_range_t  *range;
 
@@ -1275,9 +1279,13 @@ ngx_http_zt_mask_sse_clean(ngx_http_zt_mask_sse_t *sse, ngx_str_t *value)
         return NGX_ERROR;
     }
 
-    if (mr->ranges.nelts) {
-        range = mr->ranges.elts;
-        *value = range[0].rule->with_json;
+    range = mr->ranges.elts;
+
+    for (i = 0; i < mr->ranges.nelts; i++) {
+        if (range[i].rule) {
+            *value = range[i].rule->with_json;
+            break;
+        }
     }
 
     return NGX_OK;
@@ -1295,7 +1303,7 @@ ngx_http_zt_mask_sse_text(ngx_http_zt_mask_sse_t *sse, u_char *payload,
 
     *changed = 0;
 
-    if (sse->mr->npatterns == 0) {
+    if (sse->mr->npatterns == 0 && sse->mr->restore == NULL) {
         return NGX_OK;
     }
 
@@ -1407,7 +1415,7 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
         need = hold - from;
 
         for (i = 0; i < mr->ranges.nelts; i++) {
-            need += range[i].rule->with.len;
+            need += ngx_http_zt_mask_text(&range[i], ch->text)->len;
         }
 
         /* sse->s stays as it is: the result goes after it */
@@ -1423,13 +1431,15 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
         pos = from;
 
         for (i = 0; i < mr->ranges.nelts; i++) {
-            with = ch->text ? &range[i].rule->with_line
-                            : &range[i].rule->with;
+            with = ngx_http_zt_mask_text(&range[i], ch->text);
 
             p = ngx_cpymem(p, s + pos, range[i].start - pos);
             p = ngx_cpymem(p, with->data, with->len);
             pos = range[i].end;
-            (*mr->masked)++;
+
+            if (range[i].rule) {
+                (*mr->masked)++;
+            }
         }
 
         p = ngx_cpymem(p, s + pos, hold - pos);
