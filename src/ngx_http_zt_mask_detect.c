@@ -31,7 +31,8 @@ static ngx_uint_t ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch,
     ngx_uint_t n);
 static ngx_uint_t ngx_http_zt_mask_find_card(u_char *s, size_t len,
     size_t off, size_t *ms, size_t *me);
-static size_t ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i);
+static ngx_inline size_t ngx_http_zt_mask_card_at(u_char *s, size_t len,
+    size_t i, size_t *next);
 static size_t ngx_http_zt_mask_tail_card(u_char *s, size_t len,
     size_t from);
 static ngx_uint_t ngx_http_zt_mask_maybe_email(u_char *p, u_char *last);
@@ -843,7 +844,7 @@ static ngx_uint_t
 ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     size_t *me)
 {
-    size_t  i, e, end;
+    size_t  i, j, e, end, next;
 
     i = off;
 
@@ -866,15 +867,13 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
             return 0;
         }
 
-        end = ngx_http_zt_mask_card_at(s, len, i);
+        end = ngx_http_zt_mask_card_at(s, len, i, &next);
 
         if (end) {
             break;
         }
 
-        while (i < len && ngx_http_zt_is_digit(s[i])) {
-            i++;
-        }
+        i = next;
     }
 
     *ms = i;
@@ -885,11 +884,11 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     if (end + 1 < len && ngx_http_zt_is_sep(s[end])
         && ngx_http_zt_is_digit(s[end + 1]))
     {
-        for (i++; i < end; i++) {
-            if (ngx_http_zt_is_digit(s[i])
-                && !ngx_http_zt_is_digit(s[i - 1]))
+        for (j = *ms + 1; j < end; j++) {
+            if (ngx_http_zt_is_digit(s[j])
+                && !ngx_http_zt_is_digit(s[j - 1]))
             {
-                e = ngx_http_zt_mask_card_at(s, len, i);
+                e = ngx_http_zt_mask_card_at(s, len, j, &next);
 
                 if (e > end) {
                     end = e;
@@ -904,10 +903,14 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
 }
 
 
-/* the end of the longest card that starts at the group at i, or 0 */
+/*
+ * The end of the longest card that starts at the group at i, or 0 and in
+ * *next where to look for the next one: after the run if it has too few
+ * digits for any card, else after the group.
+ */
 
-static size_t
-ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
+static ngx_inline size_t
+ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
 {
     size_t      p, q, ends[19];
     ngx_uint_t  n, digits, counts[19];
@@ -919,6 +922,10 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
     for ( ;; ) {
         for (q = p; q < len && ngx_http_zt_is_digit(s[q]); q++) {
             /* void */
+        }
+
+        if (n == 0) {
+            *next = q;
         }
 
         if (digits + (q - p) > 19) {
@@ -935,6 +942,12 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
         {
             p = q + 1;
             continue;
+        }
+
+        if (digits < 13) {
+            /* the whole run is too short: no card starts in it */
+            *next = q;
+            return 0;
         }
 
         break;

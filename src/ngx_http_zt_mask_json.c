@@ -116,8 +116,10 @@ static ngx_inline u_char *ngx_http_zt_mask_json_plain(u_char *p,
     u_char *last);
 static ngx_int_t ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js,
     u_char *p);
-static ngx_int_t ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js,
-    u_char *end, ngx_uint_t scalar);
+static ngx_int_t ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js,
+    u_char *end);
+static ngx_inline ngx_int_t ngx_http_zt_mask_json_end(
+    ngx_http_zt_mask_json_t *js, u_char *end, ngx_uint_t scalar);
 static ngx_int_t ngx_http_zt_mask_json_close(ngx_http_zt_mask_json_t *js,
     u_char *p, u_char ch);
 static void ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
@@ -894,9 +896,24 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 
 /* a value ended just before "end" */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
     ngx_uint_t scalar)
+{
+    js->state = sw_after;
+
+    if (js->skipping || (scalar && js->watch)) {
+        return ngx_http_zt_mask_json_ended(js, end);
+    }
+
+    return NGX_OK;
+}
+
+
+/* ... and it was replaced, or a watcher is told */
+
+static ngx_int_t
+ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js, u_char *end)
 {
     if (js->skipping) {
         if (js->depth == js->skip_depth) {
@@ -910,15 +927,12 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
             }
         }
 
-    } else if (scalar && js->watch) {
-        if (js->watch->scalar(js->watch->data, js->value, end - js->value)
-            == NGX_ERROR)
-        {
-            return NGX_ERROR;
-        }
+    } else if (js->watch->scalar(js->watch->data, js->value,
+                                 end - js->value)
+               == NGX_ERROR)
+    {
+        return NGX_ERROR;
     }
-
-    js->state = sw_after;
 
     return NGX_OK;
 }

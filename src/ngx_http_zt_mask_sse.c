@@ -855,7 +855,7 @@ ngx_http_zt_mask_sse_piece(ngx_http_zt_mask_sse_t *sse,
 static ngx_int_t
 ngx_http_zt_mask_sse_name(ngx_http_zt_mask_sse_t *sse, ngx_int_t c)
 {
-    size_t                      start;
+    size_t                      start, n;
     ngx_uint_t                  i;
     ngx_http_zt_mask_cont_t    *cont, *conts;
     ngx_http_zt_mask_member_t  *m;
@@ -882,14 +882,20 @@ ngx_http_zt_mask_sse_name(ngx_http_zt_mask_sse_t *sse, ngx_int_t c)
     start = sse->names.len;
 
     if (cont->parent >= 0) {
-        if (ngx_http_zt_mask_sse_add(sse, &sse->names,
-                                     sse->names.data
-                                     + conts[cont->parent].prefix,
-                                     conts[cont->parent].prefix_len)
+        n = conts[cont->parent].prefix_len;
+
+        /* from the buffer into itself: room first */
+
+        if (ngx_http_zt_mask_buf_reserve(sse->mr, &sse->names, n,
+                                         (size_t) -1)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
+
+        ngx_memcpy(sse->names.data + start,
+                   sse->names.data + conts[cont->parent].prefix, n);
+        sse->names.len += n;
     }
 
     if (cont->member >= 0
