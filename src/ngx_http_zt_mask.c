@@ -28,6 +28,7 @@
 #define NGX_HTTP_ZT_MASK_BUF_SIZE    4096
 #define NGX_HTTP_ZT_MASK_BUF_MAX     65536
 #define NGX_HTTP_ZT_MASK_REF_MIN     1024  /* shorter spans are copied */
+#define NGX_HTTP_ZT_MASK_HOLD        65536 /* waits with the header, at most */
 
 
 struct ngx_http_zt_mask_ctx_s {
@@ -892,7 +893,8 @@ ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (!mc->last && !mc->released
-            && mc->bytes <= (off_t) mc->req.max)
+            && mc->bytes <= (off_t) ngx_min(mc->req.max,
+                                            NGX_HTTP_ZT_MASK_HOLD))
         {
             return ngx_http_zt_mask_hold(r, mc);
         }
@@ -1095,9 +1097,9 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
  * that has the whole answer hands it over in that same turn (its end, the
  * last buffer, comes in a call of its own), so an answer that arrived whole
  * and fails at its end still gets a 502.  Only what arrives later, or after
- * zt_mask_buffer bytes, can fail after the header: then the connection is
- * closed.  What waits is copied and the inputs are let go, as if sent: an
- * upstream ends the response only once its buffers are free.
+ * 64 KiB (or zt_mask_buffer if less), can fail after the header: then the
+ * connection is closed.  What waits is copied and the inputs are let go, as
+ * if sent: an upstream ends the response only once its buffers are free.
  */
 
 static ngx_int_t
