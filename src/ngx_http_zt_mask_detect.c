@@ -36,6 +36,8 @@ static ngx_inline size_t ngx_http_zt_mask_card_at(u_char *s, size_t len,
 static size_t ngx_http_zt_mask_tail_card(u_char *s, size_t len,
     size_t from);
 static ngx_uint_t ngx_http_zt_mask_maybe_email(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_find_email(u_char *s, size_t len,
+    size_t off, size_t *ms, size_t *me);
 static ngx_uint_t ngx_http_zt_mask_maybe_ssn(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_iban(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_phone(u_char *p, u_char *last);
@@ -70,7 +72,8 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
       ngx_string("(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
                  "[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}"
                  "(?![A-Za-z0-9-])"),
-      NULL, ngx_http_zt_mask_maybe_email, NULL, NULL },
+      NULL, ngx_http_zt_mask_maybe_email, ngx_http_zt_mask_find_email,
+      NULL },
 
     /* area 000, 666 and 9xx, group 00 and serial 0000 are never issued */
     { ngx_string("us_ssn"),
@@ -840,6 +843,40 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
 #define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
 #define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
 
+/*
+ * The first ASCII digit in s[i, len), or len.  Eight bytes at a time: a
+ * byte b is a digit exactly when b ^ '0' is below 10, and a byte of
+ * t = w ^ "00000000" is below 10 when (t - 0x0a...) & ~t has its high bit.
+ */
+
+static ngx_inline size_t
+ngx_http_zt_mask_digit(u_char *s, size_t len, size_t i)
+{
+    uint64_t  w;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    while (len - i >= 8) {
+        ngx_memcpy(&w, s + i, 8);
+
+        w ^= ones * '0';
+
+        if ((w - ones * 10) & ~w & high) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && !ngx_http_zt_is_digit(s[i])) {
+        i++;
+    }
+
+    return i;
+}
+
+
 static ngx_uint_t
 ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     size_t *me)
@@ -859,9 +896,7 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     }
 
     for ( ;; ) {
-        while (i < len && !ngx_http_zt_is_digit(s[i])) {
-            i++;
-        }
+        i = ngx_http_zt_mask_digit(s, len, i);
 
         if (i == len) {
             return 0;
@@ -1017,6 +1052,103 @@ ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
 
 #undef ngx_http_zt_is_digit
 #undef ngx_http_zt_is_sep
+
+
+/*
+ * email without PCRE2, as its regex matches: the local part is every local
+ * character before an "@" (a match cannot start after one of them, nor
+ * before "off"), the domain is two labels or more cut by single dots, and
+ * the match ends after the last label that is two letters or more.
+ */
+
+#define ngx_http_zt_is_local(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 1)
+#define ngx_http_zt_is_label(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 2)
+#define ngx_http_zt_is_alpha(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 4)
+
+/* 1: [A-Za-z0-9._%+-], 2: [A-Za-z0-9-], 4: [A-Za-z] */
+static u_char  ngx_http_zt_mask_email_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 3, 1, 0,     /*  %+-. */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,     /* 0-9 */
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* A-O */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 1,     /* P-Z _ */
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* a-o */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0      /* p-z */
+};
+
+
+static ngx_uint_t
+ngx_http_zt_mask_find_email(u_char *s, size_t len, size_t off, size_t *ms,
+    size_t *me)
+{
+    u_char      *at, *p, *last, *l, *label, *end;
+    ngx_uint_t   labels, alpha;
+
+    last = s + len;
+
+    for (at = s + off; at < last; at++) {
+
+        at = memchr(at, '@', last - at);
+        if (at == NULL) {
+            return 0;
+        }
+
+        for (l = at; l > s && ngx_http_zt_is_local(l[-1]); l--) {
+            /* void */
+        }
+
+        if (l == at || l < s + off) {
+            continue;
+        }
+
+        /* labels: the last that is all letters, two or more, ends it */
+
+        end = NULL;
+        labels = 0;
+        p = at + 1;
+
+        for ( ;; ) {
+            label = p;
+            alpha = 1;
+
+            while (p < last && ngx_http_zt_is_label(*p)) {
+                alpha &= (ngx_http_zt_is_alpha(*p) != 0);
+                p++;
+            }
+
+            if (p == label) {
+                break;
+            }
+
+            if (++labels >= 2 && alpha && p - label >= 2) {
+                end = p;
+            }
+
+            if (p + 1 < last && *p == '.' && ngx_http_zt_is_label(p[1])) {
+                p++;
+                continue;
+            }
+
+            break;
+        }
+
+        if (end) {
+            *ms = l - s;
+            *me = end - s;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+#undef ngx_http_zt_is_local
+#undef ngx_http_zt_is_label
+#undef ngx_http_zt_is_alpha
 
 
 /* an "@" and a dot after it */
