@@ -24,7 +24,8 @@ typedef struct ngx_http_zt_api_op_s  ngx_http_zt_api_op_t;
 struct ngx_http_zt_api_s {
     ngx_http_zt_api_op_t       *op;
     ngx_str_t                   id;         /* approvals/ID */
-    ngx_str_t                   sub;        /* grants/SUB/SCOPE */
+    ngx_str_t                   iss;        /* grants: ?iss= */
+    ngx_str_t                   sub;        /* grants/SUB/SCOPE, ?sub= */
     ngx_str_t                   scope;
     json_t                     *body;
 };
@@ -55,6 +56,10 @@ struct ngx_http_zt_api_op_s {
 static ngx_int_t ngx_http_zt_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_api_route(ngx_http_request_t *r,
     ngx_http_zt_api_t *api);
+static ngx_int_t ngx_http_zt_api_match(ngx_http_request_t *r,
+    ngx_http_zt_api_t *api, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_zt_api_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
 static void ngx_http_zt_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_api_run(ngx_http_request_t *r,
     ngx_http_zt_api_t *api);
@@ -91,6 +96,11 @@ static ngx_int_t ngx_http_zt_api_grant_revoke(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_api_grant_revoked(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_api_t *api, redisReply *reply);
 
+static ngx_int_t ngx_http_zt_api_grantee(ngx_http_request_t *r,
+    ngx_http_zt_api_t *api);
+static ngx_str_t *ngx_http_zt_api_issuer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_api_no_issuer(ngx_http_request_t *r);
+
 static ngx_int_t ngx_http_zt_api_send_object(ngx_http_request_t *r,
     ngx_uint_t status, redisReply *flat);
 static void ngx_http_zt_api_write_one(ngx_http_zt_json_out_t *out,
@@ -107,8 +117,9 @@ enum {
     NGX_HTTP_ZT_API_APPROVE,        /* POST   <loc>/approvals/ID/approve */
     NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
     NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
-    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE */
+    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub=&iss= */
+    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE?iss=,
+                                       <loc>/grants?sub=&scope=&iss= */
 };
 
 
@@ -137,15 +148,37 @@ static ngx_http_zt_api_op_t  ngx_http_zt_api_ops[] = {
 };
 
 
-/* APPROVAL fields that are numbers */
-static ngx_str_t  ngx_http_zt_api_numeric[] = {
-    ngx_string("created_at"),
-    ngx_string("expires_at"),
-    ngx_string("decided_at"),
-    ngx_string("consumed_at"),
-    ngx_string("expired_at"),
-    ngx_string("rule"),
-    ngx_null_string
+/* what a reviewer sees of an approval, in this order */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  number;
+} ngx_http_zt_api_field_t;
+
+
+static ngx_http_zt_api_field_t  ngx_http_zt_api_fields[] = {
+    { ngx_string("id"), 0 },
+    { ngx_string("status"), 0 },
+    { ngx_string("iss"), 0 },
+    { ngx_string("sub"), 0 },
+    { ngx_string("method"), 0 },
+    { ngx_string("uri"), 0 },
+    { ngx_string("host"), 0 },
+    { ngx_string("client"), 0 },
+    { ngx_string("rule"), 1 },
+    { ngx_string("justification"), 0 },
+    { ngx_string("body_sha256"), 0 },
+    { ngx_string("body_bytes"), 1 },
+    { ngx_string("body"), 0 },
+    { ngx_string("created_at"), 1 },
+    { ngx_string("expires_at"), 1 },
+    { ngx_string("decided_by"), 0 },
+    { ngx_string("decided_by_iss"), 0 },
+    { ngx_string("decided_at"), 1 },
+    { ngx_string("reason"), 0 },
+    { ngx_string("consumed_at"), 1 },
+    { ngx_string("expired_at"), 1 },
+    { ngx_null_string, 0 }
 };
 
 
@@ -163,6 +196,17 @@ ngx_http_zt_api_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lcf->approval_api = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the routes start at the location's name: a regex has none */
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        return "needs a prefix or exact location, not a regex or named one";
+    }
     clcf->handler = ngx_http_zt_api_handler;
 
     return NGX_CONF_OK;
@@ -174,7 +218,41 @@ ngx_http_zt_api_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_zt_api_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
 {
+    ngx_str_t                *iss;
+    ngx_uint_t                i;
+    ngx_http_zt_api_main_t   *amcf;
     ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_zt_inference_module);
+
+    /* the issuers whose tokens can reach a policy, for the default one */
+
+    amcf = &zmcf->api;
+
+    if (conf->policy.rules && conf->policy.enabled) {
+
+        if (conf->jwt.issuers == NULL || conf->jwt.issuers->nelts == 0) {
+            amcf->many = 1;
+
+        } else {
+            iss = conf->jwt.issuers->elts;
+
+            for (i = 0; i < conf->jwt.issuers->nelts; i++) {
+                if (!amcf->seen) {
+                    amcf->issuer = iss[i];
+                    amcf->seen = 1;
+
+                } else if (amcf->issuer.len != iss[i].len
+                           || ngx_strncmp(amcf->issuer.data, iss[i].data,
+                                          iss[i].len)
+                              != 0)
+                {
+                    amcf->many = 1;
+                }
+            }
+        }
+    }
 
     /* a content handler is not inherited by nested locations */
     if (conf->approval_api == NGX_CONF_UNSET) {
@@ -184,9 +262,6 @@ ngx_http_zt_api_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
     if (!conf->approval_api) {
         return NGX_CONF_OK;
     }
-
-    zmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_zt_inference_module);
 
     if (!zmcf->redis.configured) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -274,151 +349,201 @@ ngx_http_zt_api_handler(ngx_http_request_t *r)
 
 
 /*
- * Finds the operation from the last segments of the path, so that the API
- * works under any location; the undecoded path when nginx has one, so
- * that a subject with a "/" can be written %2F.
+ * The operation of a request: its path is r->uri, the one nginx chose the
+ * location with (percent-decoded, "." and ".." resolved, slashes merged),
+ * and a route must start within the location's name or just after it.
+ * A longer location nginx would have chosen for the same path (a stricter
+ * "location /zt/grants") therefore always wins over the API's own, however
+ * the path is written.  Anything that is not exactly a route is 404; the
+ * answer is sent here then, and api->op stays NULL.
  */
 
 static ngx_int_t
 ngx_http_zt_api_route(ngx_http_request_t *r, ngx_http_zt_api_t *api)
 {
-    u_char     *p, *last, *end, *dst;
-    ngx_str_t   path, seg[3], *s;
-    ngx_uint_t  n, i, raw;
+    u_char                    *p, *q, *start, *last;
+    size_t                     base;
+    ngx_int_t                  rc;
+    ngx_str_t                 *name, seg[3];
+    ngx_uint_t                 n;
+    ngx_http_core_loc_conf_t  *clcf;
 
-    if (r->valid_unparsed_uri && r == r->main) {
-        path = r->unparsed_uri;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    name = &clcf->name;
 
-        p = ngx_strlchr(path.data, path.data + path.len, '?');
-        if (p) {
-            path.len = p - path.data;
-        }
-
-        raw = 1;
-
-    } else {
-        path = r->uri;
-        raw = 0;
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || r->uri.len < name->len
+        || ngx_strncmp(r->uri.data, name->data, name->len) != 0)
+    {
+        goto not_found;
     }
 
-    n = 0;
-    last = path.data + path.len;
+    base = name->len;
 
-    while (n < 3) {
-        while (last > path.data && last[-1] == '/') {
-            last--;
-        }
-
-        if (last == path.data) {
-            break;
-        }
-
-        end = last;
-
-        while (last > path.data && last[-1] != '/') {
-            last--;
-        }
-
-        seg[n].data = last;
-        seg[n].len = end - last;
-        n++;
+    if (base == 0 || name->data[base - 1] != '/') {
+        base++;
     }
 
-    for (i = 0; raw && i < n; i++) {
-        s = &seg[i];
+    last = r->uri.data + r->uri.len;
 
-        if (ngx_strlchr(s->data, s->data + s->len, '%') == NULL) {
+    for (p = r->uri.data; p < r->uri.data + ngx_min(base, r->uri.len); p++) {
+
+        if (*p != '/') {
             continue;
         }
 
-        dst = ngx_pnalloc(r->pool, s->len);
-        if (dst == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* the segments after p: none empty, three at most */
+
+        n = 0;
+        q = p + 1;
+
+        for ( ;; ) {
+            start = q;
+
+            while (q < last && *q != '/') {
+                q++;
+            }
+
+            if (q == start || n == 3) {
+                n = 0;
+                break;
+            }
+
+            seg[n].data = start;
+            seg[n].len = q - start;
+            n++;
+
+            if (q == last) {
+                break;
+            }
+
+            q++;
         }
 
-        p = s->data;
-        s->data = dst;
-        ngx_unescape_uri(&dst, &p, s->len, 0);
-        s->len = dst - s->data;
-    }
-
-#define ngx_http_zt_seg_is(i, text)                                          \
-    (n > i && seg[i].len == sizeof(text) - 1                                \
-     && ngx_strncmp(seg[i].data, text, sizeof(text) - 1) == 0)
-
-    if (ngx_http_zt_seg_is(2, "approvals")
-        && (ngx_http_zt_seg_is(0, "approve") || ngx_http_zt_seg_is(0, "deny")))
-    {
-        if (r->method != NGX_HTTP_POST) {
-            goto not_allowed;
+        if (n == 0) {
+            continue;
         }
 
-        api->op = &ngx_http_zt_api_ops[
-                      seg[0].len == sizeof("deny") - 1 ? NGX_HTTP_ZT_API_DENY
-                                                    : NGX_HTTP_ZT_API_APPROVE];
-        api->id = seg[1];
-        goto check_id;
-    }
+        rc = ngx_http_zt_api_match(r, api, seg, n);
 
-    if (ngx_http_zt_seg_is(2, "grants") && r->method == NGX_HTTP_DELETE) {
-        api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_GRANT_REVOKE];
-        api->sub = seg[1];
-        api->scope = seg[0];
-        return NGX_OK;
-    }
-
-    if (ngx_http_zt_seg_is(0, "approvals")) {
-        if (r->method != NGX_HTTP_GET) {
-            goto not_allowed;
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
-
-        api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_LIST];
-        return NGX_OK;
     }
 
-    if (ngx_http_zt_seg_is(0, "grants")) {
-        if (r->method == NGX_HTTP_GET) {
-            api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_GRANT_LIST];
-            return NGX_OK;
-        }
-
-        if (r->method == NGX_HTTP_POST) {
-            api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_GRANT_CREATE];
-            return NGX_OK;
-        }
-
-        goto not_allowed;
-    }
-
-    if (ngx_http_zt_seg_is(1, "approvals")) {
-        if (r->method != NGX_HTTP_GET) {
-            goto not_allowed;
-        }
-
-        api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_VIEW];
-        api->id = seg[0];
-        goto check_id;
-    }
-
-    if (ngx_http_zt_seg_is(2, "grants")) {
-        goto not_allowed;
-    }
-
-#undef ngx_http_zt_seg_is
+not_found:
 
     return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                     "not_found_error", "not_found",
                                     "no such reviewer API endpoint");
+}
 
-check_id:
 
-    if (!ngx_http_zt_approval_id_valid(&api->id)) {
-        api->op = NULL;
-        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                        "not_found_error",
-                                        "approval_unknown",
-                                        "no such approval");
+#define ngx_http_zt_api_is(s, text)                                           \
+    ((s)->len == sizeof(text) - 1                                             \
+     && ngx_strncmp((s)->data, text, sizeof(text) - 1) == 0)
+
+
+/*
+ * The routes below the API's base:
+ *   approvals                    GET
+ *   approvals/ID                 GET
+ *   approvals/ID/approve|deny    POST
+ *   grants                       GET ?sub=, POST, DELETE ?sub=&scope=
+ *   grants/SUB/SCOPE             DELETE
+ * NGX_DECLINED when the segments are none of them.
+ */
+
+static ngx_int_t
+ngx_http_zt_api_match(ngx_http_request_t *r, ngx_http_zt_api_t *api,
+    ngx_str_t *seg, ngx_uint_t n)
+{
+    ngx_uint_t  op;
+
+    if (ngx_http_zt_api_is(&seg[0], "approvals")) {
+
+        if (n == 3) {
+            if (ngx_http_zt_api_is(&seg[2], "approve")) {
+                op = NGX_HTTP_ZT_API_APPROVE;
+
+            } else if (ngx_http_zt_api_is(&seg[2], "deny")) {
+                op = NGX_HTTP_ZT_API_DENY;
+
+            } else {
+                return NGX_DECLINED;
+            }
+
+            if (r->method != NGX_HTTP_POST) {
+                goto not_allowed;
+            }
+
+        } else if (r->method != NGX_HTTP_GET) {
+            goto not_allowed;
+
+        } else {
+            op = (n == 1) ? NGX_HTTP_ZT_API_LIST : NGX_HTTP_ZT_API_VIEW;
+        }
+
+        if (n > 1) {
+            if (!ngx_http_zt_approval_id_valid(&seg[1])) {
+                return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
+                                                "not_found_error",
+                                                "approval_unknown",
+                                                "no such approval");
+            }
+
+            api->id = seg[1];
+        }
+
+        api->op = &ngx_http_zt_api_ops[op];
+
+        return NGX_OK;
     }
+
+    if (!ngx_http_zt_api_is(&seg[0], "grants") || n == 2) {
+        return NGX_DECLINED;
+    }
+
+    if (n == 3) {
+        if (r->method != NGX_HTTP_DELETE) {
+            goto not_allowed;
+        }
+
+        api->sub = seg[1];
+        api->scope = seg[2];
+        api->op = &ngx_http_zt_api_ops[NGX_HTTP_ZT_API_GRANT_REVOKE];
+
+        return NGX_OK;
+    }
+
+    switch (r->method) {
+
+    case NGX_HTTP_GET:
+        op = NGX_HTTP_ZT_API_GRANT_LIST;
+        break;
+
+    case NGX_HTTP_POST:
+        op = NGX_HTTP_ZT_API_GRANT_CREATE;
+        break;
+
+    case NGX_HTTP_DELETE:
+        if (ngx_http_zt_api_arg(r, "sub", &api->sub) == NGX_ERROR
+            || ngx_http_zt_api_arg(r, "scope", &api->scope) == NGX_ERROR)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        op = NGX_HTTP_ZT_API_GRANT_REVOKE;
+        break;
+
+    default:
+        goto not_allowed;
+    }
+
+    api->op = &ngx_http_zt_api_ops[op];
 
     return NGX_OK;
 
@@ -428,6 +553,37 @@ not_allowed:
                                     "invalid_request_error",
                                     "method_not_allowed",
                                     "this method is not allowed here");
+}
+
+
+/*
+ * A query argument, percent-decoded once.  NGX_DECLINED when it is
+ * absent, and then value is empty.
+ */
+
+static ngx_int_t
+ngx_http_zt_api_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+    value->len = dst - value->data;
+
+    return NGX_OK;
 }
 
 
@@ -706,7 +862,7 @@ ngx_http_zt_api_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         reason.len = json_string_length(v);
     }
 
-    return ngx_http_zt_approval_decide(r, &api->id, &ctx->id.sub, approve,
+    return ngx_http_zt_approval_decide(r, &api->id, &ctx->id, approve,
                                        &reason, ngx_http_zt_api_reply, api);
 }
 
@@ -742,8 +898,9 @@ ngx_http_zt_api_shown(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ngx_http_zt_outcome_is("self")) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: sub \"%V\" tried to approve their own request "
-                      "%V", &ctx->id.sub, &api->id);
+                      "zt: sub \"%V\" of \"%V\" tried to approve their "
+                      "own request %V", &ctx->id.sub, &ctx->id.iss,
+                      &api->id);
 
         return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                         "permission_error", "self_approval",
@@ -800,6 +957,7 @@ ngx_http_zt_api_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api)
 {
     return ngx_http_zt_grant_create(r, &ctx->id, api->body,
+                                    ngx_http_zt_api_issuer(r),
                                     ngx_http_zt_api_reply, api);
 }
 
@@ -816,7 +974,24 @@ static ngx_int_t
 ngx_http_zt_api_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api)
 {
-    return ngx_http_zt_grant_list(r, ngx_http_zt_api_reply, api);
+    if (ngx_http_zt_api_arg(r, "sub", &api->sub) == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (api->sub.len == 0) {
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request_error",
+                                        "invalid_request",
+                                        "grants are listed by subject: "
+                                        "?sub=SUB&iss=ISS");
+    }
+
+    if (ngx_http_zt_api_grantee(r, api) != NGX_OK) {
+        return ngx_http_zt_api_no_issuer(r);
+    }
+
+    return ngx_http_zt_grant_list(r, &api->iss, &api->sub,
+                                  ngx_http_zt_api_reply, api);
 }
 
 
@@ -832,8 +1007,14 @@ static ngx_int_t
 ngx_http_zt_api_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api)
 {
-    return ngx_http_zt_grant_revoke(r, &ctx->id, &api->sub, &api->scope,
-                                    ngx_http_zt_api_reply, api);
+    if (api->sub.len && api->scope.len
+        && ngx_http_zt_api_grantee(r, api) != NGX_OK)
+    {
+        return ngx_http_zt_api_no_issuer(r);
+    }
+
+    return ngx_http_zt_grant_revoke(r, &ctx->id, &api->iss, &api->sub,
+                                    &api->scope, ngx_http_zt_api_reply, api);
 }
 
 
@@ -841,8 +1022,62 @@ static ngx_int_t
 ngx_http_zt_api_grant_revoked(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_api_t *api, redisReply *reply)
 {
-    return ngx_http_zt_grant_revoked(r, &ctx->id, &api->sub, &api->scope,
-                                     reply);
+    return ngx_http_zt_grant_revoked(r, &ctx->id, &api->iss, &api->sub,
+                                     &api->scope, reply);
+}
+
+
+/*
+ * The issuer of a grant's subject: ?iss=, else the one issuer of the
+ * configuration.  NGX_DECLINED when neither names one.
+ */
+
+static ngx_int_t
+ngx_http_zt_api_grantee(ngx_http_request_t *r, ngx_http_zt_api_t *api)
+{
+    ngx_str_t  *iss;
+
+    if (ngx_http_zt_api_arg(r, "iss", &api->iss) == NGX_OK) {
+        return api->iss.len ? NGX_OK : NGX_DECLINED;
+    }
+
+    iss = ngx_http_zt_api_issuer(r);
+    if (iss == NULL) {
+        return NGX_DECLINED;
+    }
+
+    api->iss = *iss;
+
+    return NGX_OK;
+}
+
+
+/* the one issuer every policy accepts, NULL when there is none */
+
+static ngx_str_t *
+ngx_http_zt_api_issuer(ngx_http_request_t *r)
+{
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
+
+    if (!zmcf->api.seen || zmcf->api.many) {
+        return NULL;
+    }
+
+    return &zmcf->api.issuer;
+}
+
+
+static ngx_int_t
+ngx_http_zt_api_no_issuer(ngx_http_request_t *r)
+{
+    return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_request_error",
+                                    "issuer_required",
+                                    "name the subject's issuer with ?iss=: "
+                                    "the gateway accepts tokens of more "
+                                    "than one issuer");
 }
 
 
@@ -899,54 +1134,55 @@ ngx_http_zt_api_write_list(ngx_http_zt_json_out_t *out, void *data)
 }
 
 
-/* a hash as HGETALL returns it, as a JSON object; times as numbers */
+/*
+ * An approval from the hash HGETALL gives: the fields a reviewer sees, in
+ * a fixed order; numbers as numbers, when they are.
+ */
 
 static void
 ngx_http_zt_api_object(ngx_http_zt_json_out_t *out, redisReply *flat)
 {
-    size_t       j;
-    ngx_str_t   *num;
-    ngx_uint_t   i, numeric;
-    redisReply  *k, *v;
-    u_char       key[32];
+    size_t                    j;
+    ngx_uint_t                i, number;
+    redisReply               *k, *v;
+    ngx_http_zt_api_field_t  *f;
 
     ngx_http_zt_json_open(out, '{');
 
-    for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
-         i += 2)
-    {
-        k = flat->element[i];
-        v = flat->element[i + 1];
+    for (f = ngx_http_zt_api_fields; f->name.len; f++) {
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || k->len >= sizeof(key))
+        v = NULL;
+
+        for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
+             i += 2)
         {
-            continue;
-        }
+            k = flat->element[i];
 
-        ngx_memcpy(key, k->str, k->len);
-        key[k->len] = '\0';
-
-        ngx_http_zt_json_key(out, (char *) key);
-
-        numeric = 0;
-
-        for (num = ngx_http_zt_api_numeric; num->len; num++) {
-            if (num->len == k->len
-                && ngx_strncmp(num->data, k->str, k->len) == 0)
+            if (k->type == REDIS_REPLY_STRING
+                && flat->element[i + 1]->type == REDIS_REPLY_STRING
+                && k->len == f->name.len
+                && ngx_strncmp(k->str, f->name.data, k->len) == 0)
             {
-                numeric = (v->len > 0 && v->len < NGX_TIME_T_LEN);
+                v = flat->element[i + 1];
                 break;
             }
         }
 
-        for (j = 0; numeric && j < v->len; j++) {
+        if (v == NULL) {
+            continue;
+        }
+
+        ngx_http_zt_json_key(out, (char *) f->name.data);
+
+        number = f->number && v->len > 0 && v->len < NGX_INT64_LEN;
+
+        for (j = 0; number && j < v->len; j++) {
             if (v->str[j] < '0' || v->str[j] > '9') {
-                numeric = 0;
+                number = 0;
             }
         }
 
-        if (numeric) {
+        if (number) {
             ngx_http_zt_json_text(out, (u_char *) v->str, v->len);
 
         } else {

@@ -6,16 +6,22 @@
  * retry with X-ZT-Approval is forwarded once.
  *
  * Redis layout (prefix from zt_redis, "zt:" by default):
- *   <prefix>approval:ID        hash: id status sub method uri body_sha256
- *                              justification client host rule body
- *                              created_at expires_at decided_by decided_at
- *                              reason consumed_at expired_at; kept until a
- *                              day after it expires
+ *   <prefix>approval:ID        hash: id status iss sub method uri
+ *                              body_sha256 body_bytes justification client
+ *                              host rule body created_at expires_at
+ *                              decided_by decided_by_iss decided_at reason
+ *                              consumed_at expired_at, and note and
+ *                              decided_note (JSON members of the channel's
+ *                              messages); kept until a day after it
+ *                              expires, its body only while it is pending
+ *                              or approved
  *   <prefix>approvals:pending  sorted set of pending IDs by expires_at
  *   <prefix>approvals          channel: a JSON message per state change
  *
  * The state machine is the scripts below, each one atomic: of two retries
- * racing with the same approved ID exactly one consumes it.
+ * racing with the same approved ID exactly one consumes it.  The caller
+ * is the token's issuer and subject together: a retry from the same sub
+ * of another issuer is another caller, and so is a reviewer.
  *
  *   pending  --approve-->  approved  --the retry-->  consumed
  *   pending  --deny---->   denied    <--deny--       approved
@@ -43,8 +49,22 @@ typedef enum {
     NGX_HTTP_ZT_APPROVAL_CONSUMED,
     NGX_HTTP_ZT_APPROVAL_EXPIRED,
     NGX_HTTP_ZT_APPROVAL_UNKNOWN,
-    NGX_HTTP_ZT_APPROVAL_MISMATCH
+    NGX_HTTP_ZT_APPROVAL_MISMATCH,
+    NGX_HTTP_ZT_APPROVAL_NOBODY
 } ngx_http_zt_approval_outcome_e;
+
+
+/* JSON members for the channel's messages: of a request, or of a decision */
+typedef struct {
+    ngx_str_t                  *id;
+    ngx_str_t                  *iss;
+    ngx_str_t                  *sub;
+    ngx_str_t                  *method;
+    ngx_str_t                  *uri;
+    ngx_str_t                  *by;
+    ngx_str_t                  *by_iss;
+    ngx_str_t                  *reason;
+} ngx_http_zt_approval_note_t;
 
 
 static ngx_int_t ngx_http_zt_approval_park(ngx_http_request_t *r,
@@ -62,6 +82,8 @@ static ngx_int_t ngx_http_zt_approval_accepted(ngx_http_request_t *r,
     ngx_http_zt_approval_t *a);
 static ngx_int_t ngx_http_zt_approval_keys(ngx_http_request_t *r,
     ngx_str_t *args, ngx_str_t *id);
+static void ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_table_elt_t *ngx_http_zt_approval_header(ngx_http_request_t *r,
     char *name);
 static void ngx_http_zt_approval_cut(ngx_str_t *s, size_t max);
@@ -70,21 +92,33 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 
 /*
- * The one place an approval expires, shared by the scripts: a pending or
- * approved approval past its expires_at becomes expired, leaves the
- * pending set, and the channel says so.  Returns the status it has now
- * (false when there is no such approval) and whether it expired just now.
+ * What the scripts share.  zt_notify() says a state change on the
+ * channel: the message is the approval's note (its id, iss, sub, method
+ * and uri as JSON members, which the gateway wrote when it parked it, so
+ * that whatever bytes they hold the message stays JSON) with the status,
+ * members the gateway wrote for the change (extra), and Redis's time.
+ * zt_expire() is the one place an approval expires: a pending or approved
+ * one past its expires_at becomes expired and leaves the pending set.  It
+ * returns the status the approval has now (false when there is no such
+ * approval) and whether it expired just now.  An approval keeps the
+ * request's body only while it may still forward it: pending or approved.
  */
-#define NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA                                       \
-    "local function zt_expire(k, pending, id, now, channel)\n"                \
-    "  local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"     \
+#define NGX_HTTP_ZT_APPROVAL_LUA                                              \
+    "local function zt_notify(channel, id, note, status, extra)\n"            \
+    "  local m = '{' .. (note or ('\"id\":\"' .. id .. '\"'))\n"              \
+    "    .. ',\"status\":\"' .. status .. '\"'\n"                             \
+    "  if extra and extra ~= '' then m = m .. ',' .. extra end\n"             \
+    "  redis.call('PUBLISH', channel, m .. ',\"at\":' .. zt_now .. '}')\n"    \
+    "end\n"                                                                   \
+    "local function zt_expire(k, pending, id, channel)\n"                     \
+    "  local h = redis.call('HMGET', k, 'status', 'expires_at', 'note')\n"    \
     "  local status = h[1]\n"                                                 \
     "  if (status == 'pending' or status == 'approved')\n"                    \
-    "     and now >= tonumber(h[3]) then\n"                                   \
-    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', now)\n"     \
+    "     and zt_now >= tonumber(h[2]) then\n"                                \
+    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
+    "    redis.call('HDEL', k, 'body')\n"                                     \
     "    redis.call('ZREM', pending, id)\n"                                   \
-    "    redis.call('PUBLISH', channel, cjson.encode({id = id,\n"             \
-    "      status = 'expired', sub = h[2], at = now}))\n"                     \
+    "    zt_notify(channel, id, h[3], 'expired')\n"                           \
     "    return 'expired', true\n"                                            \
     "  end\n"                                                                 \
     "  return status, false\n"                                                \
@@ -92,57 +126,60 @@ static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel sub method uri
- * body_sha256 justification client rule expires_at retention body host.
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
+ * body_sha256 justification client rule ttl retention body host iss note
+ * body_bytes.  Returns expires_at.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "if redis.call('EXISTS', k) == 1 then\n"
     "  return redis.error_reply('approval id collision')\n"
     "end\n"
+    "local expires = zt_now + tonumber(ARGV[10])\n"
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
-    "  'sub', ARGV[4], 'method', ARGV[5], 'uri', ARGV[6],\n"
-    "  'body_sha256', ARGV[7], 'client', ARGV[9], 'rule', ARGV[10],\n"
-    "  'created_at', ARGV[2], 'expires_at', ARGV[11])\n"
-    "if ARGV[8] ~= '' then\n"
-    "  redis.call('HSET', k, 'justification', ARGV[8])\n"
+    "  'iss', ARGV[14], 'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
+    "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
+    "  'created_at', zt_now, 'expires_at', expires, 'note', ARGV[15],\n"
+    "  'body_bytes', ARGV[16])\n"
+    "if ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', k, 'justification', ARGV[7])\n"
     "end\n"
-    "if ARGV[13] ~= '' then redis.call('HSET', k, 'body', ARGV[13]) end\n"
-    "if ARGV[14] ~= '' then redis.call('HSET', k, 'host', ARGV[14]) end\n"
-    "redis.call('EXPIREAT', k, tonumber(ARGV[11]) + tonumber(ARGV[12]))\n"
-    "redis.call('ZADD', pending, ARGV[11], ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[3], cjson.encode({id = ARGV[1],\n"
-    "  status = 'pending', sub = ARGV[4], method = ARGV[5],\n"
-    "  uri = ARGV[6], at = tonumber(ARGV[2])}))\n"
-    "return 'pending'\n",
+    "if ARGV[12] ~= '' then redis.call('HSET', k, 'body', ARGV[12]) end\n"
+    "if ARGV[13] ~= '' then redis.call('HSET', k, 'host', ARGV[13]) end\n"
+    "redis.call('EXPIREAT', k, expires + tonumber(ARGV[11]))\n"
+    "redis.call('ZADD', pending, expires, ARGV[1])\n"
+    "zt_notify(ARGV[2], ARGV[1], ARGV[15], 'pending')\n"
+    "return expires\n",
     2);
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel sub method uri
- * body_sha256.  Returns {outcome, decided_by, expires_at}; "forward" only
- * to the one retry that consumed the approval.
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
+ * body_sha256 iss.  Returns {outcome, decided_by, expires_at}; "forward"
+ * only to the one retry that consumed the approval.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local k, pending, id, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
-    "local status, expired = zt_expire(k, pending, id, now, ARGV[3])\n"
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status, expired = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', '', '0'} end\n"
     "local h = redis.call('HMGET', k, 'sub', 'method', 'uri',\n"
-    "  'body_sha256', 'expires_at', 'decided_by')\n"
+    "  'body_sha256', 'expires_at', 'decided_by', 'iss', 'note',\n"
+    "  'decided_note')\n"
     "if expired then return {'expired', '', h[5]} end\n"
-    "if h[1] ~= ARGV[4] or h[2] ~= ARGV[5] or h[3] ~= ARGV[6]\n"
-    "   or h[4] ~= ARGV[7] then\n"
+    "if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] or h[3] ~= ARGV[5]\n"
+    "   or h[4] ~= ARGV[6] or h[7] ~= ARGV[7] then\n"
     "  return {'mismatch', '', h[5]}\n"
     "end\n"
     "if status == 'approved' then\n"
-    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', now)\n"
-    "  redis.call('PUBLISH', ARGV[3], cjson.encode({id = id,\n"
-    "    status = 'consumed', sub = h[1], by = h[6], at = now}))\n"
+    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
+    "  redis.call('HDEL', k, 'body')\n"
+    "  zt_notify(ARGV[2], id, h[8], 'consumed', h[9])\n"
     "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
     "return {status, h[6] or '', h[5]}\n",
@@ -150,42 +187,46 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id now channel reviewer decision
- * reason.  An approval not used yet may still be denied (withdrawn).
+ * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason
+ * reviewer's iss, and the reviewer and reason as JSON members for the
+ * messages.  An approval not used yet may still be denied (withdrawn);
+ * nobody approves their own request.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local k, pending, id, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
-    "local status = zt_expire(k, pending, id, now, ARGV[3])\n"
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', {}} end\n"
     "if not (status == 'pending'\n"
-    "        or (status == 'approved' and ARGV[5] == 'denied')) then\n"
+    "        or (status == 'approved' and ARGV[4] == 'denied')) then\n"
     "  return {'conflict', redis.call('HGETALL', k)}\n"
     "end\n"
-    "local sub = redis.call('HGET', k, 'sub')\n"
-    "if ARGV[5] == 'approved' and sub == ARGV[4] then\n"
+    "local h = redis.call('HMGET', k, 'iss', 'sub', 'note')\n"
+    "if ARGV[4] == 'approved' and h[1] == ARGV[6] and h[2] == ARGV[3]\n"
+    "then\n"
     "  return {'self', redis.call('HGETALL', k)}\n"
     "end\n"
-    "redis.call('HSET', k, 'status', ARGV[5], 'decided_by', ARGV[4],\n"
-    "  'decided_at', now)\n"
-    "if ARGV[6] ~= '' then redis.call('HSET', k, 'reason', ARGV[6]) end\n"
+    "redis.call('HSET', k, 'status', ARGV[4], 'decided_by', ARGV[3],\n"
+    "  'decided_at', zt_now, 'decided_note', ARGV[7])\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('HSET', k, 'decided_by_iss', ARGV[6])\n"
+    "end\n"
+    "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
+    "if ARGV[4] == 'denied' then redis.call('HDEL', k, 'body') end\n"
     "redis.call('ZREM', pending, id)\n"
-    "redis.call('PUBLISH', ARGV[3], cjson.encode({id = id,\n"
-    "  status = ARGV[5], sub = sub, by = ARGV[4], reason = ARGV[6],\n"
-    "  at = now}))\n"
+    "zt_notify(ARGV[2], id, h[3], ARGV[4], ARGV[7])\n"
     "return {'ok', redis.call('HGETALL', k)}\n",
     2);
 
 
-/* KEYS: approval, pending set.  ARGV: id now channel. */
+/* KEYS: approval, pending set.  ARGV: id channel. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]),\n"
-    "                 ARGV[3]) then\n"
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then\n"
     "  return {'unknown', {}}\n"
     "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1])}\n",
@@ -193,26 +234,35 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
 
 
 /*
- * KEYS: pending set.  ARGV: prefix now channel limit.  Expires what is
- * due first; returns {expired IDs, approvals still pending}.
+ * KEYS: pending set.  ARGV: prefix channel limit.  Expires what is due
+ * first; returns {expired IDs, approvals still pending}, without their
+ * bodies: a listing stays small, a reviewer reads one approval to see its
+ * body.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    NGX_HTTP_ZT_APPROVAL_EXPIRE_LUA
-    "local pending, now = KEYS[1], tonumber(ARGV[2])\n"
-    "local expired = {}\n"
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local pending, expired = KEYS[1], {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending, '-inf',\n"
-    "                               ARGV[2])) do\n"
+    "                               zt_now)) do\n"
     "  local _, now_expired = zt_expire(ARGV[1] .. 'approval:' .. id,\n"
-    "                                   pending, id, now, ARGV[3])\n"
+    "                                   pending, id, ARGV[2])\n"
     "  if now_expired then table.insert(expired, id) end\n"
     "  redis.call('ZREM', pending, id)\n"
     "end\n"
     "local out = {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending,\n"
-    "    '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[4]))) do\n"
-    "  local h = redis.call('HGETALL', ARGV[1] .. 'approval:' .. id)\n"
+    "    '(' .. zt_now, '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do\n"
+    "  local k = ARGV[1] .. 'approval:' .. id\n"
+    "  local names = redis.call('HKEYS', k)\n"
+    "  local h = {}\n"
+    "  for _, f in ipairs(names) do\n"
+    "    if f ~= 'body' then\n"
+    "      table.insert(h, f)\n"
+    "      table.insert(h, redis.call('HGET', k, f))\n"
+    "    end\n"
+    "  end\n"
     "  if #h > 0 then table.insert(out, h)\n"
     "  else redis.call('ZREM', pending, id) end\n"
     "end\n"
@@ -251,6 +301,17 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
 
     default: /* NGX_HTTP_ZT_REDIS_IDLE */
         break;
+    }
+
+    /*
+     * An approval belongs to its caller, the token's issuer and subject:
+     * without both, every such caller would be one and the same.
+     */
+
+    if (ctx->id.iss.len == 0 || ctx->id.sub.len == 0) {
+        a->state = NGX_HTTP_ZT_REDIS_DONE;
+        a->outcome = NGX_HTTP_ZT_APPROVAL_NOBODY;
+        return ngx_http_zt_approval_finish(r, ctx, a);
     }
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
@@ -312,11 +373,11 @@ static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    time_t            now;
-    ngx_str_t         args[16];
-    ngx_table_elt_t  *h;
-    u_char            rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
-    u_char            sha[64];
+    ngx_str_t                      args[18];
+    ngx_table_elt_t               *h;
+    ngx_http_zt_approval_note_t    note;
+    u_char                         rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
+    u_char                         sha[64];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -332,62 +393,81 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     ngx_hex_dump(a->id.data, rnd, sizeof(rnd));
 
-    now = ngx_time();
-    a->expires_at = now + lcf->approval_ttl;
-
     ngx_hex_dump(sha, ctx->body_sha256, 32);
 
     if (ngx_http_zt_approval_keys(r, args, &a->id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = ctx->id.sub;
-    args[6] = r->method_name;
-    args[7] = r->unparsed_uri;
-    args[8].data = sha;
-    args[8].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
 
     h = ngx_http_zt_approval_header(r, "X-ZT-Justification");
 
     if (h) {
-        args[9] = h->value;
-        ngx_http_zt_approval_cut(&args[9], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+        args[8] = h->value;
+        ngx_http_zt_approval_cut(&args[8], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
     } else {
-        ngx_str_null(&args[9]);
+        ngx_str_null(&args[8]);
     }
 
-    args[10] = r->connection->addr_text;
+    args[9] = r->connection->addr_text;
 
-    if (ngx_http_zt_redis_number(r, &args[11],
+    if (ngx_http_zt_redis_number(r, &args[10],
                                  ctx->rule ? (int64_t) ctx->rule->line : 0)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[12], a->expires_at) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[13],
+        || ngx_http_zt_redis_number(r, &args[11], lcf->approval_ttl)
+           != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[12],
                                     NGX_HTTP_ZT_APPROVAL_RETENTION)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    /* what the reviewer approves, when the operator audits bodies anyway */
+    /*
+     * What the reviewer approves, when the operator keeps bodies: all of
+     * it, as it would be forwarded, not the audit line's cut.
+     */
 
     if (lcf->audit_body) {
-        args[14] = ctx->body;
-        ngx_http_zt_approval_cut(&args[14], lcf->audit_body_max);
+        args[13] = ctx->body;
+
+    } else {
+        ngx_str_null(&args[13]);
+    }
+
+    if (r->headers_in.server.len) {
+        args[14] = r->headers_in.server;
 
     } else {
         ngx_str_null(&args[14]);
     }
 
-    if (r->headers_in.server.len) {
-        args[15] = r->headers_in.server;
+    args[15] = ctx->id.iss;
 
-    } else {
-        ngx_str_null(&args[15]);
+    note.id = &a->id;
+    note.iss = &ctx->id.iss;
+    note.sub = &ctx->id.sub;
+    note.method = &r->method_name;
+    note.uri = &r->unparsed_uri;
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[16])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 16,
+    if (ngx_http_zt_redis_number(r, &args[17], ctx->body.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 18,
                                   ngx_http_zt_approval_parked, NULL);
 }
 
@@ -418,11 +498,12 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    args[5] = ctx->id.sub;
-    args[6] = r->method_name;
-    args[7] = r->unparsed_uri;
-    args[8].data = sha;
-    args[8].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
+    args[8] = ctx->id.iss;
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_consume_lua, args,
                                   9, ngx_http_zt_approval_retried, NULL);
@@ -439,15 +520,13 @@ ngx_http_zt_approval_parked(ngx_http_request_t *r, redisReply *reply,
     ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
     a = ctx->approval;
 
-    if (reply == NULL
-        || (reply->type != REDIS_REPLY_STATUS
-            && reply->type != REDIS_REPLY_STRING))
-    {
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         a->state = NGX_HTTP_ZT_REDIS_FAILED;
 
     } else {
         a->state = NGX_HTTP_ZT_REDIS_DONE;
         a->outcome = NGX_HTTP_ZT_APPROVAL_PARKED;
+        a->expires_at = (time_t) reply->integer;
     }
 
     ngx_http_core_run_phases(r);
@@ -574,8 +653,8 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.park");
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: approval %V parked for sub \"%V\"",
-                      &a->id, &ctx->id.sub);
+                      "zt: approval %V parked for sub \"%V\" of \"%V\"",
+                      &a->id, &ctx->id.sub, &ctx->id.iss);
 
         rc = ngx_http_zt_approval_accepted(r, a);
         ngx_http_finalize_request(r, rc);
@@ -612,6 +691,13 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.refuse");
         code = "approval_mismatch";
         message = "this approval was given for another request";
+        break;
+
+    case NGX_HTTP_ZT_APPROVAL_NOBODY:
+        ngx_str_set(&ctx->event, "approval.refuse");
+        code = "approval_needs_identity";
+        message = "this request needs an approval, and approvals need a "
+                  "token with \"iss\" and \"sub\" claims";
         break;
 
     default: /* NGX_HTTP_ZT_APPROVAL_UNKNOWN */
@@ -706,7 +792,7 @@ ngx_int_t
 ngx_http_zt_approval_list(ngx_http_request_t *r,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t                 args[5];
+    ngx_str_t                 args[4];
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
@@ -715,16 +801,15 @@ ngx_http_zt_approval_list(ngx_http_request_t *r,
 
     if (ngx_http_zt_redis_key(r, &args[0], "approvals:pending", NULL)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[2], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[3], "approvals", NULL) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[4],
+        || ngx_http_zt_redis_key(r, &args[2], "approvals", NULL) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[3],
                                     NGX_HTTP_ZT_APPROVAL_LIST_MAX)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_list_lua, args, 5,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_list_lua, args, 4,
                                   handler, data);
 }
 
@@ -733,42 +818,56 @@ ngx_int_t
 ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[5];
+    ngx_str_t  args[4];
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_view_lua, args, 5,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_view_lua, args, 4,
                                   handler, data);
 }
 
 
 ngx_int_t
 ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
+    ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[8];
+    ngx_str_t                    args[9];
+    ngx_http_zt_approval_note_t  note;
 
     if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = *reviewer;
+    args[4] = reviewer->sub;
+    args[7] = reviewer->iss;
 
     if (approve) {
-        ngx_str_set(&args[6], "approved");
+        ngx_str_set(&args[5], "approved");
 
     } else {
-        ngx_str_set(&args[6], "denied");
+        ngx_str_set(&args[5], "denied");
     }
 
-    args[7] = *reason;
-    ngx_http_zt_approval_cut(&args[7], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+    args[6] = *reason;
+    ngx_http_zt_approval_cut(&args[6], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+
+    ngx_memzero(&note, sizeof(ngx_http_zt_approval_note_t));
+    note.by = &reviewer->sub;
+    note.by_iss = &reviewer->iss;
+    note.reason = &args[6];
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[8])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_decide_lua, args,
-                                  8, handler, data);
+                                  9, handler, data);
 }
 
 
@@ -790,6 +889,34 @@ ngx_http_zt_approval_id_valid(ngx_str_t *id)
     }
 
     return 1;
+}
+
+
+/* members without braces: the script wraps them into each message */
+
+static void
+ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_approval_note_t *note = data;
+
+    if (note->id) {
+        ngx_http_zt_json_member(out, "id", note->id);
+        ngx_http_zt_json_member(out, "iss", note->iss);
+        ngx_http_zt_json_member(out, "sub", note->sub);
+        ngx_http_zt_json_member(out, "method", note->method);
+        ngx_http_zt_json_member(out, "uri", note->uri);
+        return;
+    }
+
+    ngx_http_zt_json_member(out, "by", note->by);
+
+    if (note->by_iss->len) {
+        ngx_http_zt_json_member(out, "by_iss", note->by_iss);
+    }
+
+    if (note->reason->len) {
+        ngx_http_zt_json_member(out, "reason", note->reason);
+    }
 }
 
 
@@ -845,7 +972,7 @@ ngx_http_zt_approval_cut(ngx_str_t *s, size_t max)
 
 /*
  * The arguments every approval script begins with: KEYS approval and
- * pending set, ARGV id, now, channel.
+ * pending set, ARGV id and channel.
  */
 
 static ngx_int_t
@@ -857,8 +984,7 @@ ngx_http_zt_approval_keys(ngx_http_request_t *r, ngx_str_t *args,
     if (ngx_http_zt_redis_key(r, &args[0], "approval:", id) != NGX_OK
         || ngx_http_zt_redis_key(r, &args[1], "approvals:pending", NULL)
            != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[4], "approvals", NULL) != NGX_OK)
+        || ngx_http_zt_redis_key(r, &args[3], "approvals", NULL) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -37,7 +37,7 @@ ngx_int_t ngx_http_zt_approval_list(ngx_http_request_t *r,
 ngx_int_t ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_zt_redis_handler_pt handler, void *data);
 ngx_int_t ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
+    ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
     ngx_http_zt_redis_handler_pt handler, void *data);
 ngx_int_t ngx_http_zt_approval_id_valid(ngx_str_t *id);
 

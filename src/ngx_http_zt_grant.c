@@ -1,16 +1,19 @@
 
 /*
- * Just-in-time grants: a reviewer gives a subject a scope until it
- * expires, through the reviewer API (ngx_http_zt_api.c, which runs the
- * operations below); the access phase looks a subject's grants up only
- * when a scope= condition failed on the token's own scopes
+ * Just-in-time grants: a reviewer gives a subject of an issuer a scope
+ * until it expires, through the reviewer API (ngx_http_zt_api.c, which
+ * runs the operations below); the access phase looks a caller's grants up
+ * only when a scope= condition failed on the token's own scopes
  * (ngx_http_zt_grant_load()).
  *
  * Redis layout (prefix from zt_redis):
- *   <prefix>grants:SUB   hash: SCOPE -> {"sub","scope","expires_at",
- *                        "granted_by","reason","created_at"} as JSON; the
- *                        key expires with its last grant
- *   <prefix>grants       channel: {"event":"grant"|"revoke",...}
+ *   <prefix>grant:N:ISS:SUB  hash: SCOPE -> {"iss","sub","scope",
+ *                            "expires_at","granted_by","granted_by_iss",
+ *                            "reason","created_at"} as JSON; N is the
+ *                            length of ISS in bytes, so that no two pairs
+ *                            share a key whatever they hold; the key
+ *                            expires with its last grant
+ *   <prefix>grants           channel: {"event":"grant"|"revoke",...}
  */
 
 
@@ -28,29 +31,41 @@ static void ngx_http_zt_grant_loaded(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static void ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out,
     void *data);
+static void ngx_http_zt_grant_write(ngx_http_zt_json_out_t *out,
+    void *data);
 static void ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out,
     void *data);
+static ngx_int_t ngx_http_zt_grant_key(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *iss, ngx_str_t *sub);
 static ngx_int_t ngx_http_zt_grant_name(json_t *v, ngx_str_t *s,
+    ngx_uint_t scope);
+static ngx_int_t ngx_http_zt_grant_name_valid(ngx_str_t *s,
     ngx_uint_t scope);
 
 
-/* what ngx_http_zt_grant_write_revoked() writes */
+/* a grant, as ngx_http_zt_grant_write() writes it */
 typedef struct {
+    char                       *event;      /* NULL: the grant itself */
+    ngx_str_t                  *iss;
     ngx_str_t                  *sub;
     ngx_str_t                  *scope;
-} ngx_http_zt_grant_revoked_t;
+    ngx_str_t                  *by;
+    ngx_str_t                  *by_iss;
+    ngx_str_t                  *reason;
+    char                       *status;
+} ngx_http_zt_grant_json_t;
 
 
-/* KEYS: grants of a subject.  ARGV: now.  The scopes still active. */
+/* KEYS: grants of a subject.  The scopes still active. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i])\n"
     "  end\n"
     "end\n"
@@ -58,16 +73,16 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
     1);
 
 
-/* KEYS: grants of a subject.  ARGV: now.  Active grants as JSON. */
+/* KEYS: grants of a subject.  Active grants as JSON. */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local out, now = {}, tonumber(ARGV[1])\n"
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i + 1])\n"
     "  end\n"
     "end\n"
@@ -76,50 +91,50 @@ static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
- * now channel.  Drops the expired grants of the subject on the way.
+ * KEYS: grants of a subject.  ARGV: scope ttl grant channel message: the
+ * grant and the message are JSON objects the gateway wrote, but for their
+ * times and closing brace.  Drops the expired grants of the subject on the
+ * way.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_create_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
-    "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
-    "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
-    "  created_at = now})\n"
-    "redis.call('HSET', KEYS[1], ARGV[2], g)\n"
+    "local expires = zt_now + tonumber(ARGV[2])\n"
+    "local last = expires\n"
+    "local g = ARGV[3] .. ',\"expires_at\":' .. expires\n"
+    "  .. ',\"created_at\":' .. zt_now .. '}'\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], g)\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, o = pcall(cjson.decode, all[i + 1])\n"
     "  local e = ok and type(o) == 'table' and tonumber(o.expires_at) or 0\n"
-    "  if e <= now then redis.call('HDEL', KEYS[1], all[i])\n"
+    "  if e <= zt_now then redis.call('HDEL', KEYS[1], all[i])\n"
     "  elseif e > last then last = e end\n"
     "end\n"
     "redis.call('EXPIREAT', KEYS[1], last)\n"
-    "redis.call('PUBLISH', ARGV[7], cjson.encode({event = 'grant',\n"
-    "  sub = ARGV[1], scope = ARGV[2], expires_at = tonumber(ARGV[3]),\n"
-    "  by = ARGV[4], reason = ARGV[5], at = now}))\n"
+    "redis.call('PUBLISH', ARGV[4], ARGV[5] .. ',\"expires_at\":' .. expires\n"
+    "  .. ',\"at\":' .. zt_now .. '}')\n"
     "return g\n",
     1);
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel.  1
- * when an active grant was revoked.
+ * KEYS: grants of a subject.  ARGV: scope channel message (a JSON object
+ * but for its time and closing brace).  1 when an active grant was
+ * revoked.
  */
 static ngx_http_zt_redis_script_t  ngx_http_zt_grant_revoke_lua =
     ngx_http_zt_redis_script(
     NGX_HTTP_ZT_REDIS_LUA
-    "local g = redis.call('HGET', KEYS[1], ARGV[2])\n"
+    "local g = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not g then return 0 end\n"
-    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
     "local ok, o = pcall(cjson.decode, g)\n"
     "if not (ok and type(o) == 'table' and tonumber(o.expires_at)\n"
-    "        and tonumber(o.expires_at) > tonumber(ARGV[3])) then\n"
+    "        and tonumber(o.expires_at) > zt_now) then\n"
     "  return 0\n"
     "end\n"
-    "redis.call('PUBLISH', ARGV[5], cjson.encode({event = 'revoke',\n"
-    "  sub = ARGV[1], scope = ARGV[2], by = ARGV[4],\n"
-    "  at = tonumber(ARGV[3])}))\n"
+    "redis.call('PUBLISH', ARGV[2], ARGV[3] .. ',\"at\":' .. zt_now .. '}')\n"
     "return 1\n",
     1);
 
@@ -134,7 +149,7 @@ ngx_int_t
 ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  args[2];
+    ngx_str_t                  args[1];
     ngx_http_zt_grant_wait_t  *g;
 
     if (ctx->grants_loaded) {
@@ -164,7 +179,9 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         break;
     }
 
-    if (!ctx->verified || ctx->id.sub.len == 0) {
+    /* grants are given to an issuer's subject: a token without both has none */
+
+    if (!ctx->verified || ctx->id.iss.len == 0 || ctx->id.sub.len == 0) {
         ctx->grants = ngx_array_create(r->pool, 1, sizeof(ngx_str_t));
         if (ctx->grants == NULL) {
             return NGX_ERROR;
@@ -174,14 +191,13 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &ctx->id.sub)
-           != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
+    if (ngx_http_zt_grant_key(r, &args[0], &ctx->id.iss, &ctx->id.sub)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 2,
+    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 1,
                                 ngx_http_zt_grant_loaded, NULL);
 
     if (rc != NGX_DONE) {
@@ -241,8 +257,8 @@ ngx_http_zt_grant_loaded(ngx_http_request_t *r, redisReply *reply,
         ngx_memcpy(s->data, e->str, e->len);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: sub \"%V\" holds a grant of scope \"%V\"",
-                      &ctx->id.sub, s);
+                      "zt: sub \"%V\" holds a grant of scope \"%V\" "
+                      "(iss \"%V\")", &ctx->id.sub, s, &ctx->id.iss);
     }
 
     ctx->grants_loaded = 1;
@@ -263,12 +279,13 @@ done:
 
 ngx_int_t
 ngx_http_zt_grant_create(ngx_http_request_t *r,
-    ngx_http_zt_identity_t *reviewer, json_t *body,
+    ngx_http_zt_identity_t *reviewer, json_t *body, ngx_str_t *issuer,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    time_t      ttl, now;
-    json_t     *v;
-    ngx_str_t   args[8], sub, scope, s;
+    time_t                    ttl;
+    json_t                   *v;
+    ngx_str_t                 args[6], iss, sub, scope, reason, s;
+    ngx_http_zt_grant_json_t  g;
 
     if (body == NULL) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
@@ -284,6 +301,28 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
                                         "invalid_request_error",
                                         "invalid_grant",
                                         "\"sub\" must be a non-empty "
+                                        "string");
+    }
+
+    v = json_object_get(body, "iss");
+
+    if (v == NULL || json_is_null(v)) {
+        if (issuer == NULL) {
+            return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request_error",
+                                            "issuer_required",
+                                            "name the subject's issuer with "
+                                            "\"iss\": the gateway accepts "
+                                            "tokens of more than one issuer");
+        }
+
+        iss = *issuer;
+
+    } else if (ngx_http_zt_grant_name(v, &iss, 0) != NGX_OK) {
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"iss\" must be a non-empty "
                                         "string");
     }
 
@@ -322,7 +361,7 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
     }
 
     v = json_object_get(body, "reason");
-    ngx_str_null(&args[5]);
+    ngx_str_null(&reason);
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) {
@@ -332,25 +371,28 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
                                             "\"reason\" must be a string");
         }
 
-        args[5].data = (u_char *) json_string_value(v);
-        args[5].len = ngx_min(json_string_length(v),
-                              NGX_HTTP_ZT_GRANT_TEXT_MAX);
+        reason.data = (u_char *) json_string_value(v);
+        reason.len = ngx_min(json_string_length(v),
+                             NGX_HTTP_ZT_GRANT_TEXT_MAX);
 
-        while (args[5].len < json_string_length(v) && args[5].len
-               && (args[5].data[args[5].len] & 0xc0) == 0x80)
+        while (reason.len < json_string_length(v) && reason.len
+               && (reason.data[reason.len] & 0xc0) == 0x80)
         {
-            args[5].len--;
+            reason.len--;
         }
     }
 
     /* like approvals: nobody widens their own access */
 
     if (sub.len == reviewer->sub.len
-        && ngx_strncmp(sub.data, reviewer->sub.data, sub.len) == 0)
+        && ngx_strncmp(sub.data, reviewer->sub.data, sub.len) == 0
+        && iss.len == reviewer->iss.len
+        && ngx_strncmp(iss.data, reviewer->iss.data, iss.len) == 0)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: sub \"%V\" tried to grant themselves scope "
-                      "\"%V\"", &reviewer->sub, &scope);
+                      "zt: sub \"%V\" of \"%V\" tried to grant themselves "
+                      "scope \"%V\"", &reviewer->sub, &reviewer->iss,
+                      &scope);
 
         return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
                                         "permission_error", "self_grant",
@@ -358,25 +400,41 @@ ngx_http_zt_grant_create(ngx_http_request_t *r,
                                         "themselves a scope");
     }
 
-    now = ngx_time();
+    args[1] = scope;
 
-    args[1] = sub;
-    args[2] = scope;
-    args[4] = reviewer->sub;
+    g.event = NULL;
+    g.iss = &iss;
+    g.sub = &sub;
+    g.scope = &scope;
+    g.by = &reviewer->sub;
+    g.by_iss = &reviewer->iss;
+    g.reason = &reason;
+    g.status = NULL;
 
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], now + ttl) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[6], now) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[7], "grants", NULL) != NGX_OK)
+    if (ngx_http_zt_grant_key(r, &args[0], &iss, &sub) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[2], ttl) != NGX_OK
+        || ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                                  &args[3])
+           != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[4], "grants", NULL) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g.event = "grant";
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                               &args[5])
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "zt: \"%V\" grants scope \"%V\" to sub \"%V\" for %T s",
-                  &reviewer->sub, &scope, &sub, ttl);
+                  "zt: \"%V\" grants scope \"%V\" to sub \"%V\" of \"%V\" "
+                  "for %T s", &reviewer->sub, &scope, &sub, &iss, ttl);
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 8,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 6,
                                   handler, data);
 }
 
@@ -405,39 +463,16 @@ ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply)
 
 
 ngx_int_t
-ngx_http_zt_grant_list(ngx_http_request_t *r,
+ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_str_t *iss, ngx_str_t *sub,
     ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    u_char     *dst, *src;
-    ngx_str_t   args[2], sub;
+    ngx_str_t  key;
 
-    if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
-        || sub.len == 0)
-    {
-        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request_error",
-                                        "invalid_request",
-                                        "grants are listed by subject: "
-                                        "?sub=");
-    }
-
-    dst = ngx_pnalloc(r->pool, sub.len);
-    if (dst == NULL) {
+    if (ngx_http_zt_grant_key(r, &key, iss, sub) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    src = sub.data;
-    sub.data = dst;
-    ngx_unescape_uri(&dst, &src, sub.len, 0);
-    sub.len = dst - sub.data;
-
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[1], ngx_time()) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, args, 2,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, &key, 1,
                                   handler, data);
 }
 
@@ -492,42 +527,53 @@ ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out, void *data)
 
 ngx_int_t
 ngx_http_zt_grant_revoke(ngx_http_request_t *r,
-    ngx_http_zt_identity_t *reviewer, ngx_str_t *sub, ngx_str_t *scope,
-    ngx_http_zt_redis_handler_pt handler, void *data)
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *iss, ngx_str_t *sub,
+    ngx_str_t *scope, ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[6];
+    ngx_str_t                 args[4];
+    ngx_http_zt_grant_json_t  g;
 
-    if (sub->len == 0 || sub->len > NGX_HTTP_ZT_GRANT_NAME_MAX
-        || scope->len == 0 || scope->len > NGX_HTTP_ZT_GRANT_NAME_MAX)
+    if (ngx_http_zt_grant_name_valid(iss, 0) != NGX_OK
+        || ngx_http_zt_grant_name_valid(sub, 0) != NGX_OK
+        || ngx_http_zt_grant_name_valid(scope, 1) != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                         "not_found_error", "grant_unknown",
                                         "no such grant");
     }
 
-    args[1] = *sub;
-    args[2] = *scope;
-    args[4] = reviewer->sub;
+    g.event = "revoke";
+    g.iss = iss;
+    g.sub = sub;
+    g.scope = scope;
+    g.by = &reviewer->sub;
+    g.by_iss = &reviewer->iss;
+    g.reason = NULL;
+    g.status = NULL;
 
-    if (ngx_http_zt_redis_key(r, &args[0], "grants:", sub) != NGX_OK
-        || ngx_http_zt_redis_number(r, &args[3], ngx_time()) != NGX_OK
-        || ngx_http_zt_redis_key(r, &args[5], "grants", NULL) != NGX_OK)
+    args[1] = *scope;
+
+    if (ngx_http_zt_grant_key(r, &args[0], iss, sub) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[2], "grants", NULL) != NGX_OK
+        || ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                                  &args[3])
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 6,
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 4,
                                   handler, data);
 }
 
 
 ngx_int_t
 ngx_http_zt_grant_revoked(ngx_http_request_t *r,
-    ngx_http_zt_identity_t *reviewer, ngx_str_t *sub, ngx_str_t *scope,
-    redisReply *reply)
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *iss, ngx_str_t *sub,
+    ngx_str_t *scope, redisReply *reply)
 {
-    ngx_str_t                    json;
-    ngx_http_zt_grant_revoked_t  revoked;
+    ngx_str_t                 json;
+    ngx_http_zt_grant_json_t  revoked;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return NGX_DECLINED;
@@ -540,11 +586,14 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "zt: \"%V\" revoked scope \"%V\" of sub \"%V\"",
-                  &reviewer->sub, scope, sub);
+                  "zt: \"%V\" revoked scope \"%V\" of sub \"%V\" of \"%V\"",
+                  &reviewer->sub, scope, sub, iss);
 
+    ngx_memzero(&revoked, sizeof(ngx_http_zt_grant_json_t));
+    revoked.iss = iss;
     revoked.sub = sub;
     revoked.scope = scope;
+    revoked.status = "revoked";
 
     if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_revoked,
                                &revoked, &json)
@@ -557,38 +606,111 @@ ngx_http_zt_grant_revoked(ngx_http_request_t *r,
 }
 
 
+/* {"grant":{"iss","sub","scope","status":"revoked"}}\n */
+
 static void
 ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out, void *data)
 {
-    ngx_http_zt_grant_revoked_t *revoked = data;
-
-    ngx_str_t  status = ngx_string("revoked");
-
     ngx_http_zt_json_open(out, '{');
     ngx_http_zt_json_key(out, "grant");
-    ngx_http_zt_json_open(out, '{');
-    ngx_http_zt_json_member(out, "sub", revoked->sub);
-    ngx_http_zt_json_member(out, "scope", revoked->scope);
-    ngx_http_zt_json_member(out, "status", &status);
+    ngx_http_zt_grant_write(out, data);
     ngx_http_zt_json_close(out, '}');
     ngx_http_zt_json_close(out, '}');
     ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 
-/* a subject or a scope: a short string; a scope has no white space */
+/*
+ * A grant, or the message of an event on it, as a JSON object left open:
+ * the script adds the times Redis knows and closes it.
+ */
+
+static void
+ngx_http_zt_grant_write(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_grant_json_t *g = data;
+
+    ngx_str_t  s;
+
+    ngx_http_zt_json_open(out, '{');
+
+    if (g->event) {
+        s.data = (u_char *) g->event;
+        s.len = ngx_strlen(g->event);
+        ngx_http_zt_json_member(out, "event", &s);
+    }
+
+    ngx_http_zt_json_member(out, "iss", g->iss);
+    ngx_http_zt_json_member(out, "sub", g->sub);
+    ngx_http_zt_json_member(out, "scope", g->scope);
+
+    if (g->status) {
+        s.data = (u_char *) g->status;
+        s.len = ngx_strlen(g->status);
+        ngx_http_zt_json_member(out, "status", &s);
+    }
+
+    if (g->by) {
+        ngx_http_zt_json_member(out, g->event ? "by" : "granted_by", g->by);
+
+        if (g->by_iss->len) {
+            ngx_http_zt_json_member(out, g->event ? "by_iss"
+                                                  : "granted_by_iss",
+                                    g->by_iss);
+        }
+    }
+
+    if (g->reason && g->reason->len) {
+        ngx_http_zt_json_member(out, "reason", g->reason);
+    }
+}
+
+
+/*
+ * The grant's key: <prefix>grant:N:ISS:SUB, N the length of ISS, so that
+ * an issuer or a subject holding ":" cannot make another pair's key.
+ */
+
+static ngx_int_t
+ngx_http_zt_grant_key(ngx_http_request_t *r, ngx_str_t *key, ngx_str_t *iss,
+    ngx_str_t *sub)
+{
+    u_char     *p;
+    ngx_str_t   name;
+
+    name.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN + 2 + iss->len
+                                     + sub->len);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(name.data, "%uz:%V:%V", iss->len, iss, sub);
+    name.len = p - name.data;
+
+    return ngx_http_zt_redis_key(r, key, "grant:", &name);
+}
+
+
+/* an issuer, a subject or a scope: a short string; a scope has no space */
 
 static ngx_int_t
 ngx_http_zt_grant_name(json_t *v, ngx_str_t *s, ngx_uint_t scope)
 {
-    size_t  i;
-
     if (!json_is_string(v)) {
         return NGX_ERROR;
     }
 
     s->data = (u_char *) json_string_value(v);
     s->len = json_string_length(v);
+
+    return ngx_http_zt_grant_name_valid(s, scope);
+}
+
+
+static ngx_int_t
+ngx_http_zt_grant_name_valid(ngx_str_t *s, ngx_uint_t scope)
+{
+    size_t  i;
 
     if (s->len == 0 || s->len > NGX_HTTP_ZT_GRANT_NAME_MAX) {
         return NGX_ERROR;

@@ -92,6 +92,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_zt_redis_conf_t    redis;
+    ngx_http_zt_api_main_t      api;
     u_char                      cache_salt[16];  /* new for each config */
     size_t                      dpop_replay_size;
 } ngx_http_zt_main_conf_t;

@@ -28,7 +28,10 @@ typedef void (*ngx_http_zt_redis_handler_pt)(ngx_http_request_t *r,
 /*
  * A Lua script run with EVAL by ngx_http_zt_redis_eval(): its arguments
  * are its keys, then its other arguments, then the command's deadline,
- * which the script's first lines (NGX_HTTP_ZT_REDIS_LUA) check.
+ * which the script's first lines (NGX_HTTP_ZT_REDIS_LUA) check.  Any
+ * number of keys and arguments, any reply: what a concern needs to change
+ * several keys at once, or not at all, in Redis's clock (approvals,
+ * grants, a budget reserved against several windows).
  */
 typedef struct {
     ngx_str_t                   lua;
@@ -39,16 +42,18 @@ typedef struct {
 
 
 /*
- * The first lines of every script: the last ARGV is the deadline, past
- * which the gateway has answered 503 already.  A command Redis runs late
- * (it was paused, or overloaded) then changes nothing: an approval is not
- * consumed, nor a request parked, behind the back of a caller who was told
- * to retry.
+ * The first lines of every script.  The last ARGV is the deadline, in
+ * Redis's clock (microseconds), past which the gateway has answered 503
+ * already: a command Redis runs late (it was paused, or overloaded) then
+ * changes nothing, so that an approval is not consumed, nor a request
+ * parked, behind the back of a caller who was told to retry.  zt_now is
+ * Redis's time in seconds: the scripts keep time in Redis's clock alone,
+ * whatever the clocks of the nginx hosts say.
  */
 #define NGX_HTTP_ZT_REDIS_LUA                                                 \
     "local zt_t = redis.call('TIME')\n"                                       \
-    "if zt_t[1] * 1000 + math.floor(zt_t[2] / 1000)\n"                        \
-    "   > tonumber(ARGV[#ARGV]) then\n"                                       \
+    "local zt_now = tonumber(zt_t[1])\n"                                      \
+    "if zt_now * 1000000 + tonumber(zt_t[2]) >= tonumber(ARGV[#ARGV]) then\n" \
     "  return redis.error_reply('ZTLATE past the gateway deadline')\n"        \
     "end\n"
 
