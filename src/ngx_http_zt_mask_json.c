@@ -62,6 +62,7 @@ struct ngx_http_zt_mask_json_s {
     size_t                     max_name;   /* longest name a key can match */
 
     ngx_http_zt_mask_watch_t  *watch;
+    ngx_uint_t                 quiet;      /* a declined container's depth */
 
     ngx_http_zt_mask_frame_t  *frames;
     uint64_t                  *bits;       /* words per frame */
@@ -85,13 +86,13 @@ struct ngx_http_zt_mask_json_s {
     u_char                    *start;      /* the chunk being scanned */
     u_char                    *last;
     u_char                    *copy;       /* unsent bytes start here */
-    u_char                    *held;       /* held string starts here */
+    u_char                    *held;       /* held value starts here */
     u_char                    *key_start;
     u_char                    *name;       /* the last key, for a watcher */
     size_t                     name_len;
 
-    ngx_http_zt_mask_buf_t     hold;       /* string across chunks */
-    ngx_http_zt_mask_buf_t     key_raw;
+    ngx_http_zt_mask_buf_t     hold;       /* a value across chunks */
+    ngx_http_zt_mask_buf_t     key_raw;    /* a key across chunks */
     u_char                    *key;        /* unescaped */
     size_t                     key_len;
     size_t                     key_cap;
@@ -103,6 +104,9 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   in_key:1;
     unsigned                   key_over:1;
     unsigned                   escaped:1;  /* the string has a '\\' */
+    unsigned                   told:1;     /* the watcher takes this value */
+    unsigned                   keeping:1;  /* a told number or literal */
+    unsigned                   keep_name:1;  /* a key the watcher is told */
 };
 
 
@@ -126,6 +130,8 @@ static void ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_mask_frame_t *parent, uint64_t *child);
 static ngx_uint_t ngx_http_zt_mask_json_key_is(ngx_http_zt_mask_json_t *js,
     ngx_str_t *name);
+static ngx_int_t ngx_http_zt_mask_json_key_add(ngx_http_zt_mask_json_t *js,
+    u_char *p, u_char *end);
 static ngx_int_t ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js,
@@ -235,8 +241,11 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
 
 /*
  * The watcher is told where each value starts, where each container ends
- * and the text of each scalar; it rewrites the strings it takes itself.
- * The scanner must then be fed each JSON text whole, in one buffer.
+ * and the text of each scalar it takes; it rewrites the strings it takes
+ * itself, and those only if it is fed each JSON text whole, in one buffer
+ * (the SSE parser).  A name or scalar cut between two chunks is kept until
+ * it is whole, so that a watcher that only reads (the usage reader) may be
+ * fed a JSON body as it arrives.
  */
 
 void
@@ -258,6 +267,10 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->in_key = 0;
     js->hold.len = 0;
     js->changes = 0;
+    js->quiet = 0;
+    js->told = 0;
+    js->keeping = 0;
+    js->keep_name = 0;
 }
 
 
@@ -279,7 +292,7 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
     js->last = last;
     js->copy = (js->skipping || js->holding) ? NULL : p;
 
-    if (js->holding) {
+    if (js->holding || js->keeping) {
         js->held = p;
     }
 
@@ -323,8 +336,6 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
                 }
 
                 if (js->state == sw_key_string) {
-                    js->name_len = p - js->name;
-
                     if (ngx_http_zt_mask_json_key_end(js, p) != NGX_OK) {
                         return NGX_ERROR;
                     }
@@ -528,9 +539,10 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
             js->state = sw_key_string;
             js->esc = 0;
             js->escaped = 0;
-            js->name = p + 1;
 
-            if (!js->skipping && js->max_name) {
+            js->keep_name = (js->watch && js->quiet == 0 && !js->skipping);
+
+            if (js->keep_name || (!js->skipping && js->max_name)) {
                 js->in_key = 1;
                 js->key_over = 0;
                 js->key_raw.len = 0;
@@ -591,30 +603,46 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
 done:
 
-    if (js->holding) {
+    /*
+     * What goes on in the next chunk is kept: a held string, a told number
+     * or literal (unless the body ends here, and with it the number), a
+     * key, the name of a member whose value the watcher is yet to be told.
+     */
+
+    if (js->holding || (js->keeping && !eof)) {
         if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
                                      last - js->held, js->mr->max)
             != NGX_OK)
         {
             if (js->mr->err == NULL) {
-                js->mr->err = "a string value is longer than zt_mask_buffer";
+                js->mr->err = js->holding
+                              ? "a string value is longer than zt_mask_buffer"
+                              : "a number is longer than zt_mask_buffer";
             }
 
             return NGX_ERROR;
         }
     }
 
-    if (js->in_key && !js->key_over) {
-        if ((size_t) (last - js->key_start)
-            > js->key_raw.size - js->key_raw.len)
+    if (js->in_key) {
+        if (!js->key_over
+            && ngx_http_zt_mask_json_key_add(js, js->key_start, last)
+               != NGX_OK)
         {
-            js->key_over = 1;
-
-        } else {
-            js->key_raw.len = ngx_cpymem(js->key_raw.data + js->key_raw.len,
-                                         js->key_start, last - js->key_start)
-                              - js->key_raw.data;
+            return NGX_ERROR;
         }
+
+    } else if (js->keep_name && js->name != js->key_raw.data) {
+        js->key_raw.len = 0;
+
+        if (ngx_http_zt_mask_json_key_add(js, js->name,
+                                          js->name + js->name_len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        js->name = js->key_raw.data ? js->key_raw.data : (u_char *) "";
     }
 
     if (js->copy) {
@@ -692,7 +720,7 @@ ngx_http_zt_mask_json_plain(u_char *p, u_char *last)
 }
 
 
-/* a value starts at p: is it selected, watched, held, or passed through? */
+/* a value starts at p: is it selected, told, held, or passed through? */
 
 static ngx_int_t
 ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
@@ -705,6 +733,8 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
     js->selected = NULL;
+    js->told = 0;
+    js->keep_name = 0;
     frame = NULL;
 
     if (!js->skipping) {
@@ -757,7 +787,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             js->skip_depth = js->depth;
             js->copy = NULL;
 
-        } else if (js->watch) {
+        } else if (js->watch && js->quiet == 0) {
             if (frame == NULL) {
                 rc = js->watch->value(js->watch->data, p, NULL, 0, -1);
 
@@ -770,8 +800,16 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
                                       frame->index - 1);
             }
 
-            if (rc != NGX_OK) {
+            if (rc == NGX_ERROR) {
                 return NGX_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                js->told = 1;
+
+            } else if (*p == '{' || *p == '[') {
+                /* nothing in it is told, up to its end */
+                js->quiet = js->depth + 1;
             }
         }
 
@@ -844,7 +882,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         js->esc = 0;
         js->escaped = 0;
 
-        need = (js->mr->npatterns || js->watch || js->mr->restore);
+        need = (js->mr->npatterns || js->told || js->mr->restore);
 
         if (!js->skipping && need) {
             if (js->copy && ngx_http_zt_mask_json_flush(js, p) != NGX_OK) {
@@ -862,33 +900,34 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     case '-':
         js->state = sw_number;
         js->num = sw_num_minus;
-        return NGX_OK;
+        break;
 
     case 't':
-        js->lit = "true";
-        break;
-
     case 'f':
-        js->lit = "false";
-        break;
-
     case 'n':
-        js->lit = "null";
+        js->state = sw_literal;
+        js->lit = (*p == 't') ? "true" : (*p == 'f') ? "false" : "null";
+        js->lit_pos = 1;
         break;
 
     default:
 
-        if (*p >= '0' && *p <= '9') {
-            js->state = sw_number;
-            js->num = (*p == '0') ? sw_num_zero : sw_num_int;
-            return NGX_OK;
+        if (*p < '0' || *p > '9') {
+            return ngx_http_zt_mask_json_error(js, p, "a value expected");
         }
 
-        return ngx_http_zt_mask_json_error(js, p, "a value expected");
+        js->state = sw_number;
+        js->num = (*p == '0') ? sw_num_zero : sw_num_int;
+        break;
     }
 
-    js->state = sw_literal;
-    js->lit_pos = 1;
+    /* a number or a literal the watcher takes: kept if cut */
+
+    if (js->told) {
+        js->keeping = 1;
+        js->held = p;
+        js->hold.len = 0;
+    }
 
     return NGX_OK;
 }
@@ -902,7 +941,7 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
 {
     js->state = sw_after;
 
-    if (js->skipping || (scalar && js->watch)) {
+    if (js->skipping || (scalar && js->told)) {
         return ngx_http_zt_mask_json_ended(js, end);
     }
 
@@ -910,11 +949,14 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
 }
 
 
-/* ... and it was replaced, or a watcher is told */
+/* ... and it was replaced, or the watcher is told its text */
 
 static ngx_int_t
 ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js, u_char *end)
 {
+    u_char  *raw;
+    size_t   len;
+
     if (js->skipping) {
         if (js->depth == js->skip_depth) {
             js->skipping = 0;
@@ -927,10 +969,36 @@ ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js, u_char *end)
             }
         }
 
-    } else if (js->watch->scalar(js->watch->data, js->value,
-                                 end - js->value)
-               == NGX_ERROR)
-    {
+        return NGX_OK;
+    }
+
+    js->keeping = 0;
+
+    if (js->hold.len) {
+
+        /* begun in an earlier chunk: its bytes there, then these */
+
+        if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
+                                     end - js->held, js->mr->max)
+            != NGX_OK)
+        {
+            if (js->mr->err == NULL) {
+                js->mr->err = "a number is longer than zt_mask_buffer";
+            }
+
+            return NGX_ERROR;
+        }
+
+        raw = js->hold.data;
+        len = js->hold.len;
+        js->hold.len = 0;
+
+    } else {
+        raw = js->value;
+        len = end - js->value;
+    }
+
+    if (js->watch->scalar(js->watch->data, raw, len) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -950,8 +1018,14 @@ ngx_http_zt_mask_json_close(ngx_http_zt_mask_json_t *js, u_char *p,
         return ngx_http_zt_mask_json_error(js, p, "mismatched bracket");
     }
 
-    if (js->watch && !js->skipping
-        && js->watch->close(js->watch->data) != NGX_OK)
+    if (js->quiet) {
+        if (js->quiet == js->depth) {
+            /* the container the watcher declined */
+            js->quiet = 0;
+        }
+
+    } else if (js->watch && !js->skipping
+               && js->watch->close(js->watch->data) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1041,6 +1115,38 @@ ngx_http_zt_mask_json_key_is(ngx_http_zt_mask_json_t *js, ngx_str_t *name)
 }
 
 
+/*
+ * Keeps bytes of a key, or of the name of a member whose value is yet to
+ * come: as many as zt_mask_buffer for the watcher, which is told names
+ * whole, else only as many as a path can match.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_json_key_add(ngx_http_zt_mask_json_t *js, u_char *p,
+    u_char *end)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_zt_mask_buf_add(js->mr, &js->key_raw, p, end - p,
+                                  js->keep_name ? js->mr->max : js->key_cap);
+
+    if (rc == NGX_DECLINED) {
+        if (js->keep_name) {
+            js->mr->err = "a key is longer than zt_mask_buffer";
+            return NGX_ERROR;
+        }
+
+        /* no path names it */
+        js->key_over = 1;
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/* a key closed at p: its name for the watcher, unescaped for the paths */
+
 static ngx_int_t
 ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js, u_char *p)
 {
@@ -1050,38 +1156,46 @@ ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js, u_char *p)
 
     js->in_key = 0;
 
-    if (!js->escaped && js->key_raw.len == 0 && !js->key_over) {
+    if (js->key_raw.len == 0) {
+        /* the usual key: in one chunk */
+        js->name = js->key_start;
+        js->name_len = p - js->key_start;
 
-        /* the usual key: in one chunk, nothing to unescape */
-
-        js->key_len = p - js->key_start;
-
-        if (js->key_len > js->max_name) {
-            js->key_over = 1;
-            return NGX_OK;
+    } else {
+        if (!js->key_over
+            && ngx_http_zt_mask_json_key_add(js, js->key_start, p) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
-        ngx_memcpy(js->key, js->key_start, js->key_len);
+        js->name = js->key_raw.data;
+        js->name_len = js->key_raw.len;
+    }
 
+    if (js->max_name == 0) {
         return NGX_OK;
     }
 
-    if (js->key_over
-        || (size_t) (p - js->key_start) > js->key_raw.size - js->key_raw.len)
-    {
+    if (js->key_over || js->name_len > js->key_cap) {
         js->key_over = 1;
         return NGX_OK;
     }
 
-    js->key_raw.len = ngx_cpymem(js->key_raw.data + js->key_raw.len,
-                                 js->key_start, p - js->key_start)
-                      - js->key_raw.data;
+    if (js->escaped) {
+        js->key_len = ngx_http_zt_mask_json_unescape(js->key, js->name,
+                                                     js->name_len);
 
-    js->key_len = ngx_http_zt_mask_json_unescape(js->key, js->key_raw.data,
-                                                 js->key_raw.len);
+    } else {
+        js->key_len = js->name_len;
+    }
 
     if (js->key_len > js->max_name) {
         js->key_over = 1;
+        return NGX_OK;
+    }
+
+    if (!js->escaped) {
+        ngx_memcpy(js->key, js->name, js->key_len);
     }
 
     return NGX_OK;
@@ -1130,7 +1244,7 @@ ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js, u_char *p)
     js->hold.len = 0;
     js->copy = p + 1;
 
-    if (js->watch) {
+    if (js->told) {
         rc = js->watch->scalar(js->watch->data, raw, len);
 
         if (rc == NGX_ERROR) {

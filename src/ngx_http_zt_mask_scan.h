@@ -6,7 +6,9 @@
  * (ngx_http_zt_mask_json.c), which calls the detectors
  * (ngx_http_zt_mask_detect.c); calls only go down that list, and what
  * comes back up (masked bytes, watched values) goes through the function
- * pointers the caller hands down.  Included by those files only.
+ * pointers the caller hands down.  Included by those files, and by the
+ * reader of an answer's usage (ngx_http_zt_usage_read.c), which feeds the
+ * parser and the scanner without rules and watches their values.
  */
 
 
@@ -111,12 +113,16 @@ typedef struct ngx_http_zt_mask_sse_s   ngx_http_zt_mask_sse_t;
 
 
 /*
- * What the SSE parser follows of the JSON of an event: where each value
- * starts (a member "name" of an object, an element "index" of an array, or
- * the top, index -1), where each container closes, and the raw text of each
- * number, literal and string (quotes included).  For a string, NGX_OK says
- * the watcher rewrites it, NGX_DECLINED that the scanner masks it itself.
- * Values a zt_mask path replaces are not told.
+ * What the SSE parser follows of the JSON of an event (and the usage
+ * reader of an answer): where each value starts (a member "name", raw, of
+ * an object, an element "index" of an array, or the top, index -1), where
+ * each container closes, and the raw text of each number, literal and
+ * string (quotes included).  value() returns NGX_DECLINED for a value the
+ * watcher does not take: it is not told its text, nor anything inside it,
+ * nor its close.  For a string, scalar() returns NGX_OK when the watcher
+ * rewrites it, NGX_DECLINED when the scanner masks it itself.  Values a
+ * zt_mask path replaces are not told.  Names and texts are valid during
+ * the call, and later too if the JSON text was fed in one buffer.
  */
 typedef struct {
     ngx_int_t                    (*value)(void *data, u_char *p,
@@ -138,6 +144,8 @@ ngx_http_zt_mask_sse_t *ngx_http_zt_mask_sse_create(
     ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
 ngx_int_t ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof);
+ngx_int_t ngx_http_zt_mask_sse_watch(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_watch_t *watch);
 
 /* ngx_http_zt_mask_json.c */
 ngx_http_zt_mask_json_t *ngx_http_zt_mask_json_create(

@@ -252,6 +252,26 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
 }
 
 
+/*
+ * A watcher of the JSON of each event, for a parser that masks nothing
+ * (the usage reader's): its scanner tells it what it would tell the
+ * parser.  A parser that masks follows the events itself.
+ */
+
+ngx_int_t
+ngx_http_zt_mask_sse_watch(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_watch_t *watch)
+{
+    if (sse->watch.value) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_zt_mask_json_watch(sse->js, watch);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof)
