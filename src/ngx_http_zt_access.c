@@ -206,9 +206,13 @@ static ngx_int_t
 ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
+    ngx_int_t                 rc, masked;
     ngx_http_zt_rule_t       *rule;
     ngx_http_zt_main_conf_t  *zmcf;
+
+    /* the rules judge the body as the caller sent it, every time */
+
+    ngx_http_zt_mask_request_original(ctx);
 
     rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
 
@@ -238,6 +242,13 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     ctx->rule = rule;
 
+    /*
+     * From here on the body is as it goes on, masked by zt_mask_request:
+     * for the upstream, a reviewer and the audit.  A deny still denies.
+     */
+
+    masked = ngx_http_zt_mask_request(r, lcf, ctx);
+
     if (rule == NULL || rule->action == NGX_HTTP_ZT_DENY) {
         if (rule) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -257,6 +268,19 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
         rc = ngx_http_zt_answer_forbidden(r);
         return ngx_http_zt_access_answered(r, ctx, rc);
+    }
+
+    if (masked != NGX_OK) {
+        if (masked == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->body_refusal) {
+            return ngx_http_zt_access_fail(r, ctx, ctx->body_refusal);
+        }
+
+        ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rule->action == NGX_HTTP_ZT_APPROVE) {

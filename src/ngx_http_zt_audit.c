@@ -359,6 +359,8 @@ ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out, void *data)
 
     ngx_http_zt_json_key(out, "masked");
     ngx_http_zt_json_int(out, ctx->masked);
+    ngx_http_zt_json_key(out, "masked_request");
+    ngx_http_zt_json_int(out, ctx->masked_request);
 
     ngx_http_zt_usage_audit(r, ctx, out);
 
