@@ -8,13 +8,15 @@
  * reload (new keys) starts with an empty cache.
  *
  * An entry keeps the token itself and what it was verified under, and a
- * lookup compares both byte for byte: nothing is hashed on the way, and
- * only the very token that was verified, under the very same settings,
- * is ever found.
+ * lookup compares both byte for byte (the token in constant time):
+ * nothing is hashed on the way, and only the very token that was
+ * verified, under the very same settings, is ever found.
  */
 
 
 #include "ngx_http_zt_inference.h"
+
+#include <openssl/crypto.h>
 
 
 typedef struct {
@@ -54,8 +56,10 @@ static ngx_int_t ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_zt_token_cache_bind(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_token_cache_bind_t *bind);
 static ngx_rbtree_key_t ngx_http_zt_token_cache_key(ngx_str_t *token);
+static ngx_uint_t ngx_http_zt_token_cache_holds(
+    ngx_http_zt_token_cache_node_t *tn, ngx_str_t *token);
 static ngx_int_t ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key,
-    ngx_str_t *token, u_char *bind, size_t bind_len,
+    size_t token_len, u_char *bind, size_t bind_len,
     ngx_http_zt_token_cache_node_t *tn);
 static void ngx_http_zt_token_cache_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
@@ -291,31 +295,40 @@ ngx_http_zt_token_cache_key(ngx_str_t *token)
 }
 
 
+/*
+ * The tree is ordered by what is not secret or cannot be guessed from a
+ * walk: the token's last bytes, its length and the settings it was
+ * verified under.  The token's own bytes are never ordered on, only
+ * compared for equality in constant time, so how long a lookup takes
+ * says nothing about a cached token; one slot holds one token.
+ */
+
 static ngx_int_t
-ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key, ngx_str_t *token,
+ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key, size_t token_len,
     u_char *bind, size_t bind_len, ngx_http_zt_token_cache_node_t *tn)
 {
-    ngx_int_t  rc;
-
     if (key != tn->node.key) {
         return (key < tn->node.key) ? -1 : 1;
     }
 
-    if (token->len != tn->token_len) {
-        return (token->len < tn->token_len) ? -1 : 1;
+    if (token_len != tn->token_len) {
+        return (token_len < tn->token_len) ? -1 : 1;
     }
 
     if (bind_len != tn->bind_len) {
         return (bind_len < tn->bind_len) ? -1 : 1;
     }
 
-    rc = ngx_memcmp(token->data, tn->data + tn->bind_len, token->len);
-
-    if (rc != 0) {
-        return rc;
-    }
-
     return ngx_memcmp(bind, tn->data, bind_len);
+}
+
+
+static ngx_uint_t
+ngx_http_zt_token_cache_holds(ngx_http_zt_token_cache_node_t *tn,
+    ngx_str_t *token)
+{
+    return CRYPTO_memcmp(token->data, tn->data + tn->bind_len, token->len)
+           == 0;
 }
 
 
@@ -323,18 +336,14 @@ static void
 ngx_http_zt_token_cache_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_str_t                        token;
     ngx_rbtree_node_t              **p;
     ngx_http_zt_token_cache_node_t  *tn;
 
     tn = (ngx_http_zt_token_cache_node_t *) node;
 
-    token.data = tn->data + tn->bind_len;
-    token.len = tn->token_len;
-
     for ( ;; ) {
 
-        p = (ngx_http_zt_token_cache_cmp(node->key, &token, tn->data,
+        p = (ngx_http_zt_token_cache_cmp(node->key, tn->token_len, tn->data,
                                          tn->bind_len,
                                          (ngx_http_zt_token_cache_node_t *)
                                          temp)
@@ -387,7 +396,7 @@ ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
                                       ngx_http_zt_token_cache_key(token),
                                       token, bind);
 
-    if (tn == NULL) {
+    if (tn == NULL || !ngx_http_zt_token_cache_holds(tn, token)) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -510,9 +519,15 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    if (ngx_http_zt_token_cache_find(cache, key, token, bind)) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return;
+    tn = ngx_http_zt_token_cache_find(cache, key, token, bind);
+
+    if (tn) {
+        if (ngx_http_zt_token_cache_holds(tn, token)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        ngx_http_zt_token_cache_free(cache, tn);
     }
 
     for (tries = 0; /* void */; tries++) {
@@ -576,8 +591,8 @@ ngx_http_zt_token_cache_find(ngx_http_zt_token_cache_t *cache,
 
         tn = (ngx_http_zt_token_cache_node_t *) node;
 
-        rc = ngx_http_zt_token_cache_cmp(key, token, bind->data, bind->len,
-                                         tn);
+        rc = ngx_http_zt_token_cache_cmp(key, token->len, bind->data,
+                                         bind->len, tn);
 
         if (rc == 0) {
             return tn;
