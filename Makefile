@@ -3,6 +3,7 @@
 #   make             deps + the module (.so) against Debian's nginx source
 #   make test        deps + module + the Test::Nginx suite
 #   make test-json   the strict JSON reader against jansson (t/json/)
+#   make check-calls no file of src/ calls back into one that calls it
 #   make test-asan   the same suite with the module built under ASan
 #   make test-valgrind  a part of the suite with nginx under valgrind
 #   make test-workers2  the same suite with worker_processes 2
@@ -42,7 +43,7 @@ endif
 CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
                | $(LD_OPT)
 
-.PHONY: all deps module test test-json test-asan test-valgrind test-workers2 \
+.PHONY: all deps module check-calls test test-json test-asan test-valgrind test-workers2 \
         test-e2e demo demo-stop bench clean FORCE
 
 all: deps module
@@ -96,7 +97,10 @@ $(JSON_DIFF): t/json/json_diff.c src/ngx_http_zt_json.c $(wildcard src/*.h) \
 test-json: deps $(JSON_DIFF)
 	$(JSON_DIFF)
 
-test: deps module test-json
+check-calls: module
+	perl scripts/check-calls.pl $(OBJS_DIR)/objs/addon/src
+
+test: deps module test-json check-calls
 	ASAN=$(ASAN) MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
 

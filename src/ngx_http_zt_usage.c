@@ -70,13 +70,10 @@ static ngx_int_t ngx_http_zt_usage_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_usage_tokens_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_usage_api_answer(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_http_zt_usage_win_t *redis);
 static void ngx_http_zt_usage_api_write(ngx_http_zt_json_out_t *out,
     void *data);
-
-
-/* the periods of a window: s, m, h, d */
-const time_t  ngx_http_zt_usage_seconds[] = { 1, 60, 3600, 86400 };
-const u_char  ngx_http_zt_usage_names[] = "smhd";
 
 static char  *ngx_http_zt_usage_words[] = {
     "second", "minute", "hour", "day"
@@ -1797,6 +1794,25 @@ ngx_http_zt_usage_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 }
 
 
+/* the reviewer API's answer once Redis replied to ngx_http_zt_usage_api() */
+
+ngx_int_t
+ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
+    struct redisReply *reply)
+{
+    ngx_int_t                 rc;
+    ngx_http_zt_usage_win_t  *windows;
+
+    rc = ngx_http_zt_usage_redis_shown(r, reply, &windows);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_zt_usage_api_answer(r, key, windows);
+}
+
+
 /* the zones of a key in one store, as the API shows them */
 typedef struct {
     ngx_http_zt_usage_zone_t       *zone;
@@ -1821,7 +1837,7 @@ typedef struct {
  * no zone is kept in Redis).
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_usage_api_answer(ngx_http_request_t *r, ngx_str_t *key,
     ngx_http_zt_usage_win_t *redis)
 {

@@ -20,6 +20,11 @@
 #define NGX_HTTP_ZT_USAGE_REDIS      2
 
 
+/* the periods of a window: s, m, h, d; read by each store */
+static const time_t  ngx_http_zt_usage_seconds[] = { 1, 60, 3600, 86400 };
+static const u_char  ngx_http_zt_usage_names[] = "smhd";
+
+
 /* a zone: a namespace of budgets, in shared memory or in Redis */
 typedef struct {
     ngx_str_t                       name;
@@ -120,10 +125,8 @@ ngx_int_t ngx_http_zt_usage_variables_add(ngx_conf_t *cf);
 ngx_int_t ngx_http_zt_usage_api(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_str_t *key, ngx_uint_t reset,
     ngx_http_zt_redis_handler_pt handler, void *data);
-ngx_int_t ngx_http_zt_usage_api_answer(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_http_zt_usage_win_t *redis);
-extern const time_t ngx_http_zt_usage_seconds[];
-extern const u_char ngx_http_zt_usage_names[];
+ngx_int_t ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
+    struct redisReply *reply);
 extern ngx_conf_enum_t ngx_http_zt_usage_stores[];
 
 /* ngx_http_zt_usage_shm.c */
@@ -146,8 +149,8 @@ void ngx_http_zt_usage_redis_settle(ngx_http_request_t *r,
 ngx_int_t ngx_http_zt_usage_redis_api(ngx_http_request_t *r,
     ngx_str_t *key, ngx_uint_t reset, ngx_http_zt_redis_handler_pt handler,
     void *data);
-ngx_int_t ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
-    struct redisReply *reply);
+ngx_int_t ngx_http_zt_usage_redis_shown(ngx_http_request_t *r,
+    struct redisReply *reply, ngx_http_zt_usage_win_t **windows);
 
 /* ngx_http_zt_usage_read.c */
 ngx_http_zt_usage_read_t *ngx_http_zt_usage_read_create(

@@ -495,13 +495,14 @@ ngx_http_zt_usage_redis_api(ngx_http_request_t *r, ngx_str_t *key,
 
 
 /*
- * The reviewer API's answer from the reply of ngx_http_zt_usage_api();
- * NGX_DECLINED: a reply it cannot use.
+ * The windows in the reply to ngx_http_zt_usage_redis_api(), as
+ * ngx_http_zt_usage_api_shown() shows them; NGX_DECLINED: a reply it
+ * cannot use.
  */
 
 ngx_int_t
-ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
-    redisReply *reply)
+ngx_http_zt_usage_redis_shown(ngx_http_request_t *r, redisReply *reply,
+    ngx_http_zt_usage_win_t **shown)
 {
     int64_t                   now_ms;
     ngx_uint_t                i, k, n, p;
@@ -556,7 +557,9 @@ ngx_http_zt_usage_api_shown(ngx_http_request_t *r, ngx_str_t *key,
         }
     }
 
-    return ngx_http_zt_usage_api_answer(r, key, windows);
+    *shown = windows;
+
+    return NGX_OK;
 }
 
 
