@@ -22,6 +22,7 @@ static char *ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_zt_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_zt_leeway_bounds = {
@@ -212,7 +213,7 @@ ngx_module_t  ngx_http_zt_inference_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_zt_redis_exit_process,        /* exit process */
+    ngx_http_zt_exit_process,              /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -254,6 +255,18 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
     ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
 
     return NGX_OK;
+}
+
+
+/* what each concern keeps for the life of a process, released as it exits */
+
+static void
+ngx_http_zt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_zt_redis_exit_process(cycle);
+    ngx_http_zt_jwt_exit_process(cycle);
+    ngx_http_zt_regex_exit_process(cycle);
+    ngx_http_zt_util_exit_process(cycle);
 }
 
 

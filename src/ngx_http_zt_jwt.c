@@ -55,6 +55,16 @@ typedef struct {
 #define NGX_HTTP_ZT_JWT_HEADER_KEYS  16
 
 
+/*
+ * The process's caches (see _vctx(), _digest() and _md()), freed by
+ * ngx_http_zt_jwt_exit_process().
+ */
+static ngx_uint_t              nvctxs;
+static ngx_http_zt_jwt_vctx_t  vctxs[NGX_HTTP_ZT_JWT_VCTX_MAX];
+static EVP_MD_CTX             *mctx;
+static EVP_MD                 *mds[3];
+
+
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
@@ -1125,9 +1135,6 @@ ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
     EVP_PKEY_CTX            *ctx;
     ngx_http_zt_jwt_vctx_t  *v;
 
-    static ngx_uint_t              nvctxs;
-    static ngx_http_zt_jwt_vctx_t  vctxs[NGX_HTTP_ZT_JWT_VCTX_MAX];
-
     *own = 0;
 
     for (i = 0; i < nvctxs; i++) {
@@ -1210,8 +1217,6 @@ ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input, u_char *digest,
     size_t *len)
 {
     unsigned int  n;
-
-    static EVP_MD_CTX  *mctx;
 
     if (mctx == NULL) {
         mctx = EVP_MD_CTX_new();
@@ -1336,8 +1341,6 @@ ngx_http_zt_jwt_md(ngx_uint_t hash)
     ngx_uint_t   i;
     const char  *name;
 
-    static EVP_MD  *mds[3];
-
     switch (hash) {
     case 256:
         i = 0;
@@ -1360,6 +1363,27 @@ ngx_http_zt_jwt_md(ngx_uint_t hash)
     }
 
     return mds[i];
+}
+
+
+void
+ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < nvctxs; i++) {
+        EVP_PKEY_CTX_free(vctxs[i].ctx);
+    }
+
+    nvctxs = 0;
+
+    EVP_MD_CTX_free(mctx);
+    mctx = NULL;
+
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(mds[i]);
+        mds[i] = NULL;
+    }
 }
 
 

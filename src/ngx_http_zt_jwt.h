@@ -51,6 +51,7 @@ ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 ngx_uint_t ngx_http_zt_jwt_alg(u_char *name, size_t len);
 ngx_http_zt_key_type_e ngx_http_zt_jwt_alg_family(ngx_uint_t alg);
+void ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_ZT_JWT_H_INCLUDED_ */

@@ -1,7 +1,7 @@
 
 /*
  * Small helpers the concerns share: the request context and SHA-256 with a
- * digest context prepared once per process.
+ * digest context prepared once per process and freed when it exits.
  */
 
 
@@ -37,6 +37,10 @@ ngx_http_zt_get_ctx(ngx_http_request_t *r)
  * passes from one hash to the next.
  */
 
+static EVP_MD      *ngx_http_zt_sha256_md;
+static EVP_MD_CTX  *ngx_http_zt_sha256_ctx;
+
+
 ngx_int_t
 ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
 {
@@ -56,24 +60,21 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
 {
     ngx_uint_t    i;
     unsigned int  len;
+    EVP_MD_CTX   *mctx;
 
-    static EVP_MD      *md;
-    static EVP_MD_CTX  *mctx;
+    if (ngx_http_zt_sha256_ctx == NULL) {
+        ngx_http_zt_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_zt_sha256_ctx = EVP_MD_CTX_new();
 
-    if (mctx == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        mctx = EVP_MD_CTX_new();
-
-        if (md == NULL || mctx == NULL) {
-            EVP_MD_free(md);
-            EVP_MD_CTX_free(mctx);
-            md = NULL;
-            mctx = NULL;
+        if (ngx_http_zt_sha256_md == NULL || ngx_http_zt_sha256_ctx == NULL) {
+            ngx_http_zt_util_exit_process(NULL);
             return NGX_ERROR;
         }
     }
 
-    if (EVP_DigestInit_ex2(mctx, md, NULL) != 1) {
+    mctx = ngx_http_zt_sha256_ctx;
+
+    if (EVP_DigestInit_ex2(mctx, ngx_http_zt_sha256_md, NULL) != 1) {
         return NGX_ERROR;
     }
 
@@ -88,4 +89,15 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
     }
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_zt_util_exit_process(ngx_cycle_t *cycle)
+{
+    EVP_MD_CTX_free(ngx_http_zt_sha256_ctx);
+    EVP_MD_free(ngx_http_zt_sha256_md);
+
+    ngx_http_zt_sha256_ctx = NULL;
+    ngx_http_zt_sha256_md = NULL;
 }

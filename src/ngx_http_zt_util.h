@@ -11,6 +11,7 @@
 ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts,
     ngx_uint_t n);
+void ngx_http_zt_util_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_ZT_UTIL_H_INCLUDED_ */
