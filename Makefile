@@ -2,9 +2,12 @@
 #
 #   make             deps + the module (.so) against Debian's nginx source
 #   make test        deps + module + the Test::Nginx suite
+#   make test-json   the strict JSON reader against jansson (t/json/)
 #   make test-asan   the same suite with the module built under ASan
 #   make test-valgrind  the suite with nginx under valgrind memcheck
 #   make test-workers2  the same suite with worker_processes 2
+#   make test-e2e    a real OpenID provider rotating its keys under traffic,
+#                    and OpenAI's Node client against the usage limits
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
 #   make bench       wrk benchmarks against a plain proxy_pass
 #
@@ -48,8 +51,8 @@ CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
 # a configure that fails leaves no objs/Makefile to look done
 .DELETE_ON_ERROR:
 
-.PHONY: all deps module test check-echo test-asan test-valgrind \
-        test-workers2 demo demo-stop bench clean FORCE
+.PHONY: all deps module test check-echo test-json test-asan test-valgrind \
+        test-workers2 test-e2e demo demo-stop bench clean FORCE
 
 all: deps module
 
@@ -87,7 +90,21 @@ $(MODULE): $(OBJS_DIR)/objs/Makefile $(SOURCES)
 	cp $(OBJS_DIR)/objs/$(MODULE_NAME).so $@.tmp && mv $@.tmp $@
 endif
 
-test: check-echo deps module
+# the reader alone, built with nginx's headers, against jansson
+JSON_DIFF    = $(BUILD)/json-diff
+NGX_INCS     = $(addprefix -I$(OBJS_DIR)/, src/core src/event \
+               src/event/modules src/os/unix objs src/http src/http/modules \
+               src/http/v2) -Isrc
+
+$(JSON_DIFF): t/json/json_diff.c src/ngx_http_zt_json.c $(wildcard src/*.h) \
+              $(OBJS_DIR)/objs/Makefile
+	$(CC) $(CC_OPT) -g $(NGX_INCS) -o $@ t/json/json_diff.c \
+	    src/ngx_http_zt_json.c $(LD_OPT) -ljansson
+
+test-json: deps $(JSON_DIFF)
+	$(JSON_DIFF)
+
+test: check-echo deps module test-json
 	ASAN=$(ASAN) MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
 
@@ -112,6 +129,12 @@ test-workers2: deps module
 	TEST_NGINX_WORKERS=2 TEST_NGINX_MASTER_PROCESS=on MODULE=$(MODULE) \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" PROVE_FLAGS="$(PROVE_FLAGS)" \
 	    sh scripts/test.sh
+
+# not part of "test": it needs the npm registry once (npm ci)
+test-e2e: deps module
+	sh scripts/deps.sh e2e
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e.sh
+	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh scripts/e2e-usage.sh
 
 demo: deps module
 	MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) sh demo/demo.sh start

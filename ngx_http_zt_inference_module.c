@@ -20,8 +20,6 @@ static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_zt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void ngx_http_zt_exit_process(ngx_cycle_t *cycle);
 
 
@@ -38,10 +36,24 @@ static ngx_conf_num_bounds_t  ngx_http_zt_approval_ttl_bounds = {
 static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_jwks_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_zt_jwks_file,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_zt_keys_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_zt_loc_conf_t, jwt.keys),
+      NULL },
+
+    { ngx_string("zt_jwks_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_jwks_request_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("zt_oidc_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_zt_jwks_oidc_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, jwt),
       NULL },
 
     { ngx_string("zt_issuer"),
@@ -74,14 +86,14 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_scope_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.scope_claim),
       NULL },
 
     { ngx_string("zt_groups_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_zt_jwt_set_claim_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, jwt.groups_claim),
       NULL },
@@ -144,7 +156,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
 
     { ngx_string("zt_approval_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_zt_approval_api_set,
+      ngx_http_zt_api_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -164,7 +176,7 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       NULL },
 
     { ngx_string("zt_mask_pattern"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_zt_mask_pattern_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -176,6 +188,48 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("zt_dpop"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_dpop_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_dpop_replay_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zt_main_conf_t, dpop_replay_size),
+      NULL },
+
+    { ngx_string("zt_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_metadata_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_resource_metadata_document"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_metadata_document_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_usage_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_zt_usage_limit_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_usage_limit_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, usage.store),
+      &ngx_http_zt_usage_stores },
 
     { ngx_string("zt_mask_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -222,6 +276,12 @@ ngx_module_t  ngx_http_zt_inference_module = {
 static ngx_int_t
 ngx_http_zt_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_zt_jwks_add_variables(cf) != NGX_OK
+        || ngx_http_zt_usage_variables_add(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_zt_variables_add(cf);
 }
 
@@ -241,20 +301,21 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_zt_access_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
+    /* masking installs its own handler and filters */
+
+    if (ngx_http_zt_mask_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_zt_mask_preaccess_handler;
+    /* usage limits, above masking: the usage is read as the model sent it */
 
-    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
+    if (ngx_http_zt_usage_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
+    /* above the masking filter: a key set fetch is never masked */
 
-    return NGX_OK;
+    return ngx_http_zt_jwks_filter_init(cf);
 }
 
 
@@ -284,6 +345,8 @@ ngx_http_zt_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    zmcf->dpop_replay_size = NGX_CONF_UNSET_SIZE;
+
     return zmcf;
 }
 
@@ -302,11 +365,16 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->jwt.keys = NULL;
+     *     conf->jwt.remotes = NULL;
+     *     conf->jwt.oidc_issuer = { 0, NULL };
      *     conf->jwt.scope_claim = { 0, NULL };
      *     conf->jwt.groups_claim = { 0, NULL };
      *     conf->policy.rules = NULL;
-     *     conf->policy.body = 0;
+     *     conf->policy.body_re = 0;
+     *     conf->policy.body_json = 0;
      *     conf->credential = { 0, NULL };
+     *     conf->dpop.origins = NULL;
+     *     conf->metadata_document = NULL;
      */
 
     conf->jwt.issuers = NGX_CONF_UNSET_PTR;
@@ -322,8 +390,11 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     conf->approval_ttl = NGX_CONF_UNSET;
     conf->token_cache = NGX_CONF_UNSET_PTR;
     conf->token_cache_max_ttl = NGX_CONF_UNSET;
+    conf->dpop.mode = NGX_CONF_UNSET_UINT;
+    conf->metadata = NGX_CONF_UNSET_PTR;
 
     ngx_http_zt_mask_init_conf(&conf->mask);
+    ngx_http_zt_usage_init_conf(&conf->usage);
 
     return conf;
 }
@@ -335,19 +406,11 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_zt_loc_conf_t *prev = parent;
     ngx_http_zt_loc_conf_t *conf = child;
 
-    if (conf->jwt.keys == NULL) {
-        conf->jwt.keys = prev->jwt.keys;
+    if (ngx_http_zt_jwt_merge_conf(cf, &prev->jwt, &conf->jwt)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
-
-    ngx_conf_merge_ptr_value(conf->jwt.issuers, prev->jwt.issuers, NULL);
-    ngx_conf_merge_ptr_value(conf->jwt.audiences, prev->jwt.audiences, NULL);
-    ngx_conf_merge_uint_value(conf->jwt.algorithms, prev->jwt.algorithms,
-                              NGX_HTTP_ZT_RS256|NGX_HTTP_ZT_ES256);
-    ngx_conf_merge_sec_value(conf->jwt.leeway, prev->jwt.leeway, 30);
-    ngx_conf_merge_str_value(conf->jwt.scope_claim, prev->jwt.scope_claim,
-                             "scope");
-    ngx_conf_merge_str_value(conf->jwt.groups_claim, prev->jwt.groups_claim,
-                             "groups");
 
     /* like allow/deny: rules of a location replace the inherited ones */
 
@@ -356,6 +419,18 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->policy.enabled, prev->policy.enabled, 1);
+
+    if (ngx_http_zt_dpop_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_zt_metadata_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the resource metadata is public: clients read it to get a token */
+
+    if (conf->metadata_document) {
+        conf->policy.enabled = 0;
+    }
 
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
     ngx_conf_merge_value(conf->forward_token, prev->forward_token, 0);
@@ -368,17 +443,19 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                          NGX_CONF_UNSET);
 
     if (conf->policy.rules && conf->policy.enabled
-        && (conf->jwt.keys == NULL || conf->jwt.keys->nelts == 0))
+        && !ngx_http_zt_jwt_has_keys(&conf->jwt))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"zt_policy\" rules need a key: "
-                           "add \"zt_jwks_file\"");
+                           "add \"zt_jwks_file\" or \"zt_jwks_request\"");
         return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_sec_value(conf->approval_ttl, prev->approval_ttl, 3600);
 
-    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK) {
+    if (ngx_http_zt_approval_merge(cf, conf) != NGX_CONF_OK
+        || ngx_http_zt_api_merge(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -388,26 +465,11 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_zt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_zt_loc_conf_t *zlcf = conf;
-
-    ngx_str_t  *value;
-
-    if (zlcf->jwt.keys == NULL) {
-        zlcf->jwt.keys = ngx_array_create(cf->pool, 2,
-                                          sizeof(ngx_http_zt_key_t));
-        if (zlcf->jwt.keys == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_zt_usage_merge_conf(cf, &prev->usage, &conf->usage)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
-    value = cf->args->elts;
-
-    return ngx_http_zt_keys_load(cf, zlcf->jwt.keys, &value[1]);
+    return NGX_CONF_OK;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Benchmark fixtures in the directory given: RSA and EC keys, their JWKS,
-# pools of distinct tokens (one per line), a 2 KiB chat request, 4 KiB and
+# pools of distinct tokens (one per line), 2 KiB and 4 KiB chat requests, 4 KiB and
 # 1 MiB JSON answers with values to mask.
 use strict;
 use warnings;
@@ -39,6 +39,17 @@ write_file("es-pool.txt", join("", map { tok($ec, 'ES256', 'es', $_) . "\n" } 1 
 my $msg = "Please summarise the following text. " x 50;
 write_file("body2k.json", $json->encode({ model => "llama-8b",
     messages => [{ role => "user", content => substr($msg, 0, 1900) }] }));
+
+# a chat request with a customer's details in it, for request masking
+my @turns;
+for my $n (0 .. 17) {
+    push @turns, { role => $n % 2 ? "assistant" : "user",
+                   content => "Customer user$n\@example.com paid with card "
+                            . "4111 1111 1111 1111; please check order $n "
+                            . "and summarise the case for the team. " x 3 };
+}
+write_file("chat4k.json", $json->encode({ model => "llama-8b",
+                                         messages => \@turns }));
 
 sub answer {
     my ($size) = @_;

@@ -42,6 +42,12 @@ start() {
         > "$run/token-reviewer"
     mint --sub nobody --scope "" > "$run/token-noscope"
 
+    # the MCP client's DPoP key, and a token bound to it for the MCP server
+    [ -f "$run/dpop.pem" ] || openssl genpkey -algorithm EC \
+        -pkeyopt ec_paramgen_curve:P-256 -out "$run/dpop.pem" 2>/dev/null
+    mint --sub alice --scope "mcp:tools" --aud https://mcp.example.com/mcp \
+        --dpop-key "$run/dpop.pem" > "$run/token-mcp"
+
     cat > "$run/nginx.conf" <<CONF
 load_module $MODULE;
 load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
@@ -79,7 +85,8 @@ CONF
 
     cat <<MSG
 zt-inference demo: gateway on http://127.0.0.1:8080, stub model on :8081,
-Redis on :6390. Files (keys, tokens, logs) are in demo/run/.
+an MCP server behind the gateway on :8082, Redis on :6390. Files (keys,
+tokens, logs) are in demo/run/.
 
   USER=\$(cat demo/run/token-user) NOSCOPE=\$(cat demo/run/token-noscope)
 
@@ -137,6 +144,27 @@ Redis on :6390. Files (keys, tokens, logs) are in demo/run/.
   # a token without scopes: 403; a forged one: 401 invalid_token
   curl -i -H "Authorization: Bearer \$NOSCOPE" http://127.0.0.1:8080/v1/models
   curl -i -H "Authorization: Bearer \${USER}x" http://127.0.0.1:8080/v1/models
+
+  # MCP (conf.d/mcp.conf on :8082): a 401 names the resource metadata,
+  # which tells an MCP client where to get a token
+  curl -i http://127.0.0.1:8082/mcp
+  curl -s http://127.0.0.1:8082/.well-known/oauth-protected-resource/mcp
+
+  # a DPoP-bound token: every call carries a new proof signed by the
+  # client's key (demo/run/dpop.pem), for this method, URL and token
+  MCP=\$(cat demo/run/token-mcp)
+  CALL='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"}}}'
+  PROOF=\$(perl demo/mint.pl --proof --dpop-key demo/run/dpop.pem \\
+          --token "\$MCP" --htm POST --htu http://127.0.0.1:8082/mcp)
+  curl -i -H "Authorization: DPoP \$MCP" -H "DPoP: \$PROOF" \\
+       -H 'Content-Type: application/json' -d "\$CALL" http://127.0.0.1:8082/mcp
+
+  # the same proof again: 401 invalid_dpop_proof (replay); the token
+  # without a proof, as a stolen bearer token: 401 invalid_token
+  curl -i -H "Authorization: DPoP \$MCP" -H "DPoP: \$PROOF" \\
+       -H 'Content-Type: application/json' -d "\$CALL" http://127.0.0.1:8082/mcp
+  curl -i -H "Authorization: Bearer \$MCP" \\
+       -H 'Content-Type: application/json' -d "\$CALL" http://127.0.0.1:8082/mcp
 
   # what was decided, one JSON line per request
   tail -n 3 demo/run/audit.log

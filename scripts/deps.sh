@@ -1,7 +1,32 @@
 #!/bin/sh
 # Installs the Debian 12 packages the project needs, and nothing when all of
-# them are present already.
+# them are present already.  "deps.sh e2e": what the end-to-end checks
+# need besides (node and npm, then the locked npm packages of t/e2e and
+# t/e2e/usage).
 set -eu
+
+if [ "${1:-}" = e2e ]; then
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "deps: installing nodejs npm"
+        if [ "$(id -u)" != 0 ]; then
+            echo "deps: not root; install as root: apt-get install nodejs npm" >&2
+            exit 1
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends nodejs npm
+    fi
+
+    for dir in t/e2e t/e2e/usage; do
+        cd "$(dirname "$0")/../$dir"
+        if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]
+        then
+            npm ci --no-audit --no-fund
+        fi
+        cd - >/dev/null
+    done
+    exit 0
+fi
 
 PKGS="gcc libc6-dev make perl procps openssl curl nginx-core nginx-dev
       libssl-dev libjansson-dev libjwt-dev libpcre2-dev libhiredis-dev

@@ -1,9 +1,10 @@
 
 /*
  * The access phase: who is calling (bearer token), what they send (the
- * body, when a rule or the audit needs it), what the policy decides, and
- * what reaches the upstream (the caller's token never does unless
- * zt_forward_token is on).
+ * body, when a rule, the audit or a usage limit needs it), what the policy
+ * decides, what it costs (the usage limits reserve it), and what reaches
+ * the upstream (the caller's token never does unless zt_forward_token is
+ * on).
  */
 
 
@@ -16,7 +17,7 @@ static ngx_int_t ngx_http_zt_access_decide(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
 static ngx_int_t ngx_http_zt_access_strip_token(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_access_fail(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_uint_t status, char *code, char *message);
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_body_refusal_t *refusal);
 static ngx_int_t ngx_http_zt_access_answered(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_zt_access_done(ngx_http_zt_ctx_t *ctx,
@@ -32,7 +33,9 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
-    if (lcf->policy.rules == NULL || !lcf->policy.enabled) {
+    if (!lcf->policy.enabled
+        || (lcf->policy.rules == NULL && lcf->usage.limits == NULL))
+    {
         return NGX_DECLINED;
     }
 
@@ -50,7 +53,7 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
         return ctx->rc;
     }
 
-    if (!ctx->verified) {
+    if (lcf->policy.rules && !ctx->verified) {
         rc = ngx_http_zt_access_identify(r, lcf, ctx);
 
         if (rc == NGX_DONE) {
@@ -62,7 +65,12 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
         }
     }
 
-    if ((lcf->policy.body || lcf->audit_body) && !ctx->body_read) {
+    /*
+     * Every time the phases run, not only the first: a body judged bad is
+     * refused before any rule, whether it came with the header or later.
+     */
+
+    if (ngx_http_zt_body_needs(lcf)) {
 
         rc = ngx_http_zt_body_read(r, lcf, ctx);
 
@@ -71,17 +79,8 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
             return NGX_DONE;
         }
 
-        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-            return ngx_http_zt_access_fail(r, ctx, rc,
-                                           "request_too_large",
-                                           "the request body exceeds "
-                                           "zt_body_max");
-        }
-
-        if (rc == NGX_HTTP_BAD_REQUEST) {
-            return ngx_http_zt_access_fail(r, ctx, rc, "invalid_json",
-                                           "the request body is not "
-                                           "valid JSON");
+        if (rc != NGX_OK && ctx->body_refusal) {
+            return ngx_http_zt_access_fail(r, ctx, ctx->body_refusal);
         }
 
         if (rc != NGX_OK) {
@@ -90,13 +89,34 @@ ngx_http_zt_access_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_zt_access_decide(r, lcf, ctx);
+    /* once the reservation has begun, the request was let through */
 
-    if (rc == NGX_AGAIN || rc == NGX_DONE) {
-        return NGX_DONE;
+    if (lcf->policy.rules && ctx->usage == NULL) {
+        rc = ngx_http_zt_access_decide(r, lcf, ctx);
+
+        if (rc == NGX_AGAIN || rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_zt_access_done(ctx, rc);
+        }
     }
 
-    return ngx_http_zt_access_done(ctx, rc);
+    if (lcf->usage.limits) {
+        rc = ngx_http_zt_usage_reserve(r, lcf, ctx);
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+            return ngx_http_zt_access_done(ctx, rc);
+        }
+    }
+
+    return ngx_http_zt_access_done(ctx, NGX_OK);
 }
 
 
@@ -104,13 +124,17 @@ static ngx_int_t
 ngx_http_zt_access_identify(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-    ngx_str_t  token, err;
-    u_char     digest[32];
+    ngx_int_t   rc;
+    ngx_str_t   token, err;
+    ngx_uint_t  dpop;
+    u_char      digest[32];
 
     ngx_str_null(&err);
+    dpop = 0;
 
-    rc = ngx_http_zt_jwt_bearer(r, &token, &err);
+    rc = ngx_http_zt_jwt_bearer(r, &token, &dpop, &err);
+
+    ctx->dpop = dpop;
 
     if (rc == NGX_DECLINED) {
         ctx->decision = NGX_HTTP_ZT_DECISION_DENY;
@@ -124,22 +148,45 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
 
         if (rc == NGX_OK) {
             ctx->token_cache = 2;
-            ctx->verified = 1;
-            return NGX_OK;
+
+        } else {
+            ctx->token_cache = lcf->token_cache ? 1 : 0;
+
+            rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id,
+                                        &err);
+
+            /* a key set is being fetched: the phases run again after it */
+            if (rc == NGX_AGAIN) {
+                return NGX_DONE;
+            }
+
+            if (rc == NGX_BUSY) {
+                ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+                rc = ngx_http_zt_jwks_unavailable(r);
+                return ngx_http_zt_access_answered(r, ctx, rc);
+            }
+
+            if (rc == NGX_OK) {
+                ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
+            }
         }
 
-        ctx->token_cache = lcf->token_cache ? 1 : 0;
-
-        rc = ngx_http_zt_jwt_verify(r, &lcf->jwt, &token, &ctx->id, &err);
+        /* a token bound to a key: the caller proves it holds the key */
 
         if (rc == NGX_OK) {
-            ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
+            rc = ngx_http_zt_cnf_check(r, lcf, ctx, &token, &err);
         }
     }
 
     if (rc == NGX_OK) {
         ctx->verified = 1;
         return NGX_OK;
+    }
+
+    if (rc == NGX_BUSY) {
+        ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+        rc = ngx_http_zt_dpop_unavailable(r);
+        return ngx_http_zt_access_answered(r, ctx, rc);
     }
 
     if (rc == NGX_DECLINED || (rc == NGX_ERROR && err.len)) {
@@ -235,9 +282,9 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
 
 /*
- * The caller's token is for the gateway alone: rebuild the request header
- * list without it, so that no proxy module, whatever its settings, can
- * pass it upstream.
+ * The caller's token (and its DPoP proof) is for the gateway alone:
+ * rebuild the request header list without it, so that no proxy module,
+ * whatever its settings, can pass it upstream.
  */
 
 static ngx_int_t
@@ -269,9 +316,12 @@ ngx_http_zt_access_strip_token(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].key.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                               sizeof("Authorization") - 1) == 0)
+        if ((h[i].key.len == sizeof("Authorization") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
+                                sizeof("Authorization") - 1) == 0)
+            || (h[i].key.len == sizeof("DPoP") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "DPoP",
+                                   sizeof("DPoP") - 1) == 0))
         {
             continue;
         }
@@ -293,16 +343,19 @@ ngx_http_zt_access_strip_token(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_zt_access_fail(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_uint_t status, char *code, char *message)
+    ngx_http_zt_body_refusal_t *refusal)
 {
     ngx_int_t  rc;
+    ngx_str_t  type;
 
     if (ctx->decision == NGX_HTTP_ZT_DECISION_NONE) {
         ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
     }
 
-    rc = ngx_http_zt_answer_error(r, status, "invalid_request_error", code,
-                                  message);
+    ngx_str_set(&type, "invalid_request_error");
+
+    rc = ngx_http_zt_answer(r, refusal->status, &type, &refusal->code,
+                            &refusal->message);
 
     return ngx_http_zt_access_answered(r, ctx, rc);
 }

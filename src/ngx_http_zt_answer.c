@@ -1,15 +1,45 @@
 
 /*
  * The gateway's own answers: JSON error bodies in the OpenAI shape and the
- * RFC 6750 WWW-Authenticate challenges that go with 401 and 403.
+ * WWW-Authenticate challenges that go with 401 and 403 (RFC 6750, and
+ * RFC 9449's DPoP scheme).
  */
 
 
 #include "ngx_http_zt_inference.h"
 
 
+static void ngx_http_zt_answer_write_error(ngx_http_zt_json_out_t *out,
+    void *data);
+static ngx_int_t ngx_http_zt_answer_challenges(ngx_http_request_t *r,
+    char *error, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_answer_challenge(ngx_http_request_t *r,
-    ngx_str_t *value);
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *scheme, char *error,
+    ngx_str_t *err, ngx_str_t *algs);
+
+
+typedef struct {
+    ngx_str_t                  *type;
+    ngx_str_t                  *code;
+    ngx_str_t                  *message;
+} ngx_http_zt_answer_error_t;
+
+
+static void
+ngx_http_zt_answer_write_error(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_answer_error_t  *e = data;
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "error");
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_member(out, "type", e->type);
+    ngx_http_zt_json_member(out, "code", e->code);
+    ngx_http_zt_json_member(out, "message", e->message);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
+}
 
 
 /*
@@ -22,30 +52,21 @@ ngx_int_t
 ngx_http_zt_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
     ngx_str_t *code, ngx_str_t *message)
 {
-    size_t   len;
-    u_char  *json, *p;
+    ngx_str_t                    json;
+    ngx_http_zt_answer_error_t   e;
 
-    len = sizeof("{\"error\":{\"type\":\"\",\"code\":\"\",\"message\":\"\"}}\n")
-          - 1
-          + ngx_http_zt_json_escape_len(type->data, type->len)
-          + ngx_http_zt_json_escape_len(code->data, code->len)
-          + ngx_http_zt_json_escape_len(message->data, message->len);
+    e.type = type;
+    e.code = code;
+    e.message = message;
 
-    json = ngx_pnalloc(r->pool, len);
-    if (json == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_answer_write_error, &e,
+                               &json)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(json, "{\"error\":{\"type\":\"",
-                   sizeof("{\"error\":{\"type\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, type->data, type->len);
-    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, code->data, code->len);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = ngx_http_zt_json_escape(p, message->data, message->len);
-    p = ngx_cpymem(p, "\"}}\n", sizeof("\"}}\n") - 1);
-
-    return ngx_http_zt_answer_json(r, status, json, p - json);
+    return ngx_http_zt_answer_json(r, status, json.data, json.len);
 }
 
 
@@ -141,25 +162,23 @@ ngx_http_zt_answer_header(ngx_http_request_t *r, char *key, char *value)
 
 
 /*
- * err == NULL: no token was offered, so the challenge carries no error
- * (RFC 6750, 3.1); otherwise the token was bad and err says why.
+ * err == NULL: no token was offered, so the challenges carry no error
+ * (RFC 6750, 3.1); otherwise the token (or its DPoP proof) was bad and
+ * err says why.
  */
 
 ngx_int_t
 ngx_http_zt_answer_unauthorized(ngx_http_request_t *r, ngx_str_t *err)
 {
-    u_char     *p;
-    ngx_str_t   challenge, message;
+    ngx_str_t           code;
+    ngx_http_zt_ctx_t  *ctx;
 
     static ngx_str_t  type = ngx_string("invalid_request_error");
     static ngx_str_t  missing = ngx_string("missing_token");
-    static ngx_str_t  invalid = ngx_string("invalid_token");
     static ngx_str_t  need = ngx_string("a bearer token is required");
 
     if (err == NULL) {
-        ngx_str_set(&challenge, "Bearer realm=\"zt\"");
-
-        if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
+        if (ngx_http_zt_answer_challenges(r, NULL, NULL) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -167,49 +186,34 @@ ngx_http_zt_answer_unauthorized(ngx_http_request_t *r, ngx_str_t *err)
                                   &need);
     }
 
-    challenge.len = sizeof("Bearer realm=\"zt\", error=\"invalid_token\", "
-                           "error_description=\"\"") - 1 + err->len;
-    challenge.data = ngx_pnalloc(r->pool, challenge.len);
-    if (challenge.data == NULL) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
+
+    if (ctx && ctx->dpop_proof) {
+        ngx_str_set(&code, "invalid_dpop_proof");
+
+    } else {
+        ngx_str_set(&code, "invalid_token");
+    }
+
+    if (ngx_http_zt_answer_challenges(r, (char *) code.data, err) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(challenge.data,
-                   "Bearer realm=\"zt\", error=\"invalid_token\", "
-                   "error_description=\"",
-                   sizeof("Bearer realm=\"zt\", error=\"invalid_token\", "
-                          "error_description=\"") - 1);
-
-    /* a quoted-string: the descriptions are the module's own, keep it so */
-    for (message.data = err->data, message.len = err->len;
-         message.len;
-         message.data++, message.len--)
-    {
-        *p++ = (*message.data == '"' || *message.data == '\\'
-                || *message.data < 0x20) ? '\'' : *message.data;
-    }
-
-    *p = '"';
-
-    if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_zt_answer(r, NGX_HTTP_UNAUTHORIZED, &type, &invalid, err);
+    return ngx_http_zt_answer(r, NGX_HTTP_UNAUTHORIZED, &type, &code, err);
 }
 
 
 ngx_int_t
 ngx_http_zt_answer_forbidden(ngx_http_request_t *r)
 {
-    static ngx_str_t  challenge = ngx_string(
-                          "Bearer realm=\"zt\", error=\"insufficient_scope\"");
     static ngx_str_t  type = ngx_string("permission_error");
     static ngx_str_t  code = ngx_string("insufficient_scope");
     static ngx_str_t  message = ngx_string(
                           "the policy does not allow this request");
 
-    if (ngx_http_zt_answer_challenge(r, &challenge) != NGX_OK) {
+    if (ngx_http_zt_answer_challenges(r, "insufficient_scope", NULL)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -217,19 +221,124 @@ ngx_http_zt_answer_forbidden(ngx_http_request_t *r)
 }
 
 
+/*
+ * The challenges (RFC 6750, 3; RFC 9449, 7.1 and 7.2): Bearer unless
+ * zt_dpop is required, DPoP with the algs= its proofs may use unless it is
+ * off.  An error goes in the challenge of the scheme the client used (or
+ * the only one offered), resource_metadata (RFC 9728, 5.1) in each.
+ */
+
 static ngx_int_t
-ngx_http_zt_answer_challenge(ngx_http_request_t *r, ngx_str_t *value)
+ngx_http_zt_answer_challenges(ngx_http_request_t *r, char *error,
+    ngx_str_t *err)
 {
+    ngx_uint_t               bearer, dpop, in_dpop;
+    ngx_http_zt_ctx_t       *ctx;
+    ngx_http_zt_loc_conf_t  *lcf;
+
+    static ngx_str_t  bearer_scheme = ngx_string("Bearer");
+    static ngx_str_t  dpop_scheme = ngx_string("DPoP");
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
+
+    dpop = (lcf->dpop.mode != NGX_HTTP_ZT_DPOP_OFF);
+    bearer = (lcf->dpop.mode != NGX_HTTP_ZT_DPOP_REQUIRED);
+    in_dpop = dpop && (!bearer || (ctx && ctx->dpop));
+
+    if (bearer
+        && ngx_http_zt_answer_challenge(r, lcf, &bearer_scheme,
+                                        in_dpop ? NULL : error, err, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (dpop
+        && ngx_http_zt_answer_challenge(r, lcf, &dpop_scheme,
+                                        in_dpop ? error : NULL, err,
+                                        &lcf->dpop.algs)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* SCHEME realm="zt"[, error="E"[, error_description="D"]][, algs="A"]... */
+
+static ngx_int_t
+ngx_http_zt_answer_challenge(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *scheme, char *error,
+    ngx_str_t *err, ngx_str_t *algs)
+{
+    u_char           *p, *s, *last;
+    size_t            len;
     ngx_table_elt_t  *h;
+
+    len = scheme->len + sizeof(" realm=\"zt\"") - 1;
+
+    if (error) {
+        len += sizeof(", error=\"\"") - 1 + ngx_strlen(error);
+
+        if (err) {
+            len += sizeof(", error_description=\"\"") - 1 + err->len;
+        }
+    }
+
+    if (algs) {
+        len += sizeof(", algs=\"\"") - 1 + algs->len;
+    }
+
+    if (lcf->metadata) {
+        len += sizeof(", resource_metadata=\"\"") - 1
+               + lcf->metadata->url.len;
+    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
+    h->value.data = ngx_pnalloc(r->pool, len);
+    if (h->value.data == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(h->value.data, "%V realm=\"zt\"", scheme);
+
+    if (error) {
+        p = ngx_sprintf(p, ", error=\"%s\"", error);
+
+        if (err) {
+            p = ngx_cpymem(p, ", error_description=\"",
+                           sizeof(", error_description=\"") - 1);
+
+            /* a quoted-string: the descriptions are the module's own */
+
+            for (s = err->data, last = s + err->len; s < last; s++) {
+                *p++ = (*s == '"' || *s == '\\' || *s < 0x20) ? '\'' : *s;
+            }
+
+            *p++ = '"';
+        }
+    }
+
+    if (algs) {
+        p = ngx_sprintf(p, ", algs=\"%V\"", algs);
+    }
+
+    if (lcf->metadata) {
+        p = ngx_sprintf(p, ", resource_metadata=\"%V\"",
+                        &lcf->metadata->url);
+    }
+
     h->hash = 1;
     ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value = *value;
+    h->value.len = p - h->value.data;
 
     r->headers_out.www_authenticate = h;
 

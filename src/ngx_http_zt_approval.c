@@ -1,22 +1,31 @@
 
 /*
- * The approval queue (SPEC section 5): a request that meets an approve
- * rule is parked in Redis and answered 202; a reviewer approves or denies
- * it through the API of a zt_approval_api location; the caller's identical
- * retry with X-ZT-Approval is forwarded once.  Also the reviewer API's
- * content handler, which hands grant operations to ngx_http_zt_grant.c.
+ * The approval queue: a request that meets an approve rule is parked in
+ * Redis and answered 202; a reviewer approves or denies it (the reviewer
+ * API, ngx_http_zt_api.c, asks for that here); the caller's identical
+ * retry with X-ZT-Approval is forwarded once.
  *
  * Redis layout (prefix from zt_redis, "zt:" by default):
- *   <prefix>approval:ID        hash: id status sub method uri body_sha256
- *                              justification client host rule body
- *                              created_at expires_at decided_by decided_at
- *                              reason consumed_at expired_at; kept until a
- *                              day after it expires
+ *   <prefix>approval:ID        hash: id status iss sub method uri
+ *                              body_sha256 body_bytes justification client
+ *                              host rule body created_at expires_at
+ *                              decided_by decided_by_iss decided_at reason
+ *                              consumed_at expired_at, and note and
+ *                              decided_note (JSON members of the channel's
+ *                              messages); kept until a day after it
+ *                              expires, its body only while it is pending
+ *                              or approved
  *   <prefix>approvals:pending  sorted set of pending IDs by expires_at
  *   <prefix>approvals          channel: a JSON message per state change
  *
- * Every state change is a Lua script, so that it is atomic: of two retries
- * racing with the same approved ID exactly one consumes it.
+ * The state machine is the scripts below, each one atomic: of two retries
+ * racing with the same approved ID exactly one consumes it.  The caller
+ * is the token's issuer and subject together: a retry from the same sub
+ * of another issuer is another caller, and so is a reviewer.
+ *
+ *   pending  --approve-->  approved  --the retry-->  consumed
+ *   pending  --deny---->   denied    <--deny--       approved
+ *   pending, approved  --past expires_at-->  expired
  */
 
 
@@ -30,7 +39,6 @@
 #define NGX_HTTP_ZT_APPROVAL_TEXT_MAX     1024
 #define NGX_HTTP_ZT_APPROVAL_RETENTION    86400
 #define NGX_HTTP_ZT_APPROVAL_LIST_MAX     1000
-#define NGX_HTTP_ZT_APPROVAL_BODY_MAX     65536
 
 
 typedef enum {
@@ -41,17 +49,22 @@ typedef enum {
     NGX_HTTP_ZT_APPROVAL_CONSUMED,
     NGX_HTTP_ZT_APPROVAL_EXPIRED,
     NGX_HTTP_ZT_APPROVAL_UNKNOWN,
-    NGX_HTTP_ZT_APPROVAL_MISMATCH
+    NGX_HTTP_ZT_APPROVAL_MISMATCH,
+    NGX_HTTP_ZT_APPROVAL_NOBODY
 } ngx_http_zt_approval_outcome_e;
 
 
-/* two passes over the same code: count the bytes, then write them */
+/* JSON members for the channel's messages: of a request, or of a decision */
 typedef struct {
-    u_char                     *pos;
-    u_char                     *last;
-    size_t                      size;
-    unsigned                    count:1;
-} ngx_http_zt_approval_out_t;
+    ngx_str_t                  *id;
+    ngx_str_t                  *iss;
+    ngx_str_t                  *sub;
+    ngx_str_t                  *method;
+    ngx_str_t                  *uri;
+    ngx_str_t                  *by;
+    ngx_str_t                  *by_iss;
+    ngx_str_t                  *reason;
+} ngx_http_zt_approval_note_t;
 
 
 static ngx_int_t ngx_http_zt_approval_park(ngx_http_request_t *r,
@@ -67,194 +80,194 @@ static ngx_int_t ngx_http_zt_approval_finish(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a);
 static ngx_int_t ngx_http_zt_approval_accepted(ngx_http_request_t *r,
     ngx_http_zt_approval_t *a);
-
-static ngx_int_t ngx_http_zt_approval_api_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_zt_approval_route(ngx_http_request_t *r,
-    ngx_http_zt_approval_t *a);
-static void ngx_http_zt_approval_api_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_zt_approval_api_run(ngx_http_request_t *r,
-    ngx_http_zt_approval_t *a, json_t *body);
-static ngx_int_t ngx_http_zt_approval_list(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx);
-static void ngx_http_zt_approval_listed(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_approval_get(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a);
-static ngx_int_t ngx_http_zt_approval_decide(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a, json_t *body);
-static void ngx_http_zt_approval_shown(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-
-static ngx_int_t ngx_http_zt_approval_id_valid(ngx_str_t *id);
+static ngx_int_t ngx_http_zt_approval_keys(ngx_http_request_t *r,
+    ngx_str_t *args, ngx_str_t *id);
+static void ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_table_elt_t *ngx_http_zt_approval_header(ngx_http_request_t *r,
     char *name);
 static void ngx_http_zt_approval_cut(ngx_str_t *s, size_t max);
 static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
     redisReply *reply, ngx_str_t *s);
-static ngx_int_t ngx_http_zt_approval_send_object(ngx_http_request_t *r,
-    ngx_uint_t status, redisReply *flat);
-static void ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out,
-    redisReply *flat);
-static void ngx_http_zt_approval_raw(ngx_http_zt_approval_out_t *out,
-    u_char *s, size_t len);
-static void ngx_http_zt_approval_str(ngx_http_zt_approval_out_t *out,
-    u_char *s, size_t len);
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id sub method uri body_sha256
- * justification client rule now expires_at retention channel body host
- * deadline.
+ * What the scripts share.  zt_notify() says a state change on the
+ * channel: the message is the approval's note (its id, iss, sub, method
+ * and uri as JSON members, which the gateway wrote when it parked it, so
+ * that whatever bytes they hold the message stays JSON) with the status,
+ * members the gateway wrote for the change (extra), and Redis's time.
+ * zt_expire() is the one place an approval expires: a pending or approved
+ * one past its expires_at becomes expired and leaves the pending set.  It
+ * returns the status the approval has now (false when there is no such
+ * approval) and whether it expired just now.  An approval keeps the
+ * request's body only while it may still forward it: pending or approved.
  */
-static char  ngx_http_zt_approval_park_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
+#define NGX_HTTP_ZT_APPROVAL_LUA                                              \
+    "local function zt_notify(channel, id, note, status, extra)\n"            \
+    "  local m = '{' .. (note or ('\"id\":\"' .. id .. '\"'))\n"              \
+    "    .. ',\"status\":\"' .. status .. '\"'\n"                             \
+    "  if extra and extra ~= '' then m = m .. ',' .. extra end\n"             \
+    "  redis.call('PUBLISH', channel, m .. ',\"at\":' .. zt_now .. '}')\n"    \
+    "end\n"                                                                   \
+    "local function zt_expire(k, pending, id, channel)\n"                     \
+    "  local h = redis.call('HMGET', k, 'status', 'expires_at', 'note')\n"    \
+    "  local status = h[1]\n"                                                 \
+    "  if (status == 'pending' or status == 'approved')\n"                    \
+    "     and zt_now >= tonumber(h[2]) then\n"                                \
+    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', zt_now)\n"  \
+    "    redis.call('HDEL', k, 'body')\n"                                     \
+    "    redis.call('ZREM', pending, id)\n"                                   \
+    "    zt_notify(channel, id, h[3], 'expired')\n"                           \
+    "    return 'expired', true\n"                                            \
+    "  end\n"                                                                 \
+    "  return status, false\n"                                                \
+    "end\n"
+
+
+/*
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
+ * body_sha256 justification client rule ttl retention body host iss note
+ * body_bytes.  Returns expires_at.
+ */
+static ngx_http_zt_redis_script_t  ngx_http_zt_approval_park_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
     "local k, pending = KEYS[1], KEYS[2]\n"
     "if redis.call('EXISTS', k) == 1 then\n"
     "  return redis.error_reply('approval id collision')\n"
     "end\n"
+    "local expires = zt_now + tonumber(ARGV[10])\n"
     "redis.call('HSET', k, 'id', ARGV[1], 'status', 'pending',\n"
-    "  'sub', ARGV[2], 'method', ARGV[3], 'uri', ARGV[4],\n"
-    "  'body_sha256', ARGV[5], 'client', ARGV[7], 'rule', ARGV[8],\n"
-    "  'created_at', ARGV[9], 'expires_at', ARGV[10])\n"
-    "if ARGV[6] ~= '' then\n"
-    "  redis.call('HSET', k, 'justification', ARGV[6])\n"
+    "  'iss', ARGV[14], 'sub', ARGV[3], 'method', ARGV[4], 'uri', ARGV[5],\n"
+    "  'body_sha256', ARGV[6], 'client', ARGV[8], 'rule', ARGV[9],\n"
+    "  'created_at', zt_now, 'expires_at', expires, 'note', ARGV[15],\n"
+    "  'body_bytes', ARGV[16])\n"
+    "if ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', k, 'justification', ARGV[7])\n"
     "end\n"
-    "if ARGV[13] ~= '' then redis.call('HSET', k, 'body', ARGV[13]) end\n"
-    "if ARGV[14] ~= '' then redis.call('HSET', k, 'host', ARGV[14]) end\n"
-    "redis.call('EXPIREAT', k, tonumber(ARGV[10]) + tonumber(ARGV[11]))\n"
-    "redis.call('ZADD', pending, ARGV[10], ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[12], cjson.encode({id = ARGV[1],\n"
-    "  status = 'pending', sub = ARGV[2], method = ARGV[3],\n"
-    "  uri = ARGV[4], at = tonumber(ARGV[9])}))\n"
-    "return 'pending'\n";
+    "if ARGV[12] ~= '' then redis.call('HSET', k, 'body', ARGV[12]) end\n"
+    "if ARGV[13] ~= '' then redis.call('HSET', k, 'host', ARGV[13]) end\n"
+    "redis.call('EXPIREAT', k, expires + tonumber(ARGV[11]))\n"
+    "redis.call('ZADD', pending, expires, ARGV[1])\n"
+    "zt_notify(ARGV[2], ARGV[1], ARGV[15], 'pending')\n"
+    "return expires\n",
+    2);
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id sub method uri body_sha256 now
- * channel deadline.  Returns {outcome, decided_by, expires_at}; "forward"
+ * KEYS: approval, pending set.  ARGV: id channel sub method uri
+ * body_sha256 iss.  Returns {outcome, decided_by, expires_at}; "forward"
  * only to the one retry that consumed the approval.
  */
-static char  ngx_http_zt_approval_consume_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
-    "local k, pending = KEYS[1], KEYS[2]\n"
-    "local h = redis.call('HMGET', k, 'status', 'sub', 'method', 'uri',\n"
-    "  'body_sha256', 'expires_at', 'decided_by')\n"
-    "local status = h[1]\n"
+static ngx_http_zt_redis_script_t  ngx_http_zt_approval_consume_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status, expired = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', '', '0'} end\n"
-    "local now = tonumber(ARGV[6])\n"
-    "if (status == 'pending' or status == 'approved')\n"
-    "   and now >= tonumber(h[6]) then\n"
-    "  redis.call('HSET', k, 'status', 'expired', 'expired_at', ARGV[6])\n"
-    "  redis.call('ZREM', pending, ARGV[1])\n"
-    "  redis.call('PUBLISH', ARGV[7], cjson.encode({id = ARGV[1],\n"
-    "    status = 'expired', sub = h[2], at = now}))\n"
-    "  return {'expired', '', h[6]}\n"
-    "end\n"
-    "if h[2] ~= ARGV[2] or h[3] ~= ARGV[3] or h[4] ~= ARGV[4]\n"
-    "   or h[5] ~= ARGV[5] then\n"
-    "  return {'mismatch', '', h[6]}\n"
+    "local h = redis.call('HMGET', k, 'sub', 'method', 'uri',\n"
+    "  'body_sha256', 'expires_at', 'decided_by', 'iss', 'note',\n"
+    "  'decided_note')\n"
+    "if expired then return {'expired', '', h[5]} end\n"
+    "if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] or h[3] ~= ARGV[5]\n"
+    "   or h[4] ~= ARGV[6] or h[7] ~= ARGV[7] then\n"
+    "  return {'mismatch', '', h[5]}\n"
     "end\n"
     "if status == 'approved' then\n"
-    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', ARGV[6])\n"
-    "  redis.call('PUBLISH', ARGV[7], cjson.encode({id = ARGV[1],\n"
-    "    status = 'consumed', sub = h[2], by = h[7], at = now}))\n"
-    "  return {'forward', h[7] or '', h[6]}\n"
+    "  redis.call('HSET', k, 'status', 'consumed', 'consumed_at', zt_now)\n"
+    "  redis.call('HDEL', k, 'body')\n"
+    "  zt_notify(ARGV[2], id, h[8], 'consumed', h[9])\n"
+    "  return {'forward', h[6] or '', h[5]}\n"
     "end\n"
-    "return {status, h[7] or '', h[6]}\n";
+    "return {status, h[6] or '', h[5]}\n",
+    2);
 
 
 /*
- * KEYS: approval, pending set.  ARGV: id reviewer decision reason now
- * channel deadline.  Returns {"ok", fields} or {"unknown"|"self"|
- * "conflict", fields}.  An approval not used yet may still be denied
- * (withdrawn).
+ * KEYS: approval, pending set.  ARGV: id channel reviewer decision reason
+ * reviewer's iss, and the reviewer and reason as JSON members for the
+ * messages.  An approval not used yet may still be denied (withdrawn);
+ * nobody approves their own request.
  */
-static char  ngx_http_zt_approval_decide_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
-    "local k, pending = KEYS[1], KEYS[2]\n"
-    "local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"
-    "local status = h[1]\n"
+static ngx_http_zt_redis_script_t  ngx_http_zt_approval_decide_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local k, pending, id = KEYS[1], KEYS[2], ARGV[1]\n"
+    "local status = zt_expire(k, pending, id, ARGV[2])\n"
     "if not status then return {'unknown', {}} end\n"
-    "local now = tonumber(ARGV[5])\n"
-    "if (status == 'pending' or status == 'approved')\n"
-    "   and now >= tonumber(h[3]) then\n"
-    "  status = 'expired'\n"
-    "  redis.call('HSET', k, 'status', status, 'expired_at', ARGV[5])\n"
-    "  redis.call('ZREM', pending, ARGV[1])\n"
-    "  redis.call('PUBLISH', ARGV[6], cjson.encode({id = ARGV[1],\n"
-    "    status = status, sub = h[2], at = now}))\n"
-    "end\n"
     "if not (status == 'pending'\n"
-    "        or (status == 'approved' and ARGV[3] == 'denied')) then\n"
+    "        or (status == 'approved' and ARGV[4] == 'denied')) then\n"
     "  return {'conflict', redis.call('HGETALL', k)}\n"
     "end\n"
-    "if ARGV[3] == 'approved' and h[2] == ARGV[2] then\n"
+    "local h = redis.call('HMGET', k, 'iss', 'sub', 'note')\n"
+    "if ARGV[4] == 'approved' and h[1] == ARGV[6] and h[2] == ARGV[3]\n"
+    "then\n"
     "  return {'self', redis.call('HGETALL', k)}\n"
     "end\n"
-    "redis.call('HSET', k, 'status', ARGV[3], 'decided_by', ARGV[2],\n"
-    "  'decided_at', ARGV[5])\n"
-    "if ARGV[4] ~= '' then redis.call('HSET', k, 'reason', ARGV[4]) end\n"
-    "redis.call('ZREM', pending, ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[6], cjson.encode({id = ARGV[1],\n"
-    "  status = ARGV[3], sub = h[2], by = ARGV[2], reason = ARGV[4],\n"
-    "  at = now}))\n"
-    "return {'ok', redis.call('HGETALL', k)}\n";
-
-
-/* KEYS: approval, pending set.  ARGV: id now channel. */
-static char  ngx_http_zt_approval_get_lua[] =
-    "local k, pending = KEYS[1], KEYS[2]\n"
-    "local h = redis.call('HMGET', k, 'status', 'sub', 'expires_at')\n"
-    "if not h[1] then return {'unknown', {}} end\n"
-    "local now = tonumber(ARGV[2])\n"
-    "if (h[1] == 'pending' or h[1] == 'approved')\n"
-    "   and now >= tonumber(h[3]) then\n"
-    "  redis.call('HSET', k, 'status', 'expired', 'expired_at', ARGV[2])\n"
-    "  redis.call('ZREM', pending, ARGV[1])\n"
-    "  redis.call('PUBLISH', ARGV[3], cjson.encode({id = ARGV[1],\n"
-    "    status = 'expired', sub = h[2], at = now}))\n"
+    "redis.call('HSET', k, 'status', ARGV[4], 'decided_by', ARGV[3],\n"
+    "  'decided_at', zt_now, 'decided_note', ARGV[7])\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('HSET', k, 'decided_by_iss', ARGV[6])\n"
     "end\n"
-    "return {'ok', redis.call('HGETALL', k)}\n";
+    "if ARGV[5] ~= '' then redis.call('HSET', k, 'reason', ARGV[5]) end\n"
+    "if ARGV[4] == 'denied' then redis.call('HDEL', k, 'body') end\n"
+    "redis.call('ZREM', pending, id)\n"
+    "zt_notify(ARGV[2], id, h[3], ARGV[4], ARGV[7])\n"
+    "return {'ok', redis.call('HGETALL', k)}\n",
+    2);
+
+
+/* KEYS: approval, pending set.  ARGV: id channel. */
+static ngx_http_zt_redis_script_t  ngx_http_zt_approval_view_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "if not zt_expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then\n"
+    "  return {'unknown', {}}\n"
+    "end\n"
+    "return {'ok', redis.call('HGETALL', KEYS[1])}\n",
+    2);
 
 
 /*
- * KEYS: pending set.  ARGV: prefix now channel limit.  Expires what is
- * due first; returns {expired IDs, approvals still pending}.
+ * KEYS: pending set.  ARGV: prefix channel limit.  Expires what is due
+ * first; returns {expired IDs, approvals still pending}, without their
+ * bodies: a listing stays small, a reviewer reads one approval to see its
+ * body.
  */
-static char  ngx_http_zt_approval_list_lua[] =
-    "local pending, now = KEYS[1], tonumber(ARGV[2])\n"
-    "local expired = {}\n"
+static ngx_http_zt_redis_script_t  ngx_http_zt_approval_list_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    NGX_HTTP_ZT_APPROVAL_LUA
+    "local pending, expired = KEYS[1], {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending, '-inf',\n"
-    "                               ARGV[2])) do\n"
-    "  local k = ARGV[1] .. 'approval:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'sub')\n"
-    "  if h[1] == 'pending' then\n"
-    "    redis.call('HSET', k, 'status', 'expired', 'expired_at', ARGV[2])\n"
-    "    redis.call('PUBLISH', ARGV[3], cjson.encode({id = id,\n"
-    "      status = 'expired', sub = h[2], at = now}))\n"
-    "    table.insert(expired, id)\n"
-    "  end\n"
+    "                               zt_now)) do\n"
+    "  local _, now_expired = zt_expire(ARGV[1] .. 'approval:' .. id,\n"
+    "                                   pending, id, ARGV[2])\n"
+    "  if now_expired then table.insert(expired, id) end\n"
     "  redis.call('ZREM', pending, id)\n"
     "end\n"
     "local out = {}\n"
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', pending,\n"
-    "    '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[4]))) do\n"
-    "  local h = redis.call('HGETALL', ARGV[1] .. 'approval:' .. id)\n"
+    "    '(' .. zt_now, '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do\n"
+    "  local k = ARGV[1] .. 'approval:' .. id\n"
+    "  local names = redis.call('HKEYS', k)\n"
+    "  local h = {}\n"
+    "  for _, f in ipairs(names) do\n"
+    "    if f ~= 'body' then\n"
+    "      table.insert(h, f)\n"
+    "      table.insert(h, redis.call('HGET', k, f))\n"
+    "    end\n"
+    "  end\n"
     "  if #h > 0 then table.insert(out, h)\n"
     "  else redis.call('ZREM', pending, id) end\n"
     "end\n"
-    "return {expired, out}\n";
-
-
-static ngx_str_t  ngx_http_zt_approval_numeric[] = {
-    ngx_string("created_at"),
-    ngx_string("expires_at"),
-    ngx_string("decided_at"),
-    ngx_string("consumed_at"),
-    ngx_string("expired_at"),
-    ngx_string("rule"),
-    ngx_null_string
-};
+    "return {expired, out}\n",
+    1);
 
 
 ngx_int_t
@@ -288,6 +301,17 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
 
     default: /* NGX_HTTP_ZT_REDIS_IDLE */
         break;
+    }
+
+    /*
+     * An approval belongs to its caller, the token's issuer and subject:
+     * without both, every such caller would be one and the same.
+     */
+
+    if (ctx->id.iss.len == 0 || ctx->id.sub.len == 0) {
+        a->state = NGX_HTTP_ZT_REDIS_DONE;
+        a->outcome = NGX_HTTP_ZT_APPROVAL_NOBODY;
+        return ngx_http_zt_approval_finish(r, ctx, a);
     }
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
@@ -324,7 +348,7 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
         rc = ngx_http_zt_approval_park(r, lcf, ctx, a);
     }
 
-    if (rc == NGX_AGAIN) {
+    if (rc == NGX_DONE) {
         a->state = NGX_HTTP_ZT_REDIS_BUSY;
         return NGX_DONE;
     }
@@ -343,20 +367,17 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
 }
 
 
-/*
- * Returns NGX_AGAIN with the command in flight, NGX_DECLINED when Redis
- * cannot be asked, NGX_ERROR on a local failure.
- */
+/* returns what ngx_http_zt_redis_eval() does */
 
 static ngx_int_t
 ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *a)
 {
-    time_t                    now;
-    ngx_str_t                 args[20];
-    ngx_table_elt_t          *h;
-    u_char                    rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
-    u_char                    sha[64];
+    ngx_str_t                      args[18];
+    ngx_table_elt_t               *h;
+    ngx_http_zt_approval_note_t    note;
+    u_char                         rnd[NGX_HTTP_ZT_APPROVAL_ID_LEN / 2];
+    u_char                         sha[64];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -372,85 +393,82 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     ngx_hex_dump(a->id.data, rnd, sizeof(rnd));
 
-    now = ngx_time();
-    a->expires_at = now + lcf->approval_ttl;
-
     ngx_hex_dump(sha, ctx->body_sha256, 32);
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_approval_park_lua;
-    args[1].len = sizeof(ngx_http_zt_approval_park_lua) - 1;
-    ngx_str_set(&args[2], "2");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "approval:", &a->id) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[4], "approvals:pending", NULL)
-           != NGX_OK)
-    {
+    if (ngx_http_zt_approval_keys(r, args, &a->id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = a->id;
-    args[6] = ctx->id.sub;
-    args[7] = r->method_name;
-    args[8] = r->unparsed_uri;
-    args[9].data = sha;
-    args[9].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
 
     h = ngx_http_zt_approval_header(r, "X-ZT-Justification");
 
     if (h) {
-        args[10] = h->value;
-        ngx_http_zt_approval_cut(&args[10], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
+        args[8] = h->value;
+        ngx_http_zt_approval_cut(&args[8], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
     } else {
-        ngx_str_null(&args[10]);
+        ngx_str_null(&args[8]);
     }
 
-    args[11] = r->connection->addr_text;
+    args[9] = r->connection->addr_text;
 
-    if (ngx_http_zt_approval_time(r, &args[12],
-                                  ctx->rule ? (time_t) ctx->rule->line : 0)
+    if (ngx_http_zt_redis_number(r, &args[10],
+                                 ctx->rule ? (int64_t) ctx->rule->line : 0)
            != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[13], now) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[14], a->expires_at) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[15],
-                                     NGX_HTTP_ZT_APPROVAL_RETENTION)
+        || ngx_http_zt_redis_number(r, &args[11], lcf->approval_ttl)
            != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[16], "approvals", NULL)
+        || ngx_http_zt_redis_number(r, &args[12],
+                                    NGX_HTTP_ZT_APPROVAL_RETENTION)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    /* what the reviewer approves, when the operator audits bodies anyway */
+    /*
+     * What the reviewer approves, when the operator keeps bodies: all of
+     * it, as it would be forwarded, not the audit line's cut.
+     */
 
     if (lcf->audit_body) {
-        args[17] = ctx->body;
-        ngx_http_zt_approval_cut(&args[17], lcf->audit_body_max);
+        args[13] = ctx->body;
 
     } else {
-        ngx_str_null(&args[17]);
+        ngx_str_null(&args[13]);
     }
 
     if (r->headers_in.server.len) {
-        args[18] = r->headers_in.server;
+        args[14] = r->headers_in.server;
 
     } else {
-        ngx_str_null(&args[18]);
+        ngx_str_null(&args[14]);
     }
 
-    if (ngx_http_zt_redis_deadline(r, &args[19]) != NGX_OK) {
+    args[15] = ctx->id.iss;
+
+    note.id = &a->id;
+    note.iss = &ctx->id.iss;
+    note.sub = &ctx->id.sub;
+    note.method = &r->method_name;
+    note.uri = &r->unparsed_uri;
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[16])
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_parked, NULL,
-                                       20, args)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
+    if (ngx_http_zt_redis_number(r, &args[17], ctx->body.len) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    return NGX_AGAIN;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_park_lua, args, 18,
+                                  ngx_http_zt_approval_parked, NULL);
 }
 
 
@@ -458,7 +476,7 @@ static ngx_int_t
 ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_http_zt_approval_t *a, ngx_str_t *id)
 {
-    ngx_str_t  args[13];
+    ngx_str_t  args[9];
     u_char     sha[64];
 
     if (!ngx_http_zt_approval_id_valid(id)) {
@@ -476,41 +494,19 @@ ngx_http_zt_approval_retry(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     ngx_hex_dump(sha, ctx->body_sha256, 32);
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_approval_consume_lua;
-    args[1].len = sizeof(ngx_http_zt_approval_consume_lua) - 1;
-    ngx_str_set(&args[2], "2");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "approval:", &a->id) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[4], "approvals:pending", NULL)
-           != NGX_OK)
-    {
+    if (ngx_http_zt_approval_keys(r, args, &a->id) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    args[5] = a->id;
-    args[6] = ctx->id.sub;
-    args[7] = r->method_name;
-    args[8] = r->unparsed_uri;
-    args[9].data = sha;
-    args[9].len = 64;
+    args[4] = ctx->id.sub;
+    args[5] = r->method_name;
+    args[6] = r->unparsed_uri;
+    args[7].data = sha;
+    args[7].len = 64;
+    args[8] = ctx->id.iss;
 
-    if (ngx_http_zt_approval_time(r, &args[10], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[11], "approvals", NULL)
-           != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[12]) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_retried, NULL,
-                                       13, args)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_AGAIN;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_consume_lua, args,
+                                  9, ngx_http_zt_approval_retried, NULL);
 }
 
 
@@ -524,15 +520,13 @@ ngx_http_zt_approval_parked(ngx_http_request_t *r, redisReply *reply,
     ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
     a = ctx->approval;
 
-    if (reply == NULL
-        || (reply->type != REDIS_REPLY_STATUS
-            && reply->type != REDIS_REPLY_STRING))
-    {
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         a->state = NGX_HTTP_ZT_REDIS_FAILED;
 
     } else {
         a->state = NGX_HTTP_ZT_REDIS_DONE;
         a->outcome = NGX_HTTP_ZT_APPROVAL_PARKED;
+        a->expires_at = (time_t) reply->integer;
     }
 
     ngx_http_core_run_phases(r);
@@ -659,8 +653,8 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.park");
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: approval %V parked for sub \"%V\"",
-                      &a->id, &ctx->id.sub);
+                      "zt: approval %V parked for sub \"%V\" of \"%V\"",
+                      &a->id, &ctx->id.sub, &ctx->id.iss);
 
         rc = ngx_http_zt_approval_accepted(r, a);
         ngx_http_finalize_request(r, rc);
@@ -697,6 +691,13 @@ ngx_http_zt_approval_finish(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_str_set(&ctx->event, "approval.refuse");
         code = "approval_mismatch";
         message = "this approval was given for another request";
+        break;
+
+    case NGX_HTTP_ZT_APPROVAL_NOBODY:
+        ngx_str_set(&ctx->event, "approval.refuse");
+        code = "approval_needs_identity";
+        message = "this request needs an approval, and approvals need a "
+                  "token with \"iss\" and \"sub\" claims";
         break;
 
     default: /* NGX_HTTP_ZT_APPROVAL_UNKNOWN */
@@ -754,29 +755,7 @@ ngx_http_zt_approval_accepted(ngx_http_request_t *r,
 }
 
 
-/* the content handler of zt_approval_api locations */
-
-char *
-ngx_http_zt_approval_api_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_zt_loc_conf_t *lcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (lcf->approval_api != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    lcf->approval_api = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_zt_approval_api_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-/* called at the end of the front door's merge */
+/* called from the front door's merge: an approve rule needs Redis */
 
 char *
 ngx_http_zt_approval_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
@@ -787,27 +766,6 @@ ngx_http_zt_approval_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
 
     zmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_zt_inference_module);
-
-    /* a content handler is not inherited by nested locations */
-    if (conf->approval_api == NGX_CONF_UNSET) {
-        conf->approval_api = 0;
-    }
-
-    if (conf->approval_api) {
-
-        if (!zmcf->redis.configured) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"zt_approval_api\" needs \"zt_redis\"");
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->policy.rules == NULL || !conf->policy.enabled) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"zt_approval_api\" needs \"zt_policy\" "
-                               "rules saying who may review");
-            return NGX_CONF_ERROR;
-        }
-    }
 
     if (conf->policy.rules == NULL || !conf->policy.enabled
         || zmcf->redis.configured)
@@ -830,759 +788,90 @@ ngx_http_zt_approval_merge(ngx_conf_t *cf, ngx_http_zt_loc_conf_t *conf)
 }
 
 
-static ngx_int_t
-ngx_http_zt_approval_api_handler(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_zt_approval_list(ngx_http_request_t *r,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_int_t                rc;
-    ngx_http_zt_ctx_t       *ctx, *mctx;
-    ngx_http_zt_approval_t  *a;
-
-    /* the reviewer: verified by the location's own zt_policy */
-    mctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-
-    if (mctx == NULL || !mctx->verified || mctx->id.sub.len == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: approval API reached without a verified "
-                      "reviewer");
-        return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
-                                          "permission_error",
-                                          "reviewer_unknown",
-                                          "no verified reviewer");
-    }
-
-    /* a subrequest keeps its own operation, the main request the caller */
-    ctx = ngx_http_zt_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    a = ngx_pcalloc(r->pool, sizeof(ngx_http_zt_approval_t));
-    if (a == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->approval = a;
-    mctx->reviewer = mctx->id.sub;
-
-    rc = ngx_http_zt_approval_route(r, a);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (a->op == NGX_HTTP_ZT_API_APPROVE || a->op == NGX_HTTP_ZT_API_DENY
-        || a->op == NGX_HTTP_ZT_API_GRANT_CREATE)
-    {
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_http_zt_approval_api_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_zt_approval_api_run(r, a, NULL);
-
-    if (rc == NGX_DONE) {
-        /* the Redis reply finalizes the request */
-        r->main->count++;
-    }
-
-    return rc;
-}
-
-
-/*
- * Finds the operation from the last segments of the path, so that the API
- * works under any location; the undecoded path when nginx has one, so
- * that a subject with a "/" can be written %2F.
- */
-
-static ngx_int_t
-ngx_http_zt_approval_route(ngx_http_request_t *r, ngx_http_zt_approval_t *a)
-{
-    u_char     *p, *last, *end, *dst;
-    ngx_str_t   path, seg[3], *s;
-    ngx_uint_t  n, i, raw;
-
-    if (r->valid_unparsed_uri && r == r->main) {
-        path = r->unparsed_uri;
-
-        p = ngx_strlchr(path.data, path.data + path.len, '?');
-        if (p) {
-            path.len = p - path.data;
-        }
-
-        raw = 1;
-
-    } else {
-        path = r->uri;
-        raw = 0;
-    }
-
-    n = 0;
-    last = path.data + path.len;
-
-    while (n < 3) {
-        while (last > path.data && last[-1] == '/') {
-            last--;
-        }
-
-        if (last == path.data) {
-            break;
-        }
-
-        end = last;
-
-        while (last > path.data && last[-1] != '/') {
-            last--;
-        }
-
-        seg[n].data = last;
-        seg[n].len = end - last;
-        n++;
-    }
-
-    for (i = 0; raw && i < n; i++) {
-        s = &seg[i];
-
-        if (ngx_strlchr(s->data, s->data + s->len, '%') == NULL) {
-            continue;
-        }
-
-        dst = ngx_pnalloc(r->pool, s->len);
-        if (dst == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = s->data;
-        s->data = dst;
-        ngx_unescape_uri(&dst, &p, s->len, 0);
-        s->len = dst - s->data;
-    }
-
-#define ngx_http_zt_seg_is(i, text)                                          \
-    (n > i && seg[i].len == sizeof(text) - 1                                \
-     && ngx_strncmp(seg[i].data, text, sizeof(text) - 1) == 0)
-
-    if (ngx_http_zt_seg_is(2, "approvals")
-        && (ngx_http_zt_seg_is(0, "approve") || ngx_http_zt_seg_is(0, "deny")))
-    {
-        if (r->method != NGX_HTTP_POST) {
-            goto not_allowed;
-        }
-
-        a->op = (seg[0].len == sizeof("deny") - 1) ? NGX_HTTP_ZT_API_DENY
-                                                   : NGX_HTTP_ZT_API_APPROVE;
-        a->id = seg[1];
-        goto check_id;
-    }
-
-    if (ngx_http_zt_seg_is(2, "grants") && r->method == NGX_HTTP_DELETE) {
-        a->op = NGX_HTTP_ZT_API_GRANT_REVOKE;
-        a->sub = seg[1];
-        a->scope = seg[0];
-        return NGX_OK;
-    }
-
-    if (ngx_http_zt_seg_is(0, "approvals")) {
-        if (r->method != NGX_HTTP_GET) {
-            goto not_allowed;
-        }
-
-        a->op = NGX_HTTP_ZT_API_LIST;
-        return NGX_OK;
-    }
-
-    if (ngx_http_zt_seg_is(0, "grants")) {
-        if (r->method == NGX_HTTP_GET) {
-            a->op = NGX_HTTP_ZT_API_GRANT_LIST;
-            return NGX_OK;
-        }
-
-        if (r->method == NGX_HTTP_POST) {
-            a->op = NGX_HTTP_ZT_API_GRANT_CREATE;
-            return NGX_OK;
-        }
-
-        goto not_allowed;
-    }
-
-    if (ngx_http_zt_seg_is(1, "approvals")) {
-        if (r->method != NGX_HTTP_GET) {
-            goto not_allowed;
-        }
-
-        a->op = NGX_HTTP_ZT_API_GET;
-        a->id = seg[0];
-        goto check_id;
-    }
-
-    if (ngx_http_zt_seg_is(2, "grants")) {
-        goto not_allowed;
-    }
-
-#undef ngx_http_zt_seg_is
-
-    return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                      "not_found_error", "not_found",
-                                      "no such reviewer API endpoint");
-
-check_id:
-
-    if (!ngx_http_zt_approval_id_valid(&a->id)) {
-        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                          "not_found_error",
-                                          "approval_unknown",
-                                          "no such approval");
-    }
-
-    return NGX_OK;
-
-not_allowed:
-
-    return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_ALLOWED,
-                                      "invalid_request_error",
-                                      "method_not_allowed",
-                                      "this method is not allowed here");
-}
-
-
-static void
-ngx_http_zt_approval_api_body(ngx_http_request_t *r)
-{
-    size_t                   len;
-    u_char                  *p;
-    json_t                  *body;
-    ngx_int_t                rc;
-    ngx_buf_t               *b;
-    ngx_chain_t             *cl;
-    json_error_t             err;
-    ngx_http_zt_ctx_t       *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
-
-    body = NULL;
-    len = 0;
-
-    if (r->request_body && r->request_body->bufs) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            if (cl->buf->in_file) {
-                rc = ngx_http_zt_answer_error(r,
-                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "invalid_request_error",
-                                        "request_too_large",
-                                        "the request body is too large");
-                ngx_http_finalize_request(r, rc);
-                return;
-            }
-
-            len += cl->buf->last - cl->buf->pos;
-        }
-    }
-
-    if (len > NGX_HTTP_ZT_APPROVAL_BODY_MAX) {
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "invalid_request_error",
-                                        "request_too_large",
-                                        "the request body is too large");
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (len) {
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        len = 0;
-
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-            ngx_memcpy(p + len, b->pos, b->last - b->pos);
-            len += b->last - b->pos;
-        }
-
-        body = json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &err);
-
-        if (body == NULL || !json_is_object(body)) {
-            if (body) {
-                json_decref(body);
-            }
-
-            rc = ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_request_error",
-                                            "invalid_json",
-                                            "the body must be a JSON object");
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-
-        if (ngx_http_zt_json_cleanup_add(r->pool, body) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-    }
-
-    rc = ngx_http_zt_approval_api_run(r, ctx->approval, body);
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-}
-
-
-/*
- * Returns NGX_DONE when a Redis reply will finish the request, else what
- * to finalize it with.
- */
-
-static ngx_int_t
-ngx_http_zt_approval_api_run(ngx_http_request_t *r, ngx_http_zt_approval_t *a,
-    json_t *body)
-{
-    ngx_http_zt_ctx_t  *mctx;
-
-    mctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-
-    switch (a->op) {
-
-    case NGX_HTTP_ZT_API_LIST:
-        return ngx_http_zt_approval_list(r, mctx);
-
-    case NGX_HTTP_ZT_API_GET:
-        return ngx_http_zt_approval_get(r, mctx, a);
-
-    case NGX_HTTP_ZT_API_APPROVE:
-    case NGX_HTTP_ZT_API_DENY:
-        return ngx_http_zt_approval_decide(r, mctx, a, body);
-
-    default:
-        return ngx_http_zt_grant_api(r, mctx, a, body);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_zt_approval_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
-{
-    ngx_str_t                 args[8], status;
+    ngx_str_t                 args[4];
     ngx_http_zt_main_conf_t  *zmcf;
-
-    ngx_str_set(&ctx->event, "approval.list");
-
-    if (ngx_http_arg(r, (u_char *) "status", 6, &status) == NGX_OK
-        && !(status.len == 7 && ngx_strncmp(status.data, "pending", 7) == 0))
-    {
-        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_status",
-                                          "only status=pending is listed");
-    }
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_approval_list_lua;
-    args[1].len = sizeof(ngx_http_zt_approval_list_lua) - 1;
-    ngx_str_set(&args[2], "1");
+    args[1] = zmcf->redis.prefix;
 
-    if (ngx_http_zt_approval_key(r, &args[3], "approvals:pending", NULL)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args[4] = zmcf->redis.prefix;
-
-    if (ngx_http_zt_approval_time(r, &args[5], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[6], "approvals", NULL) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[7],
-                                     NGX_HTTP_ZT_APPROVAL_LIST_MAX)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_listed, NULL,
-                                       8, args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "approval.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_zt_approval_listed(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    u_char                      *p;
-    size_t                       len;
-    ngx_int_t                    rc;
-    ngx_uint_t                   i, pass;
-    redisReply                  *expired, *list, *e;
-    ngx_http_zt_ctx_t           *ctx;
-    ngx_http_zt_approval_out_t   out;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[1]->type != REDIS_REPLY_ARRAY)
-    {
-        ngx_str_set(&ctx->event, "approval.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
-    }
-
-    expired = reply->element[0];
-    list = reply->element[1];
-
-    /* approvals that expired while listed: the audit line names them */
-
-    if (expired->elements) {
-        ngx_str_set(&ctx->event, "approval.expire");
-
-        len = 0;
-
-        for (i = 0; i < expired->elements; i++) {
-            len += expired->element[i]->len + 1;
-        }
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ctx->approval_id.data = p;
-
-        for (i = 0; i < expired->elements; i++) {
-            e = expired->element[i];
-
-            if (i) {
-                *p++ = ',';
-            }
-
-            p = ngx_cpymem(p, e->str, e->len);
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "zt: approval %*s expired", e->len, e->str);
-        }
-
-        ctx->approval_id.len = p - ctx->approval_id.data;
-    }
-
-    ngx_memzero(&out, sizeof(ngx_http_zt_approval_out_t));
-
-    for (pass = 0; pass < 2; pass++) {
-
-        out.count = (pass == 0);
-
-        if (pass == 1) {
-            out.pos = ngx_pnalloc(r->pool, out.size);
-            if (out.pos == NULL) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            out.last = out.pos;
-        }
-
-        ngx_http_zt_approval_raw(&out, (u_char *) "{\"approvals\":[", 14);
-
-        for (i = 0; i < list->elements; i++) {
-            if (i) {
-                ngx_http_zt_approval_raw(&out, (u_char *) ",", 1);
-            }
-
-            ngx_http_zt_approval_object(&out, list->element[i]);
-        }
-
-        ngx_http_zt_approval_raw(&out, (u_char *) "]}\n", 3);
-    }
-
-    rc = ngx_http_zt_answer_json(r, NGX_HTTP_OK, out.pos,
-                                   out.last - out.pos);
-    ngx_http_finalize_request(r, rc);
-}
-
-
-static ngx_int_t
-ngx_http_zt_approval_get(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *a)
-{
-    ngx_str_t  args[8];
-
-    ngx_str_set(&ctx->event, "approval.view");
-    ctx->approval_id = a->id;
-
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_approval_get_lua;
-    args[1].len = sizeof(ngx_http_zt_approval_get_lua) - 1;
-    ngx_str_set(&args[2], "2");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "approval:", &a->id) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[4], "approvals:pending", NULL)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args[5] = a->id;
-
-    if (ngx_http_zt_approval_time(r, &args[6], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[7], "approvals", NULL) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_shown, NULL,
-                                       8, args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "approval.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *a, json_t *body)
-{
-    json_t     *v;
-    ngx_str_t   args[12];
-
-    ctx->approval_id = a->id;
-
-    if (a->op == NGX_HTTP_ZT_API_APPROVE) {
-        ngx_str_set(&ctx->event, "approval.approve");
-        ngx_str_set(&args[7], "approved");
-
-    } else {
-        ngx_str_set(&ctx->event, "approval.deny");
-        ngx_str_set(&args[7], "denied");
-    }
-
-    ngx_str_null(&args[8]);
-
-    v = body ? json_object_get(body, "reason") : NULL;
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) {
-            return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request_error",
-                                              "invalid_reason",
-                                              "\"reason\" must be a string");
-        }
-
-        args[8].data = (u_char *) json_string_value(v);
-        args[8].len = json_string_length(v);
-        ngx_http_zt_approval_cut(&args[8], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
-    }
-
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_approval_decide_lua;
-    args[1].len = sizeof(ngx_http_zt_approval_decide_lua) - 1;
-    ngx_str_set(&args[2], "2");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "approval:", &a->id) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[4], "approvals:pending", NULL)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args[5] = a->id;
-    args[6] = ctx->id.sub;
-
-    if (ngx_http_zt_approval_time(r, &args[9], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[10], "approvals", NULL)
+    if (ngx_http_zt_redis_key(r, &args[0], "approvals:pending", NULL)
            != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[11]) != NGX_OK)
+        || ngx_http_zt_redis_key(r, &args[2], "approvals", NULL) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[3],
+                                    NGX_HTTP_ZT_APPROVAL_LIST_MAX)
+           != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_approval_shown, NULL,
-                                       12, args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "approval.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_list_lua, args, 4,
+                                  handler, data);
 }
 
 
-/* the reply of the get and decide scripts: {outcome, fields} */
-
-static void
-ngx_http_zt_approval_shown(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    u_char                  *msg;
-    ngx_int_t                rc;
-    ngx_uint_t               i;
-    redisReply              *e, *flat, *f, *status;
-    ngx_http_zt_ctx_t       *ctx;
-    ngx_http_zt_approval_t  *a;
+    ngx_str_t  args[4];
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-    a = ((ngx_http_zt_ctx_t *)
-         ngx_http_get_module_ctx(r, ngx_http_zt_inference_module))->approval;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_ARRAY)
-    {
-        ngx_str_set(&ctx->event, "approval.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    e = reply->element[0];
-    flat = reply->element[1];
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_view_lua, args, 4,
+                                  handler, data);
+}
 
-#define ngx_http_zt_outcome_is(text)                                         \
-    (e->len == sizeof(text) - 1 && ngx_strncmp(e->str, text, e->len) == 0)
 
-    if (ngx_http_zt_outcome_is("unknown") || flat->elements == 0) {
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                        "not_found_error", "approval_unknown",
-                                        "no such approval");
+ngx_int_t
+ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
+    ngx_http_zt_redis_handler_pt handler, void *data)
+{
+    ngx_str_t                    args[9];
+    ngx_http_zt_approval_note_t  note;
 
-    } else if (ngx_http_zt_outcome_is("self")) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: sub \"%V\" tried to approve their own request "
-                      "%V", &ctx->id.sub, &a->id);
+    if (ngx_http_zt_approval_keys(r, args, id) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
-                                        "permission_error", "self_approval",
-                                        "a requester cannot approve their "
-                                        "own request");
+    args[4] = reviewer->sub;
+    args[7] = reviewer->iss;
 
-    } else if (ngx_http_zt_outcome_is("conflict")) {
-        status = NULL;
-
-        for (i = 0; i + 1 < flat->elements; i += 2) {
-            f = flat->element[i];
-
-            if (f->type == REDIS_REPLY_STRING && f->len == 6
-                && ngx_strncmp(f->str, "status", 6) == 0
-                && flat->element[i + 1]->type == REDIS_REPLY_STRING
-                && flat->element[i + 1]->len <= 32)
-            {
-                status = flat->element[i + 1];
-            }
-        }
-
-        msg = ngx_pnalloc(r->pool, sizeof("this approval is , not pending")
-                                   + 32);
-        if (msg == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_sprintf(msg, "this approval is %*s, not pending%Z",
-                    status ? status->len : 7,
-                    status ? status->str : "decided");
-
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_CONFLICT,
-                                        "invalid_request_error",
-                                        "approval_not_pending",
-                                        (char *) msg);
+    if (approve) {
+        ngx_str_set(&args[5], "approved");
 
     } else {
-        if (a->op == NGX_HTTP_ZT_API_APPROVE
-            || a->op == NGX_HTTP_ZT_API_DENY)
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "zt: approval %V %s by \"%V\"", &a->id,
-                          a->op == NGX_HTTP_ZT_API_APPROVE ? "approved"
-                                                          : "denied",
-                          &ctx->id.sub);
-        }
-
-        rc = ngx_http_zt_approval_send_object(r, NGX_HTTP_OK, flat);
+        ngx_str_set(&args[5], "denied");
     }
 
-#undef ngx_http_zt_outcome_is
+    args[6] = *reason;
+    ngx_http_zt_approval_cut(&args[6], NGX_HTTP_ZT_APPROVAL_TEXT_MAX);
 
-    ngx_http_finalize_request(r, rc);
-}
+    ngx_memzero(&note, sizeof(ngx_http_zt_approval_note_t));
+    note.by = &reviewer->sub;
+    note.by_iss = &reviewer->iss;
+    note.reason = &args[6];
 
-
-/* helpers shared with ngx_http_zt_grant.c */
-
-/* <prefix><kind><name> */
-
-ngx_int_t
-ngx_http_zt_approval_key(ngx_http_request_t *r, ngx_str_t *key, char *kind,
-    ngx_str_t *name)
-{
-    u_char                   *p;
-    size_t                    len;
-    ngx_http_zt_main_conf_t  *zmcf;
-
-    zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
-
-    len = zmcf->redis.prefix.len + ngx_strlen(kind) + (name ? name->len : 0);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_approval_write_note,
+                               &note, &args[8])
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    key->data = p;
-    p = ngx_cpymem(p, zmcf->redis.prefix.data, zmcf->redis.prefix.len);
-    p = ngx_cpymem(p, kind, ngx_strlen(kind));
-
-    if (name) {
-        p = ngx_cpymem(p, name->data, name->len);
-    }
-
-    key->len = p - key->data;
-
-    return NGX_OK;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_approval_decide_lua, args,
+                                  9, handler, data);
 }
 
 
 ngx_int_t
-ngx_http_zt_approval_time(ngx_http_request_t *r, ngx_str_t *s, time_t t)
-{
-    s->data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->len = ngx_sprintf(s->data, "%T", t) - s->data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_zt_approval_id_valid(ngx_str_t *id)
 {
     ngx_uint_t  i;
@@ -1600,6 +889,34 @@ ngx_http_zt_approval_id_valid(ngx_str_t *id)
     }
 
     return 1;
+}
+
+
+/* members without braces: the script wraps them into each message */
+
+static void
+ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_approval_note_t *note = data;
+
+    if (note->id) {
+        ngx_http_zt_json_member(out, "id", note->id);
+        ngx_http_zt_json_member(out, "iss", note->iss);
+        ngx_http_zt_json_member(out, "sub", note->sub);
+        ngx_http_zt_json_member(out, "method", note->method);
+        ngx_http_zt_json_member(out, "uri", note->uri);
+        return;
+    }
+
+    ngx_http_zt_json_member(out, "by", note->by);
+
+    if (note->by_iss->len) {
+        ngx_http_zt_json_member(out, "by_iss", note->by_iss);
+    }
+
+    if (note->reason->len) {
+        ngx_http_zt_json_member(out, "reason", note->reason);
+    }
 }
 
 
@@ -1653,6 +970,29 @@ ngx_http_zt_approval_cut(ngx_str_t *s, size_t max)
 }
 
 
+/*
+ * The arguments every approval script begins with: KEYS approval and
+ * pending set, ARGV id and channel.
+ */
+
+static ngx_int_t
+ngx_http_zt_approval_keys(ngx_http_request_t *r, ngx_str_t *args,
+    ngx_str_t *id)
+{
+    args[2] = *id;
+
+    if (ngx_http_zt_redis_key(r, &args[0], "approval:", id) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[1], "approvals:pending", NULL)
+           != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[3], "approvals", NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_zt_approval_reply_str(ngx_http_request_t *r, redisReply *reply,
     ngx_str_t *s)
@@ -1671,125 +1011,4 @@ ngx_http_zt_approval_reply_str(ngx_http_request_t *r, redisReply *reply,
     s->data[s->len] = '\0';
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_zt_approval_send_object(ngx_http_request_t *r, ngx_uint_t status,
-    redisReply *flat)
-{
-    ngx_http_zt_approval_out_t  out;
-
-    ngx_memzero(&out, sizeof(ngx_http_zt_approval_out_t));
-    out.count = 1;
-
-    ngx_http_zt_approval_raw(&out, (u_char *) "{\"approval\":", 12);
-    ngx_http_zt_approval_object(&out, flat);
-    ngx_http_zt_approval_raw(&out, (u_char *) "}\n", 2);
-
-    out.pos = ngx_pnalloc(r->pool, out.size);
-    if (out.pos == NULL) {
-        return NGX_ERROR;
-    }
-
-    out.last = out.pos;
-    out.count = 0;
-
-    ngx_http_zt_approval_raw(&out, (u_char *) "{\"approval\":", 12);
-    ngx_http_zt_approval_object(&out, flat);
-    ngx_http_zt_approval_raw(&out, (u_char *) "}\n", 2);
-
-    return ngx_http_zt_answer_json(r, status, out.pos, out.last - out.pos);
-}
-
-
-/* a hash as HGETALL returns it, as a JSON object; times as numbers */
-
-static void
-ngx_http_zt_approval_object(ngx_http_zt_approval_out_t *out, redisReply *flat)
-{
-    size_t       j;
-    ngx_str_t   *num;
-    ngx_uint_t   i, numeric, first;
-    redisReply  *k, *v;
-
-    first = 1;
-
-    ngx_http_zt_approval_raw(out, (u_char *) "{", 1);
-
-    for (i = 0; flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
-         i += 2)
-    {
-        k = flat->element[i];
-        v = flat->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        if (!first) {
-            ngx_http_zt_approval_raw(out, (u_char *) ",", 1);
-        }
-
-        first = 0;
-
-        ngx_http_zt_approval_str(out, (u_char *) k->str, k->len);
-        ngx_http_zt_approval_raw(out, (u_char *) ":", 1);
-
-        numeric = 0;
-
-        for (num = ngx_http_zt_approval_numeric; num->len; num++) {
-            if (num->len == k->len
-                && ngx_strncmp(num->data, k->str, k->len) == 0)
-            {
-                numeric = (v->len > 0 && v->len < NGX_TIME_T_LEN);
-                break;
-            }
-        }
-
-        for (j = 0; numeric && j < v->len; j++) {
-            if (v->str[j] < '0' || v->str[j] > '9') {
-                numeric = 0;
-            }
-        }
-
-        if (numeric) {
-            ngx_http_zt_approval_raw(out, (u_char *) v->str, v->len);
-
-        } else {
-            ngx_http_zt_approval_str(out, (u_char *) v->str, v->len);
-        }
-    }
-
-    ngx_http_zt_approval_raw(out, (u_char *) "}", 1);
-}
-
-
-static void
-ngx_http_zt_approval_raw(ngx_http_zt_approval_out_t *out, u_char *s,
-    size_t len)
-{
-    if (out->count) {
-        out->size += len;
-        return;
-    }
-
-    out->last = ngx_cpymem(out->last, s, len);
-}
-
-
-static void
-ngx_http_zt_approval_str(ngx_http_zt_approval_out_t *out, u_char *s,
-    size_t len)
-{
-    ngx_http_zt_approval_raw(out, (u_char *) "\"", 1);
-
-    if (out->count) {
-        out->size += ngx_http_zt_json_escape_len(s, len);
-
-    } else {
-        out->last = ngx_http_zt_json_escape(out->last, s, len);
-    }
-
-    ngx_http_zt_approval_raw(out, (u_char *) "\"", 1);
 }

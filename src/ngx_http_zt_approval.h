@@ -1,6 +1,8 @@
 
 /*
- * zt-inference: the approval queue (approve rules, the reviewer API).
+ * zt-inference: the approval queue: the flow of a request that meets an
+ * approve rule, and the transitions a reviewer makes (the reviewer API,
+ * ngx_http_zt_api.c, asks for them).
  */
 
 
@@ -8,45 +10,36 @@
 #define _NGX_HTTP_ZT_APPROVAL_H_INCLUDED_
 
 
-/* reviewer API operations (zt_approval_api locations) */
-typedef enum {
-    NGX_HTTP_ZT_API_LIST = 1,       /* GET    <loc>/approvals */
-    NGX_HTTP_ZT_API_GET,            /* GET    <loc>/approvals/ID */
-    NGX_HTTP_ZT_API_APPROVE,        /* POST   <loc>/approvals/ID/approve */
-    NGX_HTTP_ZT_API_DENY,           /* POST   <loc>/approvals/ID/deny */
-    NGX_HTTP_ZT_API_GRANT_CREATE,   /* POST   <loc>/grants */
-    NGX_HTTP_ZT_API_GRANT_LIST,     /* GET    <loc>/grants?sub= */
-    NGX_HTTP_ZT_API_GRANT_REVOKE    /* DELETE <loc>/grants/SUB/SCOPE */
-} ngx_http_zt_api_op_e;
-
-
-/*
- * The approval state of a request (ctx->approval): the flow of a request
- * that met an approve rule, or the operation of a reviewer API request.
- */
+/* the approval flow of a request that met an approve rule (ctx->approval) */
 struct ngx_http_zt_approval_s {
     ngx_http_zt_redis_state_e   state;
     ngx_uint_t                  outcome;
     ngx_str_t                   id;
     ngx_str_t                   reviewer;   /* who decided it */
     time_t                      expires_at;
-
-    ngx_http_zt_api_op_e        op;
-    ngx_str_t                   sub;        /* grants: subject */
-    ngx_str_t                   scope;      /* grants: scope */
 };
 
 
 ngx_int_t ngx_http_zt_approval_handler(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
-char *ngx_http_zt_approval_api_set(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_zt_approval_merge(ngx_conf_t *cf,
     ngx_http_zt_loc_conf_t *conf);
-ngx_int_t ngx_http_zt_approval_key(ngx_http_request_t *r, ngx_str_t *key,
-    char *kind, ngx_str_t *name);
-ngx_int_t ngx_http_zt_approval_time(ngx_http_request_t *r, ngx_str_t *s,
-    time_t t);
+
+/*
+ * The reviewer's side.  Each sends one script and returns what
+ * ngx_http_zt_redis_eval() does; the handler gets the reply:
+ *   list:    {expired IDs, {APPROVAL as HGETALL gives it, ...}}
+ *   view:    {"ok"|"unknown", APPROVAL}
+ *   decide:  {"ok"|"unknown"|"self"|"conflict", APPROVAL}
+ */
+ngx_int_t ngx_http_zt_approval_list(ngx_http_request_t *r,
+    ngx_http_zt_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_zt_approval_view(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_http_zt_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_zt_approval_decide(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_http_zt_identity_t *reviewer, ngx_uint_t approve, ngx_str_t *reason,
+    ngx_http_zt_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_zt_approval_id_valid(ngx_str_t *id);
 
 
 #endif /* _NGX_HTTP_ZT_APPROVAL_H_INCLUDED_ */

@@ -11,24 +11,10 @@
 #include "ngx_http_zt_inference.h"
 
 
-typedef struct {
-    u_char      *pos;
-    u_char      *last;
-    size_t       size;      /* counting pass: bytes the line needs */
-    unsigned     count:1;
-} ngx_http_zt_audit_out_t;
-
-
 static ngx_int_t ngx_http_zt_audit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static void ngx_http_zt_audit_write(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_audit_out_t *out);
-static void ngx_http_zt_audit_raw(ngx_http_zt_audit_out_t *out, u_char *s,
-    size_t len);
-static void ngx_http_zt_audit_str(ngx_http_zt_audit_out_t *out, char *key,
-    ngx_str_t *value);
-static void ngx_http_zt_audit_list(ngx_http_zt_audit_out_t *out, char *key,
-    ngx_array_t *list);
+static void ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out,
+    void *data);
 static ngx_int_t ngx_http_zt_variable_value(ngx_http_variable_value_t *v,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_zt_sub_variable(ngx_http_request_t *r,
@@ -124,17 +110,12 @@ ngx_http_zt_variables_add(ngx_conf_t *cf)
 }
 
 
-/*
- * The line is written twice with the same code: once to count its bytes,
- * once into a buffer of exactly that size.
- */
-
 static ngx_int_t
 ngx_http_zt_audit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_zt_ctx_t        *ctx;
-    ngx_http_zt_audit_out_t   out;
+    ngx_str_t           line;
+    ngx_http_zt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
@@ -143,23 +124,15 @@ ngx_http_zt_audit_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_memzero(&out, sizeof(ngx_http_zt_audit_out_t));
-    out.count = 1;
-
-    ngx_http_zt_audit_write(r->main, ctx, &out);
-
-    out.pos = ngx_pnalloc(r->pool, out.size);
-    if (out.pos == NULL) {
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_audit_write, r->main,
+                               &line)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    out.last = out.pos;
-    out.count = 0;
-
-    ngx_http_zt_audit_write(r->main, ctx, &out);
-
-    v->data = out.pos;
-    v->len = out.last - out.pos;
+    v->data = line.data;
+    v->len = line.len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
@@ -169,65 +142,71 @@ ngx_http_zt_audit_variable(ngx_http_request_t *r,
 
 
 static void
-ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_audit_out_t *out)
+ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out, void *data)
 {
+    ngx_http_request_t *r = data;
+
     u_char                     *p;
     size_t                      len;
     ngx_tm_t                    tm;
     ngx_str_t                   s;
-    ngx_uint_t                  status;
     ngx_time_t                 *tp;
+    ngx_http_zt_ctx_t          *ctx;
     ngx_http_zt_loc_conf_t     *lcf;
     ngx_http_variable_value_t  *vv;
-    u_char                      buf[NGX_INT64_LEN + 64];
+    u_char                      buf[sizeof("1970-01-01T00:00:00.000Z")];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
 
     tp = ngx_timeofday();
     ngx_gmtime(tp->sec, &tm);
 
-    p = ngx_sprintf(buf, "{\"ts\":\"%4d-%02d-%02dT%02d:%02d:%02d.%03MZ\"",
+    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
                     tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, tp->msec);
-    ngx_http_zt_audit_raw(out, buf, p - buf);
+
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "ts");
+    ngx_http_zt_json_str(out, buf, p - buf);
 
     vv = ngx_http_get_indexed_variable(r, ngx_http_zt_request_id_index);
     s.len = (vv && !vv->not_found) ? vv->len : 0;
     s.data = s.len ? vv->data : NULL;
-    ngx_http_zt_audit_str(out, "request_id", &s);
+    ngx_http_zt_json_member(out, "request_id", &s);
 
-    ngx_http_zt_audit_str(out, "client", &r->connection->addr_text);
-    ngx_http_zt_audit_str(out, "sub", ctx->verified ? &ctx->id.sub : NULL);
-    ngx_http_zt_audit_str(out, "iss", ctx->verified ? &ctx->id.iss : NULL);
-    ngx_http_zt_audit_list(out, "scopes",
-                           ctx->verified ? ctx->id.scopes : NULL);
-    ngx_http_zt_audit_list(out, "groups",
-                           ctx->verified ? ctx->id.groups : NULL);
-    ngx_http_zt_audit_str(out, "method", &r->method_name);
-    ngx_http_zt_audit_str(out, "uri", &r->unparsed_uri);
-    ngx_http_zt_audit_str(out, "decision",
-                          &ngx_http_zt_decisions[ctx->decision]);
+    ngx_http_zt_json_member(out, "client", &r->connection->addr_text);
+    ngx_http_zt_json_member(out, "sub", ctx->verified ? &ctx->id.sub : NULL);
+    ngx_http_zt_json_member(out, "iss", ctx->verified ? &ctx->id.iss : NULL);
+    ngx_http_zt_json_key(out, "scopes");
+    ngx_http_zt_json_strings(out, ctx->verified ? ctx->id.scopes : NULL);
+    ngx_http_zt_json_key(out, "groups");
+    ngx_http_zt_json_strings(out, ctx->verified ? ctx->id.groups : NULL);
+    ngx_http_zt_json_member(out, "method", &r->method_name);
+    ngx_http_zt_json_member(out, "uri", &r->unparsed_uri);
+    ngx_http_zt_json_member(out, "decision",
+                            &ngx_http_zt_decisions[ctx->decision]);
+
+    ngx_http_zt_json_key(out, "rule");
 
     if (ctx->rule) {
-        p = ngx_sprintf(buf, ",\"rule\":%ui", ctx->rule->line);
+        ngx_http_zt_json_int(out, ctx->rule->line);
 
     } else {
-        p = ngx_cpymem(buf, ",\"rule\":null", sizeof(",\"rule\":null") - 1);
+        ngx_http_zt_json_text(out, (u_char *) "null", 4);
     }
 
-    ngx_http_zt_audit_raw(out, buf, p - buf);
-
-    ngx_http_zt_audit_str(out, "approval_id",
-                          ctx->approval_id.len ? &ctx->approval_id : NULL);
+    ngx_http_zt_json_member(out, "approval_id",
+                            ctx->approval_id.len ? &ctx->approval_id : NULL);
 
     if (ctx->event.len) {
-        ngx_http_zt_audit_str(out, "event", &ctx->event);
-        ngx_http_zt_audit_str(out, "reviewer",
-                              ctx->reviewer.len ? &ctx->reviewer : NULL);
+        ngx_http_zt_json_member(out, "event", &ctx->event);
+        ngx_http_zt_json_member(out, "reviewer",
+                                ctx->reviewer.len ? &ctx->reviewer : NULL);
     }
 
-    status = r->err_status ? r->err_status : r->headers_out.status;
-    p = ngx_sprintf(buf, ",\"status\":%ui", status);
-    ngx_http_zt_audit_raw(out, buf, p - buf);
+    ngx_http_zt_json_key(out, "status");
+    ngx_http_zt_json_int(out, r->err_status ? r->err_status
+                                            : r->headers_out.status);
 
     if (ctx->body_read && ngx_http_zt_body_sha256(r, ctx) == NGX_OK) {
         u_char  hex[64];
@@ -235,10 +214,10 @@ ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         ngx_hex_dump(hex, ctx->body_sha256, 32);
         s.data = hex;
         s.len = 64;
-        ngx_http_zt_audit_str(out, "body_sha256", &s);
+        ngx_http_zt_json_member(out, "body_sha256", &s);
 
     } else {
-        ngx_http_zt_audit_str(out, "body_sha256", NULL);
+        ngx_http_zt_json_member(out, "body_sha256", NULL);
     }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
@@ -247,106 +226,26 @@ ngx_http_zt_audit_write(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         len = ngx_min(ctx->body.len, lcf->audit_body_max);
         s.data = ctx->body.data;
         s.len = len;
-        ngx_http_zt_audit_str(out, "body", &s);
-
-        if (len < ctx->body.len) {
-            ngx_http_zt_audit_raw(out, (u_char *) ",\"body_truncated\":true",
-                                  sizeof(",\"body_truncated\":true") - 1);
-
-        } else {
-            ngx_http_zt_audit_raw(out, (u_char *) ",\"body_truncated\":false",
-                                  sizeof(",\"body_truncated\":false") - 1);
-        }
+        ngx_http_zt_json_member(out, "body", &s);
+        ngx_http_zt_json_key(out, "body_truncated");
+        ngx_http_zt_json_bool(out, len < ctx->body.len);
     }
 
-    p = ngx_sprintf(buf, ",\"masked\":%ui", ctx->masked);
-    ngx_http_zt_audit_raw(out, buf, p - buf);
+    ngx_http_zt_json_key(out, "masked");
+    ngx_http_zt_json_int(out, ctx->masked);
+
+    ngx_http_zt_usage_audit(r, ctx, out);
 
     if (ctx->id.fp[0]) {
         s.data = ctx->id.fp;
         s.len = NGX_HTTP_ZT_FP_LEN;
-        ngx_http_zt_audit_str(out, "token_fp", &s);
+        ngx_http_zt_json_member(out, "token_fp", &s);
 
     } else {
-        ngx_http_zt_audit_str(out, "token_fp", NULL);
+        ngx_http_zt_json_member(out, "token_fp", NULL);
     }
 
-    ngx_http_zt_audit_raw(out, (u_char *) "}", 1);
-}
-
-
-static void
-ngx_http_zt_audit_raw(ngx_http_zt_audit_out_t *out, u_char *s, size_t len)
-{
-    if (out->count) {
-        out->size += len;
-        return;
-    }
-
-    out->last = ngx_cpymem(out->last, s, len);
-}
-
-
-/* ,"key":"escaped value" or ,"key":null */
-
-static void
-ngx_http_zt_audit_str(ngx_http_zt_audit_out_t *out, char *key,
-    ngx_str_t *value)
-{
-    ngx_http_zt_audit_raw(out, (u_char *) ",\"", 2);
-    ngx_http_zt_audit_raw(out, (u_char *) key, ngx_strlen(key));
-
-    if (value == NULL || value->data == NULL) {
-        ngx_http_zt_audit_raw(out, (u_char *) "\":null", 6);
-        return;
-    }
-
-    ngx_http_zt_audit_raw(out, (u_char *) "\":\"", 3);
-
-    if (out->count) {
-        out->size += ngx_http_zt_json_escape_len(value->data, value->len);
-
-    } else {
-        out->last = ngx_http_zt_json_escape(out->last, value->data,
-                                            value->len);
-    }
-
-    ngx_http_zt_audit_raw(out, (u_char *) "\"", 1);
-}
-
-
-static void
-ngx_http_zt_audit_list(ngx_http_zt_audit_out_t *out, char *key,
-    ngx_array_t *list)
-{
-    ngx_str_t   *item;
-    ngx_uint_t   i;
-
-    ngx_http_zt_audit_raw(out, (u_char *) ",\"", 2);
-    ngx_http_zt_audit_raw(out, (u_char *) key, ngx_strlen(key));
-    ngx_http_zt_audit_raw(out, (u_char *) "\":[", 3);
-
-    if (list) {
-        item = list->elts;
-
-        for (i = 0; i < list->nelts; i++) {
-            ngx_http_zt_audit_raw(out, (u_char *) (i ? ",\"" : "\""),
-                                  i ? 2 : 1);
-
-            if (out->count) {
-                out->size += ngx_http_zt_json_escape_len(item[i].data,
-                                                         item[i].len);
-
-            } else {
-                out->last = ngx_http_zt_json_escape(out->last, item[i].data,
-                                                    item[i].len);
-            }
-
-            ngx_http_zt_audit_raw(out, (u_char *) "\"", 1);
-        }
-    }
-
-    ngx_http_zt_audit_raw(out, (u_char *) "]", 1);
+    ngx_http_zt_json_close(out, '}');
 }
 
 
@@ -458,24 +357,23 @@ ngx_http_zt_claim_variable(ngx_http_request_t *r,
     char               *dump;
     size_t              len;
     json_t             *value, *claims;
+    ngx_str_t           claim;
     ngx_http_zt_ctx_t  *ctx;
-    u_char              key[256];
 
     ctx = ngx_http_zt_audit_ctx(r);
 
-    len = name->len - (sizeof("zt_claim_") - 1);
-
     claims = ctx ? ngx_http_zt_jwt_claims(r, &ctx->id) : NULL;
 
-    if (claims == NULL || len >= sizeof(key)) {
+    claim.data = name->data + sizeof("zt_claim_") - 1;
+    claim.len = name->len - (sizeof("zt_claim_") - 1);
+
+    if (claims == NULL
+        || ngx_http_zt_jwt_claim(claims, &claim, &value, r->connection->log)
+           != NGX_OK)
+    {
         v->not_found = 1;
         return NGX_OK;
     }
-
-    p = ngx_cpymem(key, name->data + sizeof("zt_claim_") - 1, len);
-    *p = '\0';
-
-    value = json_object_get(claims, (char *) key);
 
     if (value == NULL || json_is_null(value)) {
         v->not_found = 1;

@@ -3,30 +3,86 @@
  * The request body, for the rules (and the audit) that look at it: read
  * whole in the access phase without blocking the worker, left where nginx
  * keeps it so that proxy_pass sends it unchanged, seen as one contiguous
- * buffer (nginx's own when it has one, else a copy), then hashed and
- * parsed as JSON at most once.
+ * buffer (nginx's own when it has one, else a copy), judged once before
+ * any rule runs (read as the model server will read it, or refused), then
+ * hashed and parsed as JSON at most once.
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+
+static ngx_int_t ngx_http_zt_body_encoding(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx);
+static ngx_int_t ngx_http_zt_body_type(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx);
+static ngx_table_elt_t *ngx_http_zt_body_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_uint_t n);
+static ngx_int_t ngx_http_zt_body_content_type(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_str_t *value);
+static u_char *ngx_http_zt_body_param_value(u_char *p, u_char *last,
+    ngx_str_t *value, u_char *buf, size_t size);
 static void ngx_http_zt_body_post(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_body_collect(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
 static ngx_int_t ngx_http_zt_body_result(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
-static ngx_uint_t ngx_http_zt_body_is_json(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_body_judge(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_uint_t needs);
+static ngx_uint_t ngx_http_zt_body_bom(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_body_json_like(u_char *p, u_char *last);
+static ngx_int_t ngx_http_zt_body_refuse(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_uint_t status, char *code, char *what,
+    char *why, size_t offset);
 
 
 /*
- * NGX_OK: the body is in ctx->body.
+ * What a location needs of the request body: whoever reads or judges the
+ * body for a new purpose says so here, and only here.
+ */
+
+ngx_uint_t
+ngx_http_zt_body_needs(ngx_http_zt_loc_conf_t *lcf)
+{
+    ngx_uint_t  needs;
+
+    needs = 0;
+
+    if (lcf->audit_body) {
+        needs |= NGX_HTTP_ZT_BODY_READ;
+    }
+
+    if (lcf->policy.body_re) {
+        needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
+                 |NGX_HTTP_ZT_BODY_STRINGS;
+    }
+
+    if (lcf->policy.body_json) {
+        needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
+                 |NGX_HTTP_ZT_BODY_VALUES;
+    }
+
+    /* the usage estimate: what the model reads, its limits if JSON */
+
+    if (lcf->usage.limits) {
+        needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
+                 |NGX_HTTP_ZT_BODY_BUILD;
+    }
+
+    return needs;
+}
+
+
+/*
+ * NGX_OK: the body is in ctx->body (and, if the location judges it, it was
+ *     judged good).
  * NGX_AGAIN: the rest of the body is on its way; the access handler
  *     returns NGX_DONE, and once the body is in, the phases run again,
  *     where this returns the outcome.
- * NGX_HTTP_REQUEST_ENTITY_TOO_LARGE: larger than zt_body_max.
- * NGX_HTTP_BAD_REQUEST: a JSON content type, the body does not parse, and
- *     a zt_policy rule of the location looks at the body.
+ * 400, 413, 415: refused, ctx->body_refusal says why.
  * Other NGX_HTTP_* codes and NGX_ERROR: reading failed.
+ *
+ * Called again, it returns the same outcome.
  */
 
 ngx_int_t
@@ -35,12 +91,25 @@ ngx_http_zt_body_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 {
     ngx_int_t  rc;
 
+    if (ctx->body_refusal) {
+        return ctx->body_refusal->status;
+    }
+
     if (ctx->body_read || ctx->body_too_large || ctx->body_error) {
         return ngx_http_zt_body_result(r, ctx);
     }
 
     if (ctx->waiting_body) {
         return NGX_AGAIN;
+    }
+
+    /* a compressed body is refused before any byte of it is read */
+
+    if (ngx_http_zt_body_needs(lcf) & NGX_HTTP_ZT_BODY_JUDGE) {
+        rc = ngx_http_zt_body_encoding(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     /* a chunked body has no length yet: it is measured once read */
@@ -52,7 +121,7 @@ ngx_http_zt_body_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
                       lcf->body_max);
 
         ctx->body_too_large = 1;
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return ngx_http_zt_body_result(r, ctx);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_zt_body_post);
@@ -88,6 +157,300 @@ ngx_http_zt_body_read(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_finalize_request(r, NGX_DONE);
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A Content-Encoding the model server would inflate: the body is not
+ * inflated here, the request is refused, before a byte of it is read.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_encoding(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+{
+    u_char           *p, *last;
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  name = ngx_string("Content-Encoding");
+
+    for (n = 0; (h = ngx_http_zt_body_header(r, &name, n)); n++) {
+
+        /* "identity" alone, in any case, is no encoding at all */
+
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (last - p == sizeof("identity") - 1
+            && ngx_strncasecmp(p, (u_char *) "identity",
+                               sizeof("identity") - 1) == 0)
+        {
+            continue;
+        }
+
+        return ngx_http_zt_body_refuse(r, ctx,
+                               NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                               "unsupported_content_encoding",
+                               "request body has a Content-Encoding "
+                               "(only identity is accepted where rules "
+                               "read the body)", NULL, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A Content-Type with a decoding of its own (the percent-escapes of a
+ * form, the entities of XML, the transfer encodings of multipart parts),
+ * a charset other than UTF-8, or two types to choose from: refused.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_type(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+{
+    static ngx_str_t  name = ngx_string("Content-Type");
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_zt_body_header(r, &name, 1) != NULL) {
+        return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_content_type",
+                                       "request has more than one "
+                                       "Content-Type header", NULL, 0);
+    }
+
+    return ngx_http_zt_body_content_type(r, ctx,
+                                         &r->headers_in.content_type->value);
+}
+
+
+/* the request header called name that comes after n others so called */
+
+static ngx_table_elt_t *
+ngx_http_zt_body_header(ngx_http_request_t *r, ngx_str_t *name, ngx_uint_t n)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0
+            && n-- == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ),
+ * case-insensitive: JSON (ctx->body_json_type), plain text, or refused.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_content_type(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    u_char      *p, *last, *start;
+    u_char       buf[16];
+    size_t       len;
+    ngx_str_t    name, v;
+    ngx_uint_t   charset;
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    start = p;
+
+    while (p < last && *p != ';' && *p != ' ' && *p != '\t') {
+        p++;
+    }
+
+    len = p - start;
+
+    if (len == sizeof("text/plain") - 1
+        && ngx_strncasecmp(start, (u_char *) "text/plain", len) == 0)
+    {
+        ctx->body_json_type = 0;
+
+    } else if ((len == sizeof("application/json") - 1
+                && ngx_strncasecmp(start, (u_char *) "application/json", len)
+                   == 0)
+               || (len > sizeof("/+json") - 1
+                   && ngx_strlchr(start, p, '/') != NULL
+                   && ngx_strncasecmp(p - (sizeof("+json") - 1),
+                                      (u_char *) "+json",
+                                      sizeof("+json") - 1) == 0))
+    {
+        ctx->body_json_type = 1;
+
+    } else {
+        goto unsupported;
+    }
+
+    charset = 0;
+
+    for ( ;; ) {
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        if (*p++ != ';') {
+            goto unsupported;
+        }
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == last || *p == ';') {
+            continue;
+        }
+
+        name.data = p;
+
+        while (p < last && *p != '=' && *p != ';' && *p != ' '
+               && *p != '\t')
+        {
+            p++;
+        }
+
+        name.len = p - name.data;
+
+        if (p == last || *p != '=' || name.len == 0) {
+            goto unsupported;
+        }
+
+        p = ngx_http_zt_body_param_value(p + 1, last, &v, buf, sizeof(buf));
+        if (p == NULL) {
+            goto unsupported;
+        }
+
+        /* charset*= (RFC 2231) names a charset too */
+
+        if (name.len < sizeof("charset") - 1
+            || ngx_strncasecmp(name.data, (u_char *) "charset",
+                               sizeof("charset") - 1) != 0
+            || (name.len > sizeof("charset") - 1
+                && name.data[sizeof("charset") - 1] != '*'))
+        {
+            continue;
+        }
+
+        if (charset++
+            || name.len != sizeof("charset") - 1
+            || v.data == NULL
+            || !((v.len == sizeof("utf-8") - 1
+                  && ngx_strncasecmp(v.data, (u_char *) "utf-8",
+                                     sizeof("utf-8") - 1) == 0)
+                 || (v.len == sizeof("utf8") - 1
+                     && ngx_strncasecmp(v.data, (u_char *) "utf8",
+                                        sizeof("utf8") - 1) == 0)))
+        {
+            return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           "unsupported_charset",
+                                           "request body charset is not "
+                                           "UTF-8 (Content-Type charset)",
+                                           NULL, 0);
+        }
+    }
+
+    return NGX_OK;
+
+unsupported:
+
+    return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                   "unsupported_media_type",
+                                   "request body type is refused where "
+                                   "rules read the body: send JSON "
+                                   "(application/json) or plain text "
+                                   "(text/plain, or no Content-Type)",
+                                   NULL, 0);
+}
+
+
+/*
+ * A parameter's value, a token or a quoted-string (unquoted into buf; a
+ * value too long for buf is given as NULL: no charset name is that long).
+ * Returns where the value ends, NULL if it is malformed.
+ */
+
+static u_char *
+ngx_http_zt_body_param_value(u_char *p, u_char *last, ngx_str_t *value,
+    u_char *buf, size_t size)
+{
+    size_t  n;
+
+    if (p < last && *p == '"') {
+        n = 0;
+
+        for (p++; p < last && *p != '"'; p++) {
+            if (*p == '\\' && ++p == last) {
+                return NULL;
+            }
+
+            if (n < size) {
+                buf[n] = *p;
+            }
+
+            n++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        value->data = (n <= size) ? buf : NULL;
+        value->len = n;
+
+        return p + 1;
+    }
+
+    value->data = p;
+
+    while (p < last && *p != ';' && *p != ' ' && *p != '\t') {
+        p++;
+    }
+
+    value->len = p - value->data;
+
+    return p;
 }
 
 
@@ -224,10 +587,20 @@ ngx_http_zt_body_collect(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 static ngx_int_t
 ngx_http_zt_body_result(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
+    ngx_int_t                rc;
+    ngx_uint_t               needs;
     ngx_http_zt_loc_conf_t  *lcf;
 
+    if (ctx->body_refusal) {
+        return ctx->body_refusal->status;
+    }
+
     if (ctx->body_too_large) {
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return ngx_http_zt_body_refuse(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "request_too_large",
+                                       "the request body exceeds "
+                                       "zt_body_max", NULL, 0);
     }
 
     if (ctx->body_error) {
@@ -236,22 +609,276 @@ ngx_http_zt_body_result(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
+    needs = ngx_http_zt_body_needs(lcf);
+
     /* a body read for the audit alone is not judged */
 
-    if (lcf->policy.body && ngx_http_zt_body_is_json(r)) {
+    if (!(needs & NGX_HTTP_ZT_BODY_JUDGE) || ctx->body_judged) {
+        return NGX_OK;
+    }
 
-        (void) ngx_http_zt_body_json(r, ctx);
+    ctx->body_judged = 1;
 
-        if (ctx->body_error) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_zt_body_judge(r, ctx, needs);
+
+    if (rc == NGX_ERROR) {
+        ctx->body_error = 1;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Reads the body as the model server will, or refuses it, before any rule
+ * looks at it.  A body that a JSON reader would take for JSON (a JSON
+ * content type, a location with json: rules, or text that starts as JSON
+ * does) must be one strict JSON document: then the rules see its values
+ * and every string unescaped.  Any other body is UTF-8 text, seen as it
+ * is.  No byte order mark, no NUL (UTF-16 and UTF-32 hide in those), no
+ * invalid UTF-8: a reader might decode such bytes as another text.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_uint_t needs)
+{
+    u_char                   *p, *last, *bad;
+    ngx_int_t                 rc;
+    ngx_http_zt_json_read_t   rd;
+
+    p = ctx->body.data;
+    last = p + ctx->body.len;
+
+    /*
+     * No body, no document: json: finds nothing, body~ sees "", and a
+     * stray Content-Type (on a GET, say) decodes nothing.
+     */
+
+    if (p == last) {
+        ctx->body_json_parsed = 1;
+        return NGX_OK;
+    }
+
+    rc = ngx_http_zt_body_type(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_zt_body_bom(p, last)) {
+        return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_encoding",
+                                       "request body is not UTF-8 text",
+                                       "byte order mark", 0);
+    }
+
+    if (!(needs & NGX_HTTP_ZT_BODY_VALUES)
+        && !ctx->body_json_type
+        && !ngx_http_zt_body_json_like(p, last))
+    {
+        bad = ngx_http_zt_utf8_text(p, last);
+
+        if (bad != last) {
+            return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_encoding",
+                                           "request body is not UTF-8 text",
+                                           *bad ? "invalid UTF-8"
+                                                : "NUL byte",
+                                           bad - p);
         }
 
-        if (ctx->body_json_invalid) {
-            return NGX_HTTP_BAD_REQUEST;
+        ctx->body_json_parsed = 1;
+
+        return NGX_OK;
+    }
+
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+
+    rd.pool = r->pool;
+    rd.build = (needs & (NGX_HTTP_ZT_BODY_VALUES|NGX_HTTP_ZT_BODY_BUILD))
+               ? 1 : 0;
+
+    if (needs & NGX_HTTP_ZT_BODY_STRINGS) {
+        rd.strings = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));
+        if (rd.strings == NULL) {
+            return NGX_ERROR;
         }
     }
 
+    rc = ngx_http_zt_json_read(&rd, p, last - p);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        switch (rd.kind) {
+
+        case NGX_HTTP_ZT_JSON_DUPLICATE:
+            return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           "duplicate_member",
+                                           "request body is not valid JSON",
+                                           rd.why, rd.offset);
+
+        case NGX_HTTP_ZT_JSON_ENCODING:
+            return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_encoding",
+                                           "request body is not valid JSON",
+                                           rd.why, rd.offset);
+
+        default:
+            return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_json",
+                                           "request body is not valid JSON",
+                                           rd.why, rd.offset);
+        }
+    }
+
+    ctx->body_strings = rd.strings;
+
+    if (rd.build) {
+        if (ngx_http_zt_json_cleanup_add(r->pool, rd.root) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->body_json = rd.root;
+        ctx->body_json_parsed = 1;
+    }
+
     return NGX_OK;
+}
+
+
+/* UTF-8, UTF-16 and UTF-32 byte order marks */
+
+static ngx_uint_t
+ngx_http_zt_body_bom(u_char *p, u_char *last)
+{
+    size_t  n;
+
+    n = last - p;
+
+    return (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+           || (n >= 2 && p[0] == 0xfe && p[1] == 0xff)
+           || (n >= 2 && p[0] == 0xff && p[1] == 0xfe)
+           || (n >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0xfe
+               && p[3] == 0xff);
+}
+
+
+/*
+ * Text whose first character, past any white space (Unicode's too, as a
+ * lenient reader skips it), opens an object, an array or a string: a JSON
+ * reader would read it, so it is judged as JSON.
+ */
+
+static ngx_uint_t
+ngx_http_zt_body_json_like(u_char *p, u_char *last)
+{
+    size_t  n;
+
+    while (p < last) {
+
+        switch (*p) {
+
+        case '{':
+        case '[':
+        case '"':
+            return 1;
+
+        case ' ': case '\t': case '\n': case '\v': case '\f': case '\r':
+            p++;
+            continue;
+        }
+
+        n = last - p;
+
+        /* U+0085, U+00A0 */
+
+        if (n >= 2 && p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0)) {
+            p += 2;
+            continue;
+        }
+
+        if (n < 3) {
+            return 0;
+        }
+
+        /* U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 */
+
+        if ((p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80)
+            || (p[0] == 0xe2 && p[1] == 0x80
+                && (p[2] <= 0x8a || p[2] == 0xa8 || p[2] == 0xa9
+                    || p[2] == 0xaf))
+            || (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f)
+            || (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)
+            || (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf))
+        {
+            p += 3;
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Refuses the request: ctx->body_refusal holds what the client is told,
+ * said once in the error log at the info level.
+ */
+
+static ngx_int_t
+ngx_http_zt_body_refuse(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_uint_t status, char *code, char *what, char *why, size_t offset)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_http_zt_body_refusal_t  *refusal;
+
+    refusal = ngx_palloc(r->pool, sizeof(ngx_http_zt_body_refusal_t));
+    if (refusal == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(what);
+
+    if (why) {
+        len += sizeof(": ") - 1 + ngx_strlen(why)
+               + sizeof(" at offset ") - 1 + NGX_SIZE_T_LEN;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    refusal->status = status;
+    refusal->code.data = (u_char *) code;
+    refusal->code.len = ngx_strlen(code);
+    refusal->message.data = p;
+
+    if (why) {
+        p = ngx_sprintf(p, "%s: %s at offset %uz", what, why, offset);
+
+    } else {
+        p = ngx_cpymem(p, what, ngx_strlen(what));
+    }
+
+    refusal->message.len = p - refusal->message.data;
+
+    ctx->body_refusal = refusal;
+
+    if (status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "zt: %V, refused with %ui %V", &refusal->message,
+                      status, &refusal->code);
+    }
+
+    return status;
 }
 
 
@@ -279,18 +906,59 @@ ngx_http_zt_body_sha256(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 
 
 /*
- * The body parsed as JSON whatever its content type says, once; NULL when
- * it was not read, is empty or is not JSON (ctx->body_json_invalid), or on
- * an error (ctx->body_error).  A duplicate member name is not JSON here:
- * the upstream might pick the other value than the one the rules saw.
+ * body~RE and body~*RE: the raw bytes match, or, for a JSON body, one of
+ * its strings (member names too) does, unescaped: "\u0064rop" is what the
+ * model reads as "drop".  1, 0, or NGX_ERROR when it cannot be told.
+ */
+
+ngx_int_t
+ngx_http_zt_body_match(ngx_http_zt_ctx_t *ctx, ngx_http_zt_regex_t *re)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (!ctx->body_read) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_zt_regex_match(re, ctx->body.data, ctx->body.len);
+
+    if (rc != 0 || ctx->body_strings == NULL) {
+        return rc;
+    }
+
+    s = ctx->body_strings->elts;
+
+    for (i = 0; i < ctx->body_strings->nelts; i++) {
+
+        if (s[i].len < re->min) {
+            continue;
+        }
+
+        rc = ngx_http_zt_regex_match(re, s[i].data, s[i].len);
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The body's JSON values, built once: NULL when the body was not read, is
+ * empty or is not JSON (ctx->body_json_invalid), or on an error
+ * (ctx->body_error).  A judged body has them already when the location
+ * has json: rules; a masking condition may ask for them elsewhere.
  */
 
 json_t *
 ngx_http_zt_body_json(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
-    json_t        *json;
-    ngx_uint_t     level;
-    json_error_t   error;
+    ngx_int_t                 rc;
+    ngx_http_zt_json_read_t   rd;
 
     if (ctx->body_json_parsed || !ctx->body_read) {
         return ctx->body_json;
@@ -302,77 +970,32 @@ ngx_http_zt_body_json(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NULL;
     }
 
-    json = ngx_http_zt_json_parse(r->pool, ctx->body.data, ctx->body.len);
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+    rd.pool = r->pool;
+    rd.build = 1;
 
-    if (json == NULL) {
-        json = json_loadb((const char *) ctx->body.data, ctx->body.len,
-                          JSON_DECODE_ANY|JSON_REJECT_DUPLICATES
-                          |JSON_ALLOW_NUL,
-                          &error);
-    }
+    rc = ngx_http_zt_json_read(&rd, ctx->body.data, ctx->body.len);
 
-    if (json == NULL) {
-        ctx->body_json_invalid = 1;
-
-        /* the position only: jansson's message quotes the body */
-
-        level = ngx_http_zt_body_is_json(r) ? NGX_LOG_INFO : NGX_LOG_DEBUG;
-
-        ngx_log_error(level, r->connection->log, 0,
-                      "zt: request body is not valid JSON "
-                      "(line %d, column %d)", error.line, error.column);
-        return NULL;
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, json) != NGX_OK) {
+    if (rc == NGX_ERROR) {
         ctx->body_error = 1;
         return NULL;
     }
 
-    ctx->body_json = json;
+    if (rc == NGX_DECLINED) {
+        ctx->body_json_invalid = 1;
 
-    return json;
-}
-
-
-/* application/json and any type/subtype+json, parameters aside */
-
-static ngx_uint_t
-ngx_http_zt_body_is_json(ngx_http_request_t *r)
-{
-    u_char  *p, *last, *semi;
-    size_t   len;
-
-    if (r->headers_in.content_type == NULL) {
-        return 0;
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "zt: request body is not valid JSON: %s at offset %uz",
+                       rd.why, rd.offset);
+        return NULL;
     }
 
-    p = r->headers_in.content_type->value.data;
-    last = p + r->headers_in.content_type->value.len;
-
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
+    if (ngx_http_zt_json_cleanup_add(r->pool, rd.root) != NGX_OK) {
+        ctx->body_error = 1;
+        return NULL;
     }
 
-    semi = ngx_strlchr(p, last, ';');
+    ctx->body_json = rd.root;
 
-    if (semi) {
-        last = semi;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    len = last - p;
-
-    if (len == sizeof("application/json") - 1
-        && ngx_strncasecmp(p, (u_char *) "application/json", len) == 0)
-    {
-        return 1;
-    }
-
-    return len > sizeof("+json") - 1
-           && ngx_strncasecmp(last - (sizeof("+json") - 1),
-                              (u_char *) "+json", sizeof("+json") - 1) == 0;
+    return rd.root;
 }

@@ -1,15 +1,19 @@
 
 /*
- * Just-in-time grants (SPEC section 6): a reviewer gives a subject a scope
- * until it expires, through the API of a zt_approval_api location; the
- * access phase looks a subject's grants up only when a scope= condition
- * failed on the token's own scopes (ngx_http_zt_grant_load()).
+ * Just-in-time grants: a reviewer gives a subject of an issuer a scope
+ * until it expires, through the reviewer API (ngx_http_zt_api.c, which
+ * runs the operations below); the access phase looks a caller's grants up
+ * only when a scope= condition failed on the token's own scopes
+ * (ngx_http_zt_grant_load()).
  *
  * Redis layout (prefix from zt_redis):
- *   <prefix>grants:SUB   hash: SCOPE -> {"sub","scope","expires_at",
- *                        "granted_by","reason","created_at"} as JSON; the
- *                        key expires with its last grant
- *   <prefix>grants       channel: {"event":"grant"|"revoke",...}
+ *   <prefix>grant:N:ISS:SUB  hash: SCOPE -> {"iss","sub","scope",
+ *                            "expires_at","granted_by","granted_by_iss",
+ *                            "reason","created_at"} as JSON; N is the
+ *                            length of ISS in bytes, so that no two pairs
+ *                            share a key whatever they hold; the key
+ *                            expires with its last grant
+ *   <prefix>grants           channel: {"event":"grant"|"revoke",...}
  */
 
 
@@ -25,94 +29,114 @@
 
 static void ngx_http_zt_grant_loaded(ngx_http_request_t *r,
     redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_create(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, json_t *body);
-static void ngx_http_zt_grant_created(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_list(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx);
-static void ngx_http_zt_grant_listed(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static ngx_int_t ngx_http_zt_grant_revoke(ngx_http_request_t *r,
-    ngx_http_zt_ctx_t *ctx, ngx_http_zt_approval_t *api);
-static void ngx_http_zt_grant_revoked(ngx_http_request_t *r,
-    redisReply *reply, void *data);
+static void ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_grant_write(ngx_http_zt_json_out_t *out,
+    void *data);
+static void ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out,
+    void *data);
+static ngx_int_t ngx_http_zt_grant_key(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *iss, ngx_str_t *sub);
 static ngx_int_t ngx_http_zt_grant_name(json_t *v, ngx_str_t *s,
+    ngx_uint_t scope);
+static ngx_int_t ngx_http_zt_grant_name_valid(ngx_str_t *s,
     ngx_uint_t scope);
 
 
-/* KEYS: grants of a subject.  ARGV: now.  The scopes still active. */
-static char  ngx_http_zt_grant_lookup_lua[] =
-    "local out, now = {}, tonumber(ARGV[1])\n"
+/* a grant, as ngx_http_zt_grant_write() writes it */
+typedef struct {
+    char                       *event;      /* NULL: the grant itself */
+    ngx_str_t                  *iss;
+    ngx_str_t                  *sub;
+    ngx_str_t                  *scope;
+    ngx_str_t                  *by;
+    ngx_str_t                  *by_iss;
+    ngx_str_t                  *reason;
+    char                       *status;
+} ngx_http_zt_grant_json_t;
+
+
+/* KEYS: grants of a subject.  The scopes still active. */
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_lookup_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i])\n"
     "  end\n"
     "end\n"
-    "return out\n";
+    "return out\n",
+    1);
 
 
-/* KEYS: grants of a subject.  ARGV: now.  Active grants as JSON. */
-static char  ngx_http_zt_grant_list_lua[] =
-    "local out, now = {}, tonumber(ARGV[1])\n"
+/* KEYS: grants of a subject.  Active grants as JSON. */
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_list_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    "local out = {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, g = pcall(cjson.decode, all[i + 1])\n"
     "  if ok and type(g) == 'table' and tonumber(g.expires_at)\n"
-    "     and tonumber(g.expires_at) > now then\n"
+    "     and tonumber(g.expires_at) > zt_now then\n"
     "    table.insert(out, all[i + 1])\n"
     "  end\n"
     "end\n"
-    "return out\n";
+    "return out\n",
+    1);
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope expires_at granted_by reason
- * now channel deadline.  Drops the expired grants of the subject on the
+ * KEYS: grants of a subject.  ARGV: scope ttl grant channel message: the
+ * grant and the message are JSON objects the gateway wrote, but for their
+ * times and closing brace.  Drops the expired grants of the subject on the
  * way.
  */
-static char  ngx_http_zt_grant_create_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
-    "local now, last = tonumber(ARGV[6]), tonumber(ARGV[3])\n"
-    "local g = cjson.encode({sub = ARGV[1], scope = ARGV[2],\n"
-    "  expires_at = last, granted_by = ARGV[4], reason = ARGV[5],\n"
-    "  created_at = now})\n"
-    "redis.call('HSET', KEYS[1], ARGV[2], g)\n"
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_create_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    "local expires = zt_now + tonumber(ARGV[2])\n"
+    "local last = expires\n"
+    "local g = ARGV[3] .. ',\"expires_at\":' .. expires\n"
+    "  .. ',\"created_at\":' .. zt_now .. '}'\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], g)\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local ok, o = pcall(cjson.decode, all[i + 1])\n"
     "  local e = ok and type(o) == 'table' and tonumber(o.expires_at) or 0\n"
-    "  if e <= now then redis.call('HDEL', KEYS[1], all[i])\n"
+    "  if e <= zt_now then redis.call('HDEL', KEYS[1], all[i])\n"
     "  elseif e > last then last = e end\n"
     "end\n"
     "redis.call('EXPIREAT', KEYS[1], last)\n"
-    "redis.call('PUBLISH', ARGV[7], cjson.encode({event = 'grant',\n"
-    "  sub = ARGV[1], scope = ARGV[2], expires_at = tonumber(ARGV[3]),\n"
-    "  by = ARGV[4], reason = ARGV[5], at = now}))\n"
-    "return g\n";
+    "redis.call('PUBLISH', ARGV[4], ARGV[5] .. ',\"expires_at\":' .. expires\n"
+    "  .. ',\"at\":' .. zt_now .. '}')\n"
+    "return g\n",
+    1);
 
 
 /*
- * KEYS: grants of a subject.  ARGV: sub scope now revoked_by channel
- * deadline.  1 when an active grant was revoked.
+ * KEYS: grants of a subject.  ARGV: scope channel message (a JSON object
+ * but for its time and closing brace).  1 when an active grant was
+ * revoked.
  */
-static char  ngx_http_zt_grant_revoke_lua[] =
-    NGX_HTTP_ZT_REDIS_LATE_LUA
-    "local g = redis.call('HGET', KEYS[1], ARGV[2])\n"
+static ngx_http_zt_redis_script_t  ngx_http_zt_grant_revoke_lua =
+    ngx_http_zt_redis_script(
+    NGX_HTTP_ZT_REDIS_LUA
+    "local g = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not g then return 0 end\n"
-    "redis.call('HDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
     "local ok, o = pcall(cjson.decode, g)\n"
     "if not (ok and type(o) == 'table' and tonumber(o.expires_at)\n"
-    "        and tonumber(o.expires_at) > tonumber(ARGV[3])) then\n"
+    "        and tonumber(o.expires_at) > zt_now) then\n"
     "  return 0\n"
     "end\n"
-    "redis.call('PUBLISH', ARGV[5], cjson.encode({event = 'revoke',\n"
-    "  sub = ARGV[1], scope = ARGV[2], by = ARGV[4],\n"
-    "  at = tonumber(ARGV[3])}))\n"
-    "return 1\n";
+    "redis.call('PUBLISH', ARGV[2], ARGV[3] .. ',\"at\":' .. zt_now .. '}')\n"
+    "return 1\n",
+    1);
 
 
 /*
@@ -124,7 +148,8 @@ static char  ngx_http_zt_grant_revoke_lua[] =
 ngx_int_t
 ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
-    ngx_str_t                  args[5];
+    ngx_int_t                  rc;
+    ngx_str_t                  args[1];
     ngx_http_zt_grant_wait_t  *g;
 
     if (ctx->grants_loaded) {
@@ -154,7 +179,9 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         break;
     }
 
-    if (!ctx->verified || ctx->id.sub.len == 0) {
+    /* grants are given to an issuer's subject: a token without both has none */
+
+    if (!ctx->verified || ctx->id.iss.len == 0 || ctx->id.sub.len == 0) {
         ctx->grants = ngx_array_create(r->pool, 1, sizeof(ngx_str_t));
         if (ctx->grants == NULL) {
             return NGX_ERROR;
@@ -164,22 +191,16 @@ ngx_http_zt_grant_load(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_lookup_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_lookup_lua) - 1;
-    ngx_str_set(&args[2], "1");
-
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &ctx->id.sub)
-           != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
+    if (ngx_http_zt_grant_key(r, &args[0], &ctx->id.iss, &ctx->id.sub)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_loaded, NULL, 5,
-                                       args)
-        != NGX_OK)
-    {
+    rc = ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_lookup_lua, args, 1,
+                                ngx_http_zt_grant_loaded, NULL);
+
+    if (rc != NGX_DONE) {
         g->state = NGX_HTTP_ZT_REDIS_FAILED;
         return NGX_ERROR;
     }
@@ -236,8 +257,8 @@ ngx_http_zt_grant_loaded(ngx_http_request_t *r, redisReply *reply,
         ngx_memcpy(s->data, e->str, e->len);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "zt: sub \"%V\" holds a grant of scope \"%V\"",
-                      &ctx->id.sub, s);
+                      "zt: sub \"%V\" holds a grant of scope \"%V\" "
+                      "(iss \"%V\")", &ctx->id.sub, s, &ctx->id.iss);
     }
 
     ctx->grants_loaded = 1;
@@ -249,62 +270,70 @@ done:
 }
 
 
+/*
+ * The reviewer API's operations.  Each answers a bad request at once, or
+ * asks Redis and returns what ngx_http_zt_redis_eval() does; the answer
+ * to the reply is ngx_http_zt_grant_created() and the like, NGX_DECLINED
+ * when the reply is not what the script returns.
+ */
+
 ngx_int_t
-ngx_http_zt_grant_api(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *api, json_t *body)
+ngx_http_zt_grant_create(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, json_t *body, ngx_str_t *issuer,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    switch (api->op) {
-
-    case NGX_HTTP_ZT_API_GRANT_CREATE:
-        return ngx_http_zt_grant_create(r, ctx, body);
-
-    case NGX_HTTP_ZT_API_GRANT_LIST:
-        return ngx_http_zt_grant_list(r, ctx);
-
-    case NGX_HTTP_ZT_API_GRANT_REVOKE:
-        return ngx_http_zt_grant_revoke(r, ctx, api);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    json_t *body)
-{
-    time_t      ttl, now;
-    json_t     *v;
-    ngx_str_t   args[12], sub, scope, s;
-
-    ngx_str_set(&ctx->event, "grant.create");
+    time_t                    ttl;
+    json_t                   *v;
+    ngx_str_t                 args[6], iss, sub, scope, reason, s;
+    ngx_http_zt_grant_json_t  g;
 
     if (body == NULL) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "a grant needs a JSON body");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "a grant needs a JSON body");
     }
 
     if (ngx_http_zt_grant_name(json_object_get(body, "sub"), &sub, 0)
         != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"sub\" must be a non-empty "
-                                          "string");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"sub\" must be a non-empty "
+                                        "string");
+    }
+
+    v = json_object_get(body, "iss");
+
+    if (v == NULL || json_is_null(v)) {
+        if (issuer == NULL) {
+            return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request_error",
+                                            "issuer_required",
+                                            "name the subject's issuer with "
+                                            "\"iss\": the gateway accepts "
+                                            "tokens of more than one issuer");
+        }
+
+        iss = *issuer;
+
+    } else if (ngx_http_zt_grant_name(v, &iss, 0) != NGX_OK) {
+        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"iss\" must be a non-empty "
+                                        "string");
     }
 
     if (ngx_http_zt_grant_name(json_object_get(body, "scope"), &scope, 1)
         != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"scope\" must be one scope "
-                                          "name");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"scope\" must be one scope "
+                                        "name");
     }
 
     v = json_object_get(body, "ttl");
@@ -325,335 +354,363 @@ ngx_http_zt_grant_create(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 
     if (ttl == NGX_ERROR || ttl <= 0 || ttl > NGX_HTTP_ZT_GRANT_TTL_MAX) {
         return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_grant",
-                                          "\"ttl\" must be a time from 1s "
-                                          "to 7d, such as \"15m\"");
+                                        "invalid_request_error",
+                                        "invalid_grant",
+                                        "\"ttl\" must be a time from 1s "
+                                        "to 7d, such as \"15m\"");
     }
 
     v = json_object_get(body, "reason");
-    ngx_str_null(&args[8]);
+    ngx_str_null(&reason);
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) {
             return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request_error",
-                                              "invalid_grant",
-                                              "\"reason\" must be a string");
+                                            "invalid_request_error",
+                                            "invalid_grant",
+                                            "\"reason\" must be a string");
         }
 
-        args[8].data = (u_char *) json_string_value(v);
-        args[8].len = ngx_min(json_string_length(v),
-                              NGX_HTTP_ZT_GRANT_TEXT_MAX);
+        reason.data = (u_char *) json_string_value(v);
+        reason.len = ngx_min(json_string_length(v),
+                             NGX_HTTP_ZT_GRANT_TEXT_MAX);
 
-        while (args[8].len < json_string_length(v) && args[8].len
-               && (args[8].data[args[8].len] & 0xc0) == 0x80)
+        while (reason.len < json_string_length(v) && reason.len
+               && (reason.data[reason.len] & 0xc0) == 0x80)
         {
-            args[8].len--;
+            reason.len--;
         }
     }
 
     /* like approvals: nobody widens their own access */
 
-    if (sub.len == ctx->id.sub.len
-        && ngx_strncmp(sub.data, ctx->id.sub.data, sub.len) == 0)
+    if (sub.len == reviewer->sub.len
+        && ngx_strncmp(sub.data, reviewer->sub.data, sub.len) == 0
+        && iss.len == reviewer->iss.len
+        && ngx_strncmp(iss.data, reviewer->iss.data, iss.len) == 0)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: sub \"%V\" tried to grant themselves scope "
-                      "\"%V\"", &ctx->id.sub, &scope);
+                      "zt: sub \"%V\" of \"%V\" tried to grant themselves "
+                      "scope \"%V\"", &reviewer->sub, &reviewer->iss,
+                      &scope);
 
         return ngx_http_zt_answer_error(r, NGX_HTTP_FORBIDDEN,
-                                          "permission_error", "self_grant",
-                                          "a reviewer cannot grant "
-                                          "themselves a scope");
+                                        "permission_error", "self_grant",
+                                        "a reviewer cannot grant "
+                                        "themselves a scope");
     }
 
-    now = ngx_time();
+    args[1] = scope;
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_create_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_create_lua) - 1;
-    ngx_str_set(&args[2], "1");
+    g.event = NULL;
+    g.iss = &iss;
+    g.sub = &sub;
+    g.scope = &scope;
+    g.by = &reviewer->sub;
+    g.by_iss = &reviewer->iss;
+    g.reason = &reason;
+    g.status = NULL;
 
-    args[4] = sub;
-    args[5] = scope;
-    args[7] = ctx->id.sub;
+    if (ngx_http_zt_grant_key(r, &args[0], &iss, &sub) != NGX_OK
+        || ngx_http_zt_redis_number(r, &args[2], ttl) != NGX_OK
+        || ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                                  &args[3])
+           != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[4], "grants", NULL) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[6], now + ttl) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[9], now) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[10], "grants", NULL) != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[11]) != NGX_OK)
+    g.event = "grant";
+
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                               &args[5])
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "zt: \"%V\" grants scope \"%V\" to sub \"%V\" for %T s",
-                  &ctx->id.sub, &scope, &sub, ttl);
+                  "zt: \"%V\" grants scope \"%V\" to sub \"%V\" of \"%V\" "
+                  "for %T s", &reviewer->sub, &scope, &sub, &iss, ttl);
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_created, NULL,
-                                       12, args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_create_lua, args, 6,
+                                  handler, data);
 }
 
 
-static void
-ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_grant_created(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char             *p;
-    size_t              len;
-    ngx_http_zt_ctx_t  *ctx;
+    u_char  *p;
+    size_t   len;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        return NGX_DECLINED;
     }
 
     len = sizeof("{\"grant\":}\n") - 1 + reply->len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_sprintf(p, "{\"grant\":%*s}\n", reply->len, reply->str);
 
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r,
-                                                NGX_HTTP_CREATED, p, len));
+    return ngx_http_zt_answer_json(r, NGX_HTTP_CREATED, p, len);
 }
 
 
-static ngx_int_t
-ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
+ngx_int_t
+ngx_http_zt_grant_list(ngx_http_request_t *r, ngx_str_t *iss, ngx_str_t *sub,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    u_char     *dst, *src;
-    ngx_str_t   args[5], sub;
+    ngx_str_t  key;
 
-    ngx_str_set(&ctx->event, "grant.list");
-
-    if (ngx_http_arg(r, (u_char *) "sub", 3, &sub) != NGX_OK
-        || sub.len == 0)
-    {
-        return ngx_http_zt_answer_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request_error",
-                                          "invalid_request",
-                                          "grants are listed by subject: "
-                                          "?sub=");
-    }
-
-    dst = ngx_pnalloc(r->pool, sub.len);
-    if (dst == NULL) {
+    if (ngx_http_zt_grant_key(r, &key, iss, sub) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    src = sub.data;
-    sub.data = dst;
-    ngx_unescape_uri(&dst, &src, sub.len, 0);
-    sub.len = dst - sub.data;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_list_lua, &key, 1,
+                                  handler, data);
+}
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_list_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_list_lua) - 1;
-    ngx_str_set(&args[2], "1");
 
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[4], ngx_time()) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+ngx_int_t
+ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_str_t  json;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_DECLINED;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_listed, NULL, 5,
-                                       args)
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_list, reply,
+                               &json)
         != NGX_OK)
     {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_DONE;
+    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
 }
 
 
+/* {"grants":[GRANT,...]}\n: the grants as the create script stored them */
+
 static void
-ngx_http_zt_grant_listed(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_http_zt_grant_write_list(ngx_http_zt_json_out_t *out, void *data)
 {
-    u_char             *p, *last;
-    size_t              len;
-    ngx_uint_t          i;
-    redisReply         *e;
-    ngx_http_zt_ctx_t  *ctx;
+    redisReply *reply = data;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
-    }
+    ngx_uint_t   i;
+    redisReply  *e;
 
-    len = sizeof("{\"grants\":[]}\n") - 1;
-
-    for (i = 0; i < reply->elements; i++) {
-        len += reply->element[i]->len + 1;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    last = ngx_cpymem(p, "{\"grants\":[", sizeof("{\"grants\":[") - 1);
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grants");
+    ngx_http_zt_json_open(out, '[');
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
 
-        if (e->type != REDIS_REPLY_STRING) {
-            continue;
+        if (e->type == REDIS_REPLY_STRING) {
+            ngx_http_zt_json_text(out, (u_char *) e->str, e->len);
         }
-
-        if (last[-1] != '[') {
-            *last++ = ',';
-        }
-
-        last = ngx_cpymem(last, e->str, e->len);
     }
 
-    last = ngx_cpymem(last, "]}\n", 3);
-
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           last - p));
+    ngx_http_zt_json_close(out, ']');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
 }
 
 
-static ngx_int_t
-ngx_http_zt_grant_revoke(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
-    ngx_http_zt_approval_t *api)
+ngx_int_t
+ngx_http_zt_grant_revoke(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *iss, ngx_str_t *sub,
+    ngx_str_t *scope, ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    ngx_str_t  args[10];
+    ngx_str_t                 args[4];
+    ngx_http_zt_grant_json_t  g;
 
-    ngx_str_set(&ctx->event, "grant.revoke");
-
-    if (api->sub.len == 0 || api->sub.len > NGX_HTTP_ZT_GRANT_NAME_MAX
-        || api->scope.len == 0
-        || api->scope.len > NGX_HTTP_ZT_GRANT_NAME_MAX)
+    if (ngx_http_zt_grant_name_valid(iss, 0) != NGX_OK
+        || ngx_http_zt_grant_name_valid(sub, 0) != NGX_OK
+        || ngx_http_zt_grant_name_valid(scope, 1) != NGX_OK)
     {
         return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
-                                          "not_found_error", "grant_unknown",
-                                          "no such grant");
+                                        "not_found_error", "grant_unknown",
+                                        "no such grant");
     }
 
-    ngx_str_set(&args[0], "EVAL");
-    args[1].data = (u_char *) ngx_http_zt_grant_revoke_lua;
-    args[1].len = sizeof(ngx_http_zt_grant_revoke_lua) - 1;
-    ngx_str_set(&args[2], "1");
+    g.event = "revoke";
+    g.iss = iss;
+    g.sub = sub;
+    g.scope = scope;
+    g.by = &reviewer->sub;
+    g.by_iss = &reviewer->iss;
+    g.reason = NULL;
+    g.status = NULL;
 
-    args[4] = api->sub;
-    args[5] = api->scope;
-    args[7] = ctx->id.sub;
+    args[1] = *scope;
 
-    if (ngx_http_zt_approval_key(r, &args[3], "grants:", &api->sub) != NGX_OK
-        || ngx_http_zt_approval_time(r, &args[6], ngx_time()) != NGX_OK
-        || ngx_http_zt_approval_key(r, &args[8], "grants", NULL) != NGX_OK
-        || ngx_http_zt_redis_deadline(r, &args[9]) != NGX_OK)
+    if (ngx_http_zt_grant_key(r, &args[0], iss, sub) != NGX_OK
+        || ngx_http_zt_redis_key(r, &args[2], "grants", NULL) != NGX_OK
+        || ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write, &g,
+                                  &args[3])
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_zt_redis_command_argv(r, ngx_http_zt_grant_revoked, api, 10,
-                                       args)
-        != NGX_OK)
-    {
-        ngx_str_set(&ctx->event, "grant.error");
-        return ngx_http_zt_redis_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_zt_redis_eval(r, &ngx_http_zt_grant_revoke_lua, args, 4,
+                                  handler, data);
 }
 
 
-static void
-ngx_http_zt_grant_revoked(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_int_t
+ngx_http_zt_grant_revoked(ngx_http_request_t *r,
+    ngx_http_zt_identity_t *reviewer, ngx_str_t *iss, ngx_str_t *sub,
+    ngx_str_t *scope, redisReply *reply)
 {
-    ngx_http_zt_approval_t *api = data;
+    ngx_str_t                 json;
+    ngx_http_zt_grant_json_t  revoked;
 
-    u_char             *p;
-    size_t              len;
-    ngx_int_t           rc;
-    ngx_http_zt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_str_set(&ctx->event, "grant.error");
-        ngx_http_finalize_request(r, ngx_http_zt_redis_unavailable(r));
-        return;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_DECLINED;
     }
 
     if (reply->integer != 1) {
-        rc = ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_zt_answer_error(r, NGX_HTTP_NOT_FOUND,
                                         "not_found_error", "grant_unknown",
                                         "no such active grant");
-        ngx_http_finalize_request(r, rc);
-        return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "zt: \"%V\" revoked scope \"%V\" of sub \"%V\"",
-                  &ctx->id.sub, &api->scope, &api->sub);
+                  "zt: \"%V\" revoked scope \"%V\" of sub \"%V\" of \"%V\"",
+                  &reviewer->sub, scope, sub, iss);
 
-    len = sizeof("{\"grant\":{\"sub\":\"\",\"scope\":\"\","
-                 "\"status\":\"revoked\"}}\n") - 1
-          + ngx_http_zt_json_escape_len(api->sub.data, api->sub.len)
-          + ngx_http_zt_json_escape_len(api->scope.data, api->scope.len);
+    ngx_memzero(&revoked, sizeof(ngx_http_zt_grant_json_t));
+    revoked.iss = iss;
+    revoked.sub = sub;
+    revoked.scope = scope;
+    revoked.status = "revoked";
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_grant_write_revoked,
+                               &revoked, &json)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 0;
-    len = ngx_cpymem(p, "{\"grant\":{\"sub\":\"",
-                     sizeof("{\"grant\":{\"sub\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->sub.data, api->sub.len) - p;
-    len = ngx_cpymem(p + len, "\",\"scope\":\"",
-                     sizeof("\",\"scope\":\"") - 1) - p;
-    len = ngx_http_zt_json_escape(p + len, api->scope.data, api->scope.len)
-          - p;
-    len = ngx_cpymem(p + len, "\",\"status\":\"revoked\"}}\n",
-                     sizeof("\",\"status\":\"revoked\"}}\n") - 1) - p;
-
-    ngx_http_finalize_request(r, ngx_http_zt_answer_json(r, NGX_HTTP_OK, p,
-                                                           len));
+    return ngx_http_zt_answer_json(r, NGX_HTTP_OK, json.data, json.len);
 }
 
 
-/* a subject or a scope: a short string; a scope has no white space */
+/* {"grant":{"iss","sub","scope","status":"revoked"}}\n */
+
+static void
+ngx_http_zt_grant_write_revoked(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_json_open(out, '{');
+    ngx_http_zt_json_key(out, "grant");
+    ngx_http_zt_grant_write(out, data);
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_close(out, '}');
+    ngx_http_zt_json_raw(out, (u_char *) "\n", 1);
+}
+
+
+/*
+ * A grant, or the message of an event on it, as a JSON object left open:
+ * the script adds the times Redis knows and closes it.
+ */
+
+static void
+ngx_http_zt_grant_write(ngx_http_zt_json_out_t *out, void *data)
+{
+    ngx_http_zt_grant_json_t *g = data;
+
+    ngx_str_t  s;
+
+    ngx_http_zt_json_open(out, '{');
+
+    if (g->event) {
+        s.data = (u_char *) g->event;
+        s.len = ngx_strlen(g->event);
+        ngx_http_zt_json_member(out, "event", &s);
+    }
+
+    ngx_http_zt_json_member(out, "iss", g->iss);
+    ngx_http_zt_json_member(out, "sub", g->sub);
+    ngx_http_zt_json_member(out, "scope", g->scope);
+
+    if (g->status) {
+        s.data = (u_char *) g->status;
+        s.len = ngx_strlen(g->status);
+        ngx_http_zt_json_member(out, "status", &s);
+    }
+
+    if (g->by) {
+        ngx_http_zt_json_member(out, g->event ? "by" : "granted_by", g->by);
+
+        if (g->by_iss->len) {
+            ngx_http_zt_json_member(out, g->event ? "by_iss"
+                                                  : "granted_by_iss",
+                                    g->by_iss);
+        }
+    }
+
+    if (g->reason && g->reason->len) {
+        ngx_http_zt_json_member(out, "reason", g->reason);
+    }
+}
+
+
+/*
+ * The grant's key: <prefix>grant:N:ISS:SUB, N the length of ISS, so that
+ * an issuer or a subject holding ":" cannot make another pair's key.
+ */
+
+static ngx_int_t
+ngx_http_zt_grant_key(ngx_http_request_t *r, ngx_str_t *key, ngx_str_t *iss,
+    ngx_str_t *sub)
+{
+    u_char     *p;
+    ngx_str_t   name;
+
+    name.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN + 2 + iss->len
+                                     + sub->len);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(name.data, "%uz:%V:%V", iss->len, iss, sub);
+    name.len = p - name.data;
+
+    return ngx_http_zt_redis_key(r, key, "grant:", &name);
+}
+
+
+/* an issuer, a subject or a scope: a short string; a scope has no space */
 
 static ngx_int_t
 ngx_http_zt_grant_name(json_t *v, ngx_str_t *s, ngx_uint_t scope)
 {
-    size_t  i;
-
     if (!json_is_string(v)) {
         return NGX_ERROR;
     }
 
     s->data = (u_char *) json_string_value(v);
     s->len = json_string_length(v);
+
+    return ngx_http_zt_grant_name_valid(s, scope);
+}
+
+
+static ngx_int_t
+ngx_http_zt_grant_name_valid(ngx_str_t *s, ngx_uint_t scope)
+{
+    size_t  i;
 
     if (s->len == 0 || s->len > NGX_HTTP_ZT_GRANT_NAME_MAX) {
         return NGX_ERROR;

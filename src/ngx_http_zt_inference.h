@@ -22,8 +22,10 @@
 typedef struct ngx_http_zt_loc_conf_s     ngx_http_zt_loc_conf_t;
 typedef struct ngx_http_zt_ctx_s          ngx_http_zt_ctx_t;
 typedef struct ngx_http_zt_approval_s     ngx_http_zt_approval_t;
+typedef struct ngx_http_zt_api_s          ngx_http_zt_api_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
+typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
 
 
 #include "ngx_http_zt_util.h"
@@ -31,6 +33,7 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_json.h"
 #include "ngx_http_zt_jsonpath.h"
 #include "ngx_http_zt_keys.h"
+#include "ngx_http_zt_jwks.h"
 #include "ngx_http_zt_jwt.h"
 #include "ngx_http_zt_policy.h"
 #include "ngx_http_zt_mask.h"
@@ -43,6 +46,11 @@ typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 #include "ngx_http_zt_redis.h"
 #include "ngx_http_zt_approval.h"
 #include "ngx_http_zt_grant.h"
+#include "ngx_http_zt_api.h"
+#include "ngx_http_zt_dpop.h"
+#include "ngx_http_zt_cnf.h"
+#include "ngx_http_zt_metadata.h"
+#include "ngx_http_zt_usage.h"
 
 
 struct ngx_http_zt_loc_conf_s {
@@ -64,6 +72,12 @@ struct ngx_http_zt_loc_conf_s {
 
     ngx_flag_t                  approval_api;   /* zt_approval_api */
     time_t                      approval_ttl;
+
+    ngx_http_zt_dpop_conf_t     dpop;
+    ngx_http_zt_metadata_t     *metadata;       /* zt_resource_metadata */
+    ngx_str_t                  *metadata_document;  /* served here */
+
+    ngx_http_zt_usage_conf_t    usage;
 };
 
 
@@ -81,7 +95,10 @@ typedef struct {
 
 typedef struct {
     ngx_http_zt_redis_conf_t    redis;
+    ngx_http_zt_api_main_t      api;
     u_char                      cache_salt[16];  /* new for each config */
+    size_t                      dpop_replay_size;
+    ngx_array_t                *usage_zones;     /* of ..._usage_zone_t * */
 } ngx_http_zt_main_conf_t;
 
 
@@ -105,15 +122,21 @@ struct ngx_http_zt_ctx_s {
     ngx_str_t                   reviewer;   /* audit: approval decisions */
 
     ngx_array_t                *grants;     /* of ngx_str_t: JIT scopes */
-    ngx_http_zt_approval_t     *approval;  /* approval/API state */
+    ngx_http_zt_approval_t     *approval;  /* approval flow state */
+    ngx_http_zt_api_t          *api;       /* reviewer API operation */
     ngx_http_zt_grant_wait_t   *grant;     /* grant lookup state */
+    ngx_http_zt_jwks_wait_t    *jwks;      /* waiting for a key set */
 
     ngx_str_t                   body;       /* whole request body, if read */
     u_char                      body_sha256[32];
     json_t                     *body_json;  /* parsed once, if JSON */
+    ngx_array_t                *body_strings;  /* unescaped, for body~ */
+    ngx_http_zt_body_refusal_t *body_refusal;  /* why it was refused */
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
+
+    ngx_http_zt_usage_t        *usage;  /* the reservation, its settlement */
 
     ngx_int_t                   rc;         /* access phase result */
     unsigned                    done:1;
@@ -124,9 +147,13 @@ struct ngx_http_zt_ctx_s {
     unsigned                    body_json_parsed:1;
     unsigned                    body_json_invalid:1;
     unsigned                    body_error:1;
+    unsigned                    body_judged:1;
+    unsigned                    body_json_type:1;  /* a JSON content type */
     unsigned                    scope_missed:1;  /* a scope= did not hold */
     unsigned                    grants_loaded:1;
     unsigned                    token_cache:2;   /* 1: miss, 2: hit */
+    unsigned                    dpop:1;          /* Authorization: DPoP */
+    unsigned                    dpop_proof:1;    /* the proof was refused */
 };
 
 

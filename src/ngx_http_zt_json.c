@@ -1,9 +1,11 @@
 
 /*
- * JSON text.  Reading it fast: a strict reader that builds jansson values
- * directly, and steps aside (NULL) for json_loadb() to decide whenever
- * anything is not plainly right, so that it only ever accepts what jansson
- * accepts.  Writing it: any bytes escaped as the inside of a JSON string.
+ * JSON text.  Reading it: one strict pass over the bytes that accepts
+ * exactly what jansson accepts (with JSON_DECODE_ANY,
+ * JSON_REJECT_DUPLICATES and JSON_ALLOW_NUL), says why it does not, hands
+ * every string it meets to its caller unescaped, and builds the jansson
+ * values only for a caller that asks.  Writing it: any bytes escaped as
+ * the inside of a JSON string.
  */
 
 
@@ -12,322 +14,560 @@
 #include <math.h>
 
 
-/* deeper documents are left to jansson */
-#define NGX_HTTP_ZT_JSON_DEPTH_MAX   64
+/* jansson's JSON_PARSER_MAX_DEPTH, which counts every value */
+#define NGX_HTTP_ZT_JSON_DEPTH_MAX   2048
+
 #define NGX_HTTP_ZT_JSON_NUMBER_LEN  64
+
+/* members of an object compared one by one; more are sorted at its end */
+#define NGX_HTTP_ZT_JSON_NAMES_SCAN  8
 
 
 typedef struct {
+    json_t                     *value;      /* when building */
+    ngx_uint_t                  names;      /* its first name in p->names */
+    ngx_str_t                   name;       /* of the member being read */
+    ngx_uint_t                  object;
+} ngx_http_zt_json_frame_t;
+
+
+typedef struct {
+    u_char                     *start;
     u_char                     *pos;
     u_char                     *last;
     u_char                     *buf;        /* unescaped strings */
     u_char                     *buf_pos;
-    ngx_pool_t                 *pool;
-    ngx_uint_t                  depth;
+    ngx_http_zt_json_read_t    *rd;
+    ngx_array_t                 frames;     /* open objects and arrays */
+    ngx_array_t                 names;      /* of the open objects */
 } ngx_http_zt_json_parser_t;
 
 
-static json_t *ngx_http_zt_json_value(ngx_http_zt_json_parser_t *bp);
-static json_t *ngx_http_zt_json_object(ngx_http_zt_json_parser_t *bp);
-static json_t *ngx_http_zt_json_array(ngx_http_zt_json_parser_t *bp);
-static ngx_int_t ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp,
-    ngx_str_t *s, ngx_uint_t key);
-static json_t *ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp);
+static ngx_int_t ngx_http_zt_json_enter(ngx_http_zt_json_parser_t *jp,
+    ngx_uint_t object);
+static ngx_int_t ngx_http_zt_json_name(ngx_http_zt_json_parser_t *jp,
+    ngx_http_zt_json_frame_t *frame);
+static ngx_int_t ngx_http_zt_json_names_sorted(ngx_http_zt_json_parser_t *jp,
+    ngx_http_zt_json_frame_t *frame);
+static int ngx_libc_cdecl ngx_http_zt_json_names_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_http_zt_json_add(ngx_http_zt_json_parser_t *jp,
+    json_t *value);
+static ngx_int_t ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp,
+    ngx_str_t *s, ngx_uint_t *nul);
+static ngx_int_t ngx_http_zt_json_number(ngx_http_zt_json_parser_t *jp,
+    json_t **value);
+static ngx_int_t ngx_http_zt_json_literal(ngx_http_zt_json_parser_t *jp,
+    json_t **value);
 static ngx_int_t ngx_http_zt_json_hex4(u_char *p, u_char *last,
     uint32_t *u);
+static ngx_int_t ngx_http_zt_json_fail(ngx_http_zt_json_parser_t *jp,
+    u_char *at, ngx_uint_t kind, char *why);
 static void ngx_http_zt_json_cleanup(void *data);
 
 
+#define ngx_http_zt_json_ws(jp)                                              \
+    while (jp->pos < jp->last                                                \
+           && (*jp->pos == ' ' || *jp->pos == '\n' || *jp->pos == '\r'        \
+               || *jp->pos == '\t'))                                         \
+    {                                                                        \
+        jp->pos++;                                                           \
+    }
+
+
 /*
- * jansson reads a body at some 130 instructions a byte, several times the
- * cost of the rest of the request: a document is read here directly into
- * the same jansson values, and whenever anything is not plainly right
- * (not JSON, a duplicate name, a "\u0000" in a name, a number out of
- * range, nesting deeper than NGX_HTTP_ZT_JSON_DEPTH_MAX, no memory), NULL
- * hands the body to json_loadb(), which decides and explains.  So this
- * only ever accepts what jansson accepts with JSON_DECODE_ANY,
- * JSON_REJECT_DUPLICATES and JSON_ALLOW_NUL, and builds what it builds:
- * members in document order, strings unescaped, integers as json_int_t,
- * other numbers as doubles from strtod().
+ * Eight bytes at a time, any that a string cannot simply copy: a quote,
+ * a backslash, a control character, or a byte of a UTF-8 sequence.
  */
 
-json_t *
-ngx_http_zt_json_parse(ngx_pool_t *pool, u_char *data, size_t len)
+#define NGX_HTTP_ZT_JSON_ONES  0x0101010101010101ULL
+#define NGX_HTTP_ZT_JSON_HIGH  0x8080808080808080ULL
+
+#define ngx_http_zt_json_zero(v)                                             \
+    (((v) - NGX_HTTP_ZT_JSON_ONES) & ~(v))
+
+#define ngx_http_zt_json_special(v)                                          \
+    (((v) | ngx_http_zt_json_zero((v) ^ (NGX_HTTP_ZT_JSON_ONES * '"'))       \
+      | ngx_http_zt_json_zero((v) ^ (NGX_HTTP_ZT_JSON_ONES * '\\'))          \
+      | (((v) - NGX_HTTP_ZT_JSON_ONES * 0x20) & ~(v)))                       \
+     & NGX_HTTP_ZT_JSON_HIGH)
+
+
+/*
+ * Reads data as one JSON text.  NGX_OK: it is one (rd->root holds its
+ * values when rd->build is set; rd->strings, when set, got every member
+ * name and string value, unescaped, in document order).  NGX_DECLINED: it
+ * is not, rd->kind, rd->why and rd->offset say why and where.  NGX_ERROR:
+ * no memory.
+ *
+ * Unescaped strings live in the pool for as long as it does: they are
+ * data itself when they have no escapes, else copies in one buffer that
+ * never outgrows data (an escape is never shorter than what it stands
+ * for).
+ */
+
+ngx_int_t
+ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
 {
-    json_t                     *json;
-    ngx_http_zt_json_parser_t   bp;
+    json_t                     *v;
+    ngx_int_t                   rc;
+    ngx_str_t                   s, *str;
+    ngx_uint_t                  i, nul;
+    ngx_http_zt_json_frame_t   *frame;
+    ngx_http_zt_json_parser_t   parser, *jp;
 
-    ngx_memzero(&bp, sizeof(ngx_http_zt_json_parser_t));
+    jp = &parser;
 
-    bp.pos = data;
-    bp.last = data + len;
-    bp.pool = pool;
+    ngx_memzero(jp, sizeof(ngx_http_zt_json_parser_t));
 
-    json = ngx_http_zt_json_value(&bp);
-    if (json == NULL) {
-        return NULL;
-    }
+    jp->start = data;
+    jp->pos = data;
+    jp->last = data + len;
+    jp->rd = rd;
 
-    while (bp.pos < bp.last
-           && (*bp.pos == ' ' || *bp.pos == '\t' || *bp.pos == '\n'
-               || *bp.pos == '\r'))
+    rd->root = NULL;
+    rd->kind = NGX_HTTP_ZT_JSON_VALID;
+    rd->why = NULL;
+    rd->offset = 0;
+
+    if (ngx_array_init(&jp->frames, rd->pool, 8,
+                       sizeof(ngx_http_zt_json_frame_t))
+        != NGX_OK
+        || ngx_array_init(&jp->names, rd->pool, 16, sizeof(ngx_str_t))
+           != NGX_OK)
     {
-        bp.pos++;
+        return NGX_ERROR;
     }
 
-    if (bp.pos != bp.last) {
-        json_decref(json);
-        return NULL;
+value:
+
+    ngx_http_zt_json_ws(jp);
+
+    if (jp->pos == jp->last) {
+        rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                   "premature end");
+        goto failed;
     }
 
-    return json;
-}
+    /* jansson counts the values a value is nested in, itself included */
 
-
-#define ngx_http_zt_json_ws(bp)                                              \
-    while (bp->pos < bp->last                                                \
-           && (*bp->pos == ' ' || *bp->pos == '\t' || *bp->pos == '\n'        \
-               || *bp->pos == '\r'))                                         \
-    {                                                                        \
-        bp->pos++;                                                           \
+    if (jp->frames.nelts >= NGX_HTTP_ZT_JSON_DEPTH_MAX) {
+        rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                   "nested too deep");
+        goto failed;
     }
 
+    v = NULL;
 
-static json_t *
-ngx_http_zt_json_value(ngx_http_zt_json_parser_t *bp)
-{
-    size_t     n;
-    ngx_str_t  s;
-
-    ngx_http_zt_json_ws(bp);
-
-    if (bp->pos == bp->last) {
-        return NULL;
-    }
-
-    n = bp->last - bp->pos;
-
-    switch (*bp->pos) {
+    switch (*jp->pos) {
 
     case '{':
-        return ngx_http_zt_json_object(bp);
-
     case '[':
-        return ngx_http_zt_json_array(bp);
+        rc = ngx_http_zt_json_enter(jp, *jp->pos == '{');
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+
+        frame = (ngx_http_zt_json_frame_t *) jp->frames.elts
+                + jp->frames.nelts - 1;
+
+        ngx_http_zt_json_ws(jp);
+
+        if (jp->pos < jp->last && *jp->pos == (frame->object ? '}' : ']')) {
+            jp->pos++;
+            goto close;
+        }
+
+        if (frame->object) {
+            goto member;
+        }
+
+        goto value;
 
     case '"':
-        if (ngx_http_zt_json_string(bp, &s, 0) != NGX_OK) {
-            return NULL;
+        rc = ngx_http_zt_json_string(jp, &s, &nul);
+        if (rc != NGX_OK) {
+            goto failed;
         }
 
-        return json_stringn_nocheck((const char *) s.data, s.len);
+        if (rd->strings) {
+            str = ngx_array_push(rd->strings);
+            if (str == NULL) {
+                rc = NGX_ERROR;
+                goto failed;
+            }
+
+            *str = s;
+        }
+
+        if (rd->build) {
+            v = json_stringn_nocheck((const char *) s.data, s.len);
+            if (v == NULL) {
+                rc = NGX_ERROR;
+                goto failed;
+            }
+        }
+
+        break;
 
     case 't':
-        if (n >= 4 && ngx_strncmp(bp->pos, "true", 4) == 0) {
-            bp->pos += 4;
-            return json_true();
-        }
-
-        return NULL;
-
     case 'f':
-        if (n >= 5 && ngx_strncmp(bp->pos, "false", 5) == 0) {
-            bp->pos += 5;
-            return json_false();
-        }
-
-        return NULL;
-
     case 'n':
-        if (n >= 4 && ngx_strncmp(bp->pos, "null", 4) == 0) {
-            bp->pos += 4;
-            return json_null();
+        rc = ngx_http_zt_json_literal(jp, &v);
+        if (rc != NGX_OK) {
+            goto failed;
         }
 
-        return NULL;
+        break;
 
     default:
-        return ngx_http_zt_json_number(bp);
-    }
-}
+        rc = ngx_http_zt_json_number(jp, &v);
+        if (rc != NGX_OK) {
+            goto failed;
+        }
 
-
-static json_t *
-ngx_http_zt_json_object(ngx_http_zt_json_parser_t *bp)
-{
-    json_t     *obj, *v;
-    ngx_str_t   key;
-
-    if (++bp->depth > NGX_HTTP_ZT_JSON_DEPTH_MAX) {
-        return NULL;
+        break;
     }
 
-    obj = json_object();
-    if (obj == NULL) {
-        return NULL;
+added:
+
+    /* v, a whole value, goes to the object or array it is in, if any */
+
+    if (jp->frames.nelts == 0) {
+        ngx_http_zt_json_ws(jp);
+
+        if (jp->pos != jp->last) {
+            if (v) {
+                json_decref(v);
+            }
+
+            rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                       "more after the value");
+            goto failed;
+        }
+
+        rd->root = v;
+
+        return NGX_OK;
     }
 
-    bp->pos++;    /* "{" */
-
-    ngx_http_zt_json_ws(bp);
-
-    if (bp->pos < bp->last && *bp->pos == '}') {
-        bp->pos++;
-        bp->depth--;
-        return obj;
-    }
-
-    for ( ;; ) {
-
-        ngx_http_zt_json_ws(bp);
-
-        if (bp->pos == bp->last || *bp->pos != '"'
-            || ngx_http_zt_json_string(bp, &key, 1) != NGX_OK)
-        {
-            goto failed;
-        }
-
-        ngx_http_zt_json_ws(bp);
-
-        if (bp->pos == bp->last || *bp->pos != ':') {
-            goto failed;
-        }
-
-        bp->pos++;
-
-        v = ngx_http_zt_json_value(bp);
-        if (v == NULL) {
-            goto failed;
-        }
-
-        if (json_object_getn(obj, (const char *) key.data, key.len) != NULL
-            || json_object_setn_new_nocheck(obj, (const char *) key.data,
-                                            key.len, v)
-               != 0)
-        {
-            json_decref(v);
-            goto failed;
-        }
-
-        ngx_http_zt_json_ws(bp);
-
-        if (bp->pos == bp->last) {
-            goto failed;
-        }
-
-        if (*bp->pos == ',') {
-            bp->pos++;
-            continue;
-        }
-
-        if (*bp->pos == '}') {
-            bp->pos++;
-            break;
-        }
-
+    rc = ngx_http_zt_json_add(jp, v);
+    if (rc != NGX_OK) {
         goto failed;
     }
 
-    bp->depth--;
+    frame = (ngx_http_zt_json_frame_t *) jp->frames.elts
+            + jp->frames.nelts - 1;
 
-    return obj;
+    ngx_http_zt_json_ws(jp);
 
-failed:
-
-    json_decref(obj);
-
-    return NULL;
-}
-
-
-static json_t *
-ngx_http_zt_json_array(ngx_http_zt_json_parser_t *bp)
-{
-    json_t  *arr, *v;
-
-    if (++bp->depth > NGX_HTTP_ZT_JSON_DEPTH_MAX) {
-        return NULL;
-    }
-
-    arr = json_array();
-    if (arr == NULL) {
-        return NULL;
-    }
-
-    bp->pos++;    /* "[" */
-
-    ngx_http_zt_json_ws(bp);
-
-    if (bp->pos < bp->last && *bp->pos == ']') {
-        bp->pos++;
-        bp->depth--;
-        return arr;
-    }
-
-    for ( ;; ) {
-
-        v = ngx_http_zt_json_value(bp);
-
-        if (v == NULL || json_array_append_new(arr, v) != 0) {
-            goto failed;
-        }
-
-        ngx_http_zt_json_ws(bp);
-
-        if (bp->pos == bp->last) {
-            goto failed;
-        }
-
-        if (*bp->pos == ',') {
-            bp->pos++;
-            continue;
-        }
-
-        if (*bp->pos == ']') {
-            bp->pos++;
-            break;
-        }
-
+    if (jp->pos == jp->last) {
+        rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                   "premature end");
         goto failed;
     }
 
-    bp->depth--;
+    if (*jp->pos == ',') {
+        jp->pos++;
 
-    return arr;
+        if (frame->object) {
+            goto member;
+        }
+
+        goto value;
+    }
+
+    if (*jp->pos != (frame->object ? '}' : ']')) {
+        rc = ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                   frame->object ? "\",\" or \"}\" expected"
+                                                 : "\",\" or \"]\" expected");
+        goto failed;
+    }
+
+    jp->pos++;
+
+close:
+
+    frame = (ngx_http_zt_json_frame_t *) jp->frames.elts
+            + jp->frames.nelts - 1;
+
+    if (frame->object) {
+        rc = ngx_http_zt_json_names_sorted(jp, frame);
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+
+        jp->names.nelts = frame->names;
+    }
+
+    v = frame->value;
+    jp->frames.nelts--;
+
+    goto added;
+
+member:
+
+    frame = (ngx_http_zt_json_frame_t *) jp->frames.elts
+            + jp->frames.nelts - 1;
+
+    rc = ngx_http_zt_json_name(jp, frame);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    goto value;
 
 failed:
 
-    json_decref(arr);
+    /* each open object or array owns what was added to it */
 
-    return NULL;
+    frame = jp->frames.elts;
+
+    for (i = 0; i < jp->frames.nelts; i++) {
+        if (frame[i].value) {
+            json_decref(frame[i].value);
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_zt_json_enter(ngx_http_zt_json_parser_t *jp, ngx_uint_t object)
+{
+    ngx_http_zt_json_frame_t  *frame;
+
+    frame = ngx_array_push(&jp->frames);
+    if (frame == NULL) {
+        return NGX_ERROR;
+    }
+
+    frame->object = object;
+    frame->names = jp->names.nelts;
+    frame->value = NULL;
+
+    jp->pos++;
+
+    if (jp->rd->build) {
+        frame->value = object ? json_object() : json_array();
+
+        if (frame->value == NULL) {
+            jp->frames.nelts--;
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
 /*
- * The string at bp->pos (its opening quote).  Without escapes it stays
- * where it is; with them it is unescaped into bp->buf, which grows by
- * what each string takes and never outgrows the body (an escape is never
- * shorter than what it stands for), so a name stays valid while its value
- * is read.
+ * A member name, its colon, and whether the object has it already: names
+ * are compared after unescaping, so "a" and "\u0061" are the same name, as
+ * they are to jansson and to any reader of the document.
  */
 
 static ngx_int_t
-ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
-    ngx_uint_t key)
+ngx_http_zt_json_name(ngx_http_zt_json_parser_t *jp,
+    ngx_http_zt_json_frame_t *frame)
 {
-    u_char    *p, *last, *start, *d;
+    u_char      *at;
+    ngx_int_t    rc;
+    ngx_str_t    s, *name, *str;
+    ngx_uint_t   i, n, nul;
+
+    ngx_http_zt_json_ws(jp);
+
+    at = jp->pos;
+
+    if (jp->pos == jp->last || *jp->pos != '"') {
+        return ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                     (jp->pos == jp->last)
+                                     ? "premature end"
+                                     : "a member name expected");
+    }
+
+    rc = ngx_http_zt_json_string(jp, &s, &nul);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (nul) {
+        return ngx_http_zt_json_fail(jp, at, NGX_HTTP_ZT_JSON_SYNTAX,
+                                     "\"\\u0000\" in a member name");
+    }
+
+    name = jp->names.elts;
+    n = jp->names.nelts - frame->names;
+
+    if (n < NGX_HTTP_ZT_JSON_NAMES_SCAN) {
+        for (i = frame->names; i < jp->names.nelts; i++) {
+            if (name[i].len == s.len
+                && ngx_memcmp(name[i].data, s.data, s.len) == 0)
+            {
+                return ngx_http_zt_json_fail(jp, at,
+                                             NGX_HTTP_ZT_JSON_DUPLICATE,
+                                             "duplicate member name");
+            }
+        }
+    }
+
+    name = ngx_array_push(&jp->names);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    *name = s;
+    frame->name = s;
+
+    if (jp->rd->strings) {
+        str = ngx_array_push(jp->rd->strings);
+        if (str == NULL) {
+            return NGX_ERROR;
+        }
+
+        *str = s;
+    }
+
+    ngx_http_zt_json_ws(jp);
+
+    if (jp->pos == jp->last || *jp->pos != ':') {
+        return ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                     (jp->pos == jp->last)
+                                     ? "premature end" : "\":\" expected");
+    }
+
+    jp->pos++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The names of an object with more members than are compared one by one,
+ * sorted once it ends: a duplicate is then next to its twin.
+ */
+
+static ngx_int_t
+ngx_http_zt_json_names_sorted(ngx_http_zt_json_parser_t *jp,
+    ngx_http_zt_json_frame_t *frame)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i, n;
+
+    n = jp->names.nelts - frame->names;
+
+    if (n <= NGX_HTTP_ZT_JSON_NAMES_SCAN) {
+        return NGX_OK;
+    }
+
+    name = (ngx_str_t *) jp->names.elts + frame->names;
+
+    qsort(name, n, sizeof(ngx_str_t), ngx_http_zt_json_names_cmp);
+
+    for (i = 1; i < n; i++) {
+        if (ngx_http_zt_json_names_cmp(&name[i - 1], &name[i]) == 0) {
+            return ngx_http_zt_json_fail(jp, jp->pos - 1,
+                                         NGX_HTTP_ZT_JSON_DUPLICATE,
+                                         "duplicate member name");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_zt_json_names_cmp(const void *one, const void *two)
+{
+    ngx_str_t  *a, *b;
+
+    a = (ngx_str_t *) one;
+    b = (ngx_str_t *) two;
+
+    if (a->len != b->len) {
+        return (a->len < b->len) ? -1 : 1;
+    }
+
+    return ngx_memcmp(a->data, b->data, a->len);
+}
+
+
+static ngx_int_t
+ngx_http_zt_json_add(ngx_http_zt_json_parser_t *jp, json_t *value)
+{
+    ngx_http_zt_json_frame_t  *frame;
+
+    if (!jp->rd->build) {
+        return NGX_OK;
+    }
+
+    frame = (ngx_http_zt_json_frame_t *) jp->frames.elts
+            + jp->frames.nelts - 1;
+
+    if (frame->object) {
+        if (json_object_setn_new_nocheck(frame->value,
+                                         (const char *) frame->name.data,
+                                         frame->name.len, value)
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (json_array_append_new(frame->value, value) != 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The string at jp->pos (its opening quote), unescaped into s; *nul tells
+ * whether it holds a "\u0000".
+ */
+
+static ngx_int_t
+ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp, ngx_str_t *s,
+    ngx_uint_t *nul)
+{
+    u_char    *p, *last, *start, *d, *esc;
     size_t     n;
     uint32_t   u, lo;
+    uint64_t   w;
 
-    p = bp->pos + 1;
-    last = bp->last;
+    p = jp->pos + 1;
+    last = jp->last;
     start = p;
     d = NULL;
+    *nul = 0;
 
     for ( ;; ) {
 
+        /* most text is plain ASCII: skip it, or copy it, a word at a time */
+
+        while (last - p >= 8) {
+            ngx_memcpy(&w, p, 8);
+
+            if (ngx_http_zt_json_special(w)) {
+                break;
+            }
+
+            if (d) {
+                ngx_memcpy(d, p, 8);
+                d += 8;
+            }
+
+            p += 8;
+        }
+
         if (p == last) {
-            return NGX_DECLINED;
+            return ngx_http_zt_json_fail(jp, p, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "unterminated string");
         }
 
         if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
@@ -343,14 +583,13 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
             break;
         }
 
-        if (*p < 0x20) {
-            return NGX_DECLINED;
-        }
-
         if (*p >= 0x80) {
             n = ngx_http_zt_utf8_valid(p, last);
+
             if (n == 0) {
-                return NGX_DECLINED;
+                return ngx_http_zt_json_fail(jp, p,
+                                             NGX_HTTP_ZT_JSON_ENCODING,
+                                             "invalid UTF-8");
             }
 
             if (d) {
@@ -361,23 +600,31 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
             continue;
         }
 
+        if (*p < 0x20) {
+            return ngx_http_zt_json_fail(jp, p, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "control character in a string");
+        }
+
         /* a backslash */
 
+        esc = p;
+
         if (d == NULL) {
-            if (bp->buf == NULL) {
-                bp->buf = ngx_pnalloc(bp->pool, bp->last - bp->pos);
-                if (bp->buf == NULL) {
-                    return NGX_DECLINED;
+            if (jp->buf == NULL) {
+                jp->buf = ngx_pnalloc(jp->rd->pool, last - jp->pos);
+                if (jp->buf == NULL) {
+                    return NGX_ERROR;
                 }
 
-                bp->buf_pos = bp->buf;
+                jp->buf_pos = jp->buf;
             }
 
-            d = ngx_cpymem(bp->buf_pos, start, p - start);
+            d = ngx_cpymem(jp->buf_pos, start, p - start);
         }
 
         if (++p == last) {
-            return NGX_DECLINED;
+            return ngx_http_zt_json_fail(jp, p, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "unterminated string");
         }
 
         switch (*p++) {
@@ -408,11 +655,13 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
         case 'u':
             break;
         default:
-            return NGX_DECLINED;
+            return ngx_http_zt_json_fail(jp, esc, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "invalid escape");
         }
 
         if (ngx_http_zt_json_hex4(p, last, &u) != NGX_OK) {
-            return NGX_DECLINED;
+            return ngx_http_zt_json_fail(jp, esc, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "invalid escape");
         }
 
         p += 4;
@@ -425,22 +674,25 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
                 || ngx_http_zt_json_hex4(p + 2, last, &lo) != NGX_OK
                 || lo < 0xdc00 || lo > 0xdfff)
             {
-                return NGX_DECLINED;
+                return ngx_http_zt_json_fail(jp, esc,
+                                             NGX_HTTP_ZT_JSON_ENCODING,
+                                             "lone surrogate");
             }
 
             p += 6;
             u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
 
         } else if (u >= 0xdc00 && u <= 0xdfff) {
-            return NGX_DECLINED;
-        }
-
-        if (u == 0 && key) {
-            return NGX_DECLINED;
+            return ngx_http_zt_json_fail(jp, esc, NGX_HTTP_ZT_JSON_ENCODING,
+                                         "lone surrogate");
         }
 
         if (u < 0x80) {
             *d++ = (u_char) u;
+
+            if (u == 0) {
+                *nul = 1;
+            }
 
         } else if (u < 0x800) {
             *d++ = (u_char) (0xc0 | (u >> 6));
@@ -460,35 +712,39 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *bp, ngx_str_t *s,
     }
 
     if (d) {
-        s->data = bp->buf_pos;
-        s->len = d - bp->buf_pos;
-        bp->buf_pos = d;
+        s->data = jp->buf_pos;
+        s->len = d - jp->buf_pos;
+        jp->buf_pos = d;
 
     } else {
         s->data = start;
         s->len = p - start;
     }
 
-    bp->pos = p + 1;
+    jp->pos = p + 1;
 
     return NGX_OK;
 }
 
 
-/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and no more */
+/*
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, read as jansson reads
+ * it: without a fraction or an exponent an integer, refused beyond
+ * json_int_t; else a double from strtod(), refused when it overflows.
+ */
 
-static json_t *
-ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp)
+static ngx_int_t
+ngx_http_zt_json_number(ngx_http_zt_json_parser_t *jp, json_t **value)
 {
-    char        buf[NGX_HTTP_ZT_JSON_NUMBER_LEN], *end;
+    char        buf[NGX_HTTP_ZT_JSON_NUMBER_LEN], *text, *end;
     u_char     *p, *last, *start;
     double      d;
     size_t      len;
     json_int_t  i;
     ngx_uint_t  real;
 
-    p = bp->pos;
-    last = bp->last;
+    p = jp->pos;
+    last = jp->last;
     start = p;
     real = 0;
 
@@ -497,12 +753,14 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp)
     }
 
     if (p == last || *p < '0' || *p > '9') {
-        return NULL;
+        return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_SYNTAX,
+                                     "invalid value");
     }
 
     if (*p++ == '0') {
         if (p < last && *p >= '0' && *p <= '9') {
-            return NULL;
+            return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "invalid number");
         }
 
     } else {
@@ -516,7 +774,8 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp)
         p++;
 
         if (p == last || *p < '0' || *p > '9') {
-            return NULL;
+            return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "invalid number");
         }
 
         while (p < last && *p >= '0' && *p <= '9') {
@@ -533,7 +792,8 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp)
         }
 
         if (p == last || *p < '0' || *p > '9') {
-            return NULL;
+            return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_SYNTAX,
+                                         "invalid number");
         }
 
         while (p < last && *p >= '0' && *p <= '9') {
@@ -541,42 +801,99 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *bp)
         }
     }
 
+    /* strtoll() and strtod() want a terminated copy */
+
     len = p - start;
 
-    if (len >= NGX_HTTP_ZT_JSON_NUMBER_LEN) {
-        return NULL;
+    if (len < NGX_HTTP_ZT_JSON_NUMBER_LEN) {
+        text = buf;
+
+    } else {
+        text = ngx_pnalloc(jp->rd->pool, len + 1);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    ngx_memcpy(buf, start, len);
-    buf[len] = '\0';
-
-    bp->pos = p;
+    ngx_memcpy(text, start, len);
+    text[len] = '\0';
 
     errno = 0;
 
     if (!real) {
 #if JSON_INTEGER_IS_LONG_LONG
-        i = strtoll(buf, &end, 10);
+        i = strtoll(text, &end, 10);
 #else
-        i = strtol(buf, &end, 10);
+        i = strtol(text, &end, 10);
 #endif
 
-        if (errno == ERANGE || end != buf + len) {
-            return NULL;
+        if (errno == ERANGE || end != text + len) {
+            return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_NUMBER,
+                                         "integer out of range");
         }
 
-        return json_integer(i);
+        jp->pos = p;
+
+        if (jp->rd->build) {
+            *value = json_integer(i);
+            return (*value == NULL) ? NGX_ERROR : NGX_OK;
+        }
+
+        return NGX_OK;
     }
 
-    d = strtod(buf, &end);
+    d = strtod(text, &end);
 
-    if (end != buf + len || ((d == HUGE_VAL || d == -HUGE_VAL)
-                             && errno == ERANGE))
+    if (end != text + len
+        || ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE))
     {
-        return NULL;
+        return ngx_http_zt_json_fail(jp, start, NGX_HTTP_ZT_JSON_NUMBER,
+                                     "number out of range");
     }
 
-    return json_real(d);
+    jp->pos = p;
+
+    if (jp->rd->build) {
+        *value = json_real(d);
+        return (*value == NULL) ? NGX_ERROR : NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_json_literal(ngx_http_zt_json_parser_t *jp, json_t **value)
+{
+    size_t   n;
+    json_t  *v;
+
+    n = jp->last - jp->pos;
+
+    if (n >= 4 && ngx_strncmp(jp->pos, "true", 4) == 0) {
+        n = 4;
+        v = json_true();
+
+    } else if (n >= 5 && ngx_strncmp(jp->pos, "false", 5) == 0) {
+        n = 5;
+        v = json_false();
+
+    } else if (n >= 4 && ngx_strncmp(jp->pos, "null", 4) == 0) {
+        n = 4;
+        v = json_null();
+
+    } else {
+        return ngx_http_zt_json_fail(jp, jp->pos, NGX_HTTP_ZT_JSON_SYNTAX,
+                                     "invalid value");
+    }
+
+    jp->pos += n;
+
+    if (jp->rd->build) {
+        *value = v;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -612,6 +929,83 @@ ngx_http_zt_json_hex4(u_char *p, u_char *last, uint32_t *u)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Where the syntax fails on a NUL or on bytes that are not UTF-8, the
+ * text is more likely in another encoding (UTF-16, Latin-1): say so.
+ */
+
+static ngx_int_t
+ngx_http_zt_json_fail(ngx_http_zt_json_parser_t *jp, u_char *at,
+    ngx_uint_t kind, char *why)
+{
+    if (at < jp->last && kind == NGX_HTTP_ZT_JSON_SYNTAX) {
+        if (*at == '\0') {
+            kind = NGX_HTTP_ZT_JSON_ENCODING;
+            why = "NUL byte";
+
+        } else if (*at >= 0x80 && ngx_http_zt_utf8_valid(at, jp->last) == 0) {
+            kind = NGX_HTTP_ZT_JSON_ENCODING;
+            why = "invalid UTF-8";
+        }
+    }
+
+    jp->rd->kind = kind;
+    jp->rd->why = why;
+    jp->rd->offset = at - jp->start;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The first byte from p on that is a NUL or not part of valid UTF-8, or
+ * last: text a reader could take for UTF-16 or for another charset.
+ */
+
+u_char *
+ngx_http_zt_utf8_text(u_char *p, u_char *last)
+{
+    size_t    n;
+    uint64_t  w;
+
+    while (p < last) {
+
+        while (last - p >= 8) {
+            ngx_memcpy(&w, p, 8);
+
+            if ((w | ngx_http_zt_json_zero(w)) & NGX_HTTP_ZT_JSON_HIGH) {
+                break;
+            }
+
+            p += 8;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        if (*p == '\0') {
+            return p;
+        }
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        n = ngx_http_zt_utf8_valid(p, last);
+
+        if (n == 0) {
+            return p;
+        }
+
+        p += n;
+    }
+
+    return last;
 }
 
 

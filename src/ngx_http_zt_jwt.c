@@ -18,17 +18,6 @@
 #include <openssl/rsa.h>
 
 
-typedef struct {
-    ngx_str_t                   name;
-    ngx_uint_t                  bit;
-    ngx_http_zt_key_type_e      family;
-    ngx_uint_t                  hash;       /* SHA-2 bits */
-    ngx_uint_t                  pss;
-    int                         curve_nid;  /* ES*: the only curve */
-    size_t                      coord;      /* ES*: bytes of R and of S */
-} ngx_http_zt_alg_t;
-
-
 /* what the checks read from the JOSE header */
 typedef struct {
     ngx_str_t                   alg;
@@ -43,26 +32,24 @@ typedef struct {
 } ngx_http_zt_jwt_header_t;
 
 
-/* a verify context prepared for one key and one alg, see _vctx() */
-typedef struct {
-    EVP_PKEY                   *pkey;
-    ngx_uint_t                  alg;
-    EVP_PKEY_CTX               *ctx;
-} ngx_http_zt_jwt_vctx_t;
-
-
-#define NGX_HTTP_ZT_JWT_VCTX_MAX     32
 #define NGX_HTTP_ZT_JWT_HEADER_KEYS  16
+#define NGX_HTTP_ZT_JWT_SOURCES      (1 + NGX_HTTP_ZT_JWKS_USES_MAX)
+
+
+/* keys of one origin: a location's files, or one remote key set */
+typedef struct {
+    ngx_http_zt_key_t          *keys;
+    ngx_uint_t                  nkeys;
+    ngx_str_t                  *issuer;     /* NULL: each key's own */
+} ngx_http_zt_jwt_keys_t;
 
 
 /*
- * The process's caches (see _vctx(), _digest() and _md()), freed by
+ * The process's caches (see _digest() and _md()), freed by
  * ngx_http_zt_jwt_exit_process().
  */
-static ngx_uint_t              nvctxs;
-static ngx_http_zt_jwt_vctx_t  vctxs[NGX_HTTP_ZT_JWT_VCTX_MAX];
-static EVP_MD_CTX             *mctx;
-static EVP_MD                 *mds[3];
+static EVP_MD_CTX              *mctx;
+static EVP_MD                  *mds[3];
 
 
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
@@ -74,23 +61,20 @@ static ngx_int_t ngx_http_zt_jwt_header_plain(ngx_str_t *raw,
     ngx_http_zt_jwt_header_t *hdr);
 static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_header_t *hdr,
-    ngx_http_zt_alg_t **alg, ngx_http_zt_key_t **key, ngx_str_t *err);
+    ngx_http_zt_alg_t **alg, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, json_t *claims,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
-static ngx_int_t ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf,
-    ngx_http_zt_alg_t *alg, ngx_str_t *kid, ngx_http_zt_key_t **keyp,
-    ngx_str_t *err);
-static ngx_uint_t ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key,
-    ngx_http_zt_alg_t *alg);
-static ngx_int_t ngx_http_zt_jwt_signature(ngx_http_request_t *r,
-    ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key, ngx_str_t *input,
-    ngx_str_t *sig);
+static ngx_int_t ngx_http_zt_jwt_select(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg, ngx_str_t *kid,
+    json_t *iss, ngx_http_zt_key_t **keyp, ngx_str_t *err);
+static ngx_uint_t ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src,
+    ngx_http_zt_key_t *k, json_t *iss);
+static ngx_uint_t ngx_http_zt_jwt_keys(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_keys_t *sources);
 static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
 static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg,
-    ngx_http_zt_key_t *key, const EVP_MD *md, ngx_uint_t *own);
-static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx_new(ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, const EVP_MD *md);
 static ngx_int_t ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input,
     u_char *digest, size_t *len);
@@ -98,43 +82,13 @@ static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg,
     ngx_str_t *sig, u_char *der, size_t *len);
 static u_char *ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n);
 static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
-static ngx_http_zt_alg_t *ngx_http_zt_jwt_alg_find(u_char *name, size_t len);
 static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
     double *value, ngx_str_t *err);
-static json_t *ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name);
+static ngx_int_t ngx_http_zt_jwt_claim_walk(json_t *obj, u_char *p,
+    u_char *last, json_t **found);
 static ngx_int_t ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value,
     ngx_uint_t split);
 static ngx_uint_t ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value);
-
-
-static ngx_http_zt_alg_t  ngx_http_zt_algs[] = {
-
-    { ngx_string("RS256"), NGX_HTTP_ZT_RS256, NGX_HTTP_ZT_KEY_RSA,
-      256, 0, NID_undef, 0 },
-    { ngx_string("RS384"), NGX_HTTP_ZT_RS384, NGX_HTTP_ZT_KEY_RSA,
-      384, 0, NID_undef, 0 },
-    { ngx_string("RS512"), NGX_HTTP_ZT_RS512, NGX_HTTP_ZT_KEY_RSA,
-      512, 0, NID_undef, 0 },
-    { ngx_string("PS256"), NGX_HTTP_ZT_PS256, NGX_HTTP_ZT_KEY_RSA,
-      256, 1, NID_undef, 0 },
-    { ngx_string("PS384"), NGX_HTTP_ZT_PS384, NGX_HTTP_ZT_KEY_RSA,
-      384, 1, NID_undef, 0 },
-    { ngx_string("PS512"), NGX_HTTP_ZT_PS512, NGX_HTTP_ZT_KEY_RSA,
-      512, 1, NID_undef, 0 },
-    { ngx_string("ES256"), NGX_HTTP_ZT_ES256, NGX_HTTP_ZT_KEY_EC,
-      256, 0, NID_X9_62_prime256v1, 32 },
-    { ngx_string("ES384"), NGX_HTTP_ZT_ES384, NGX_HTTP_ZT_KEY_EC,
-      384, 0, NID_secp384r1, 48 },
-    { ngx_string("ES512"), NGX_HTTP_ZT_ES512, NGX_HTTP_ZT_KEY_EC,
-      512, 0, NID_secp521r1, 66 },
-    { ngx_string("HS256"), NGX_HTTP_ZT_HS256, NGX_HTTP_ZT_KEY_OCT,
-      256, 0, NID_undef, 0 },
-    { ngx_string("HS384"), NGX_HTTP_ZT_HS384, NGX_HTTP_ZT_KEY_OCT,
-      384, 0, NID_undef, 0 },
-    { ngx_string("HS512"), NGX_HTTP_ZT_HS512, NGX_HTTP_ZT_KEY_OCT,
-      512, 0, NID_undef, 0 },
-    { ngx_null_string, 0, 0, 0, 0, NID_undef, 0 }
-};
 
 
 /* what access tokens may call themselves (RFC 7519, RFC 9068) */
@@ -152,6 +106,14 @@ static ngx_str_t  ngx_http_zt_jwt_types[] = {
         err->len = sizeof(e) - 1;                                            \
         err->data = (u_char *) e;                                            \
         return NGX_DECLINED;                                                 \
+    } while (0)
+
+/* the same, when no key is there for the token: a key set may bring it */
+#define ngx_http_zt_jwt_nokey(e)                                             \
+    do {                                                                     \
+        err->len = sizeof(e) - 1;                                            \
+        err->data = (u_char *) e;                                            \
+        return NGX_DONE;                                                     \
     } while (0)
 
 
@@ -185,7 +147,7 @@ ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        alg = ngx_http_zt_jwt_alg_find(value[i].data, value[i].len);
+        alg = ngx_http_zt_keys_alg(value[i].data, value[i].len);
 
         if (alg == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -210,162 +172,125 @@ ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+char *
+ngx_http_zt_jwt_merge_conf(ngx_conf_t *cf, ngx_http_zt_jwt_conf_t *prev,
+    ngx_http_zt_jwt_conf_t *conf)
+{
+    ngx_str_t               *iss;
+    ngx_uint_t               i, unbound, remote;
+    ngx_http_zt_key_t       *key;
+    ngx_http_zt_jwks_use_t  *use;
+
+    /* the http block is never merged itself, but is the first "prev" */
+
+    if (ngx_http_zt_jwks_merge(cf, prev->remotes, &prev->oidc_issuer)
+        != NGX_CONF_OK
+        || ngx_http_zt_jwks_merge(cf, conf->remotes, &conf->oidc_issuer)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->keys == NULL) {
+        conf->keys = prev->keys;
+    }
+
+    if (conf->remotes == NULL) {
+        conf->remotes = prev->remotes;
+    }
+
+    ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
+    ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
+    ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms,
+                              NGX_HTTP_ZT_RS256|NGX_HTTP_ZT_ES256);
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 30);
+    ngx_conf_merge_str_value(conf->scope_claim, prev->scope_claim, "scope");
+    ngx_conf_merge_str_value(conf->groups_claim, prev->groups_claim,
+                             "groups");
+
+    /*
+     * Several issuers and a key bound to none: that key vouches for
+     * tokens naming any of them.  Said once for each set of keys and
+     * issuers, not again for every location that inherits them.
+     */
+
+    if (conf->issuers == NULL || conf->issuers->nelts < 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->keys == prev->keys && conf->remotes == prev->remotes
+        && conf->issuers == prev->issuers)
+    {
+        if (prev->warned) {
+            conf->warned = 1;
+            return NGX_CONF_OK;
+        }
+
+        /* the level above (http) is never merged itself: mark it here */
+        prev->warned = 1;
+    }
+
+    unbound = 0;
+
+    if (conf->keys) {
+        key = conf->keys->elts;
+
+        for (i = 0; i < conf->keys->nelts; i++) {
+            if (key[i].issuer.len == 0) {
+                unbound++;
+            }
+        }
+    }
+
+    remote = 0;
+
+    if (conf->remotes) {
+        use = conf->remotes->elts;
+
+        for (i = 0; i < conf->remotes->nelts; i++) {
+            if (use[i].issuer.len == 0) {
+                remote++;
+            }
+        }
+    }
+
+    conf->warned = 1;
+
+    if (unbound + remote == 0) {
+        return NGX_CONF_OK;
+    }
+
+    iss = conf->issuers->elts;
+
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "zt: %ui key(s) and %ui remote key set(s) bound to no "
+                       "issuer verify tokens of each of the %ui accepted "
+                       "issuers (\"%V\", \"%V\"%s): a partner's key could "
+                       "vouch for another issuer's token; bind them with "
+                       "issuer=ISS",
+                       unbound, remote, conf->issuers->nelts, &iss[0],
+                       &iss[1], conf->issuers->nelts > 2 ? ", ..." : "");
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_uint_t
-ngx_http_zt_jwt_alg(u_char *name, size_t len)
+ngx_http_zt_jwt_has_keys(ngx_http_zt_jwt_conf_t *conf)
 {
-    ngx_http_zt_alg_t  *alg;
-
-    alg = ngx_http_zt_jwt_alg_find(name, len);
-
-    return alg ? alg->bit : 0;
+    return (conf->keys && conf->keys->nelts)
+           || (conf->remotes && conf->remotes->nelts);
 }
 
 
-ngx_http_zt_key_type_e
-ngx_http_zt_jwt_alg_family(ngx_uint_t bit)
-{
-    ngx_http_zt_alg_t  *alg;
-
-    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
-        if (alg->bit == bit) {
-            return alg->family;
-        }
-    }
-
-    return 0;
-}
-
-
-/* JWS names are case-sensitive (RFC 7515, 4.1.1) */
-
-static ngx_http_zt_alg_t *
-ngx_http_zt_jwt_alg_find(u_char *name, size_t len)
-{
-    ngx_http_zt_alg_t  *alg;
-
-    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
-        if (alg->name.len == len
-            && ngx_strncmp(alg->name.data, name, len) == 0)
-        {
-            return alg;
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
- * Strict base64url (RFC 7515, 2): the URL-safe alphabet, no padding and no
- * stray bits in the last character, so that one value has one spelling.
- * NGX_DECLINED for bad input, NGX_ERROR when memory ran out.  Checked and
- * decoded in one pass: every token goes through here three times.
- */
+/* *dpop is set when the scheme is DPoP (RFC 9449) rather than Bearer */
 
 ngx_int_t
-ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
-{
-    u_char      *s, *d, a, b, c, e;
-    size_t       n;
-    ngx_uint_t   rest;
-
-    /* 0x40 and above: not in the alphabet */
-    static u_char  values[256] = {
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40,   62, 0x40, 0x40,
-          52,   53,   54,   55,   56,   57,   58,   59,
-          60,   61, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40,    0,    1,    2,    3,    4,    5,    6,
-           7,    8,    9,   10,   11,   12,   13,   14,
-          15,   16,   17,   18,   19,   20,   21,   22,
-          23,   24,   25, 0x40, 0x40, 0x40, 0x40,   63,
-        0x40,   26,   27,   28,   29,   30,   31,   32,
-          33,   34,   35,   36,   37,   38,   39,   40,
-          41,   42,   43,   44,   45,   46,   47,   48,
-          49,   50,   51, 0x40, 0x40, 0x40, 0x40, 0x40,
-
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40
-    };
-
-    rest = src->len % 4;
-
-    if (rest == 1) {
-        return NGX_DECLINED;
-    }
-
-    dst->data = ngx_pnalloc(pool, ngx_base64_decoded_length(src->len) + 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s = src->data;
-    d = dst->data;
-
-    for (n = src->len / 4; n; n--) {
-        a = values[s[0]];
-        b = values[s[1]];
-        c = values[s[2]];
-        e = values[s[3]];
-
-        if ((a | b | c | e) & 0x40) {
-            return NGX_DECLINED;
-        }
-
-        *d++ = (u_char) (a << 2 | b >> 4);
-        *d++ = (u_char) (b << 4 | c >> 2);
-        *d++ = (u_char) (c << 6 | e);
-
-        s += 4;
-    }
-
-    if (rest) {
-        a = values[s[0]];
-        b = values[s[1]];
-        c = (rest == 3) ? values[s[2]] : 0;
-
-        if ((a | b | c) & 0x40
-            || (rest == 2 && (b & 0x0f))
-            || (rest == 3 && (c & 0x03)))
-        {
-            return NGX_DECLINED;
-        }
-
-        *d++ = (u_char) (a << 2 | b >> 4);
-
-        if (rest == 3) {
-            *d++ = (u_char) (b << 4 | c >> 2);
-        }
-    }
-
-    dst->len = d - dst->data;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
+ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t *dpop, ngx_str_t *err)
 {
     u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
+    size_t            len;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -413,17 +338,18 @@ ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token, ngx_str_t *err)
     p = r->headers_in.authorization->value.data;
     last = p + r->headers_in.authorization->value.len;
 
-    if ((size_t) (last - p) < sizeof("Bearer") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
-        || (last - p > (ssize_t) sizeof("Bearer") - 1
-            && p[sizeof("Bearer") - 1] != ' '
-            && p[sizeof("Bearer") - 1] != '\t'))
+    *dpop = (last - p >= 4 && ngx_strncasecmp(p, (u_char *) "DPoP", 4) == 0);
+    len = *dpop ? sizeof("DPoP") - 1 : sizeof("Bearer") - 1;
+
+    if ((size_t) (last - p) < len
+        || (!*dpop && ngx_strncasecmp(p, (u_char *) "Bearer", len) != 0)
+        || (last - p > (ssize_t) len && p[len] != ' ' && p[len] != '\t'))
     {
         ngx_str_set(err, "unsupported authorization scheme");
         goto failed;
     }
 
-    p += sizeof("Bearer") - 1;
+    p += len;
 
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
@@ -502,6 +428,12 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         return NGX_DECLINED;
     }
 
+    /* waiting for a key set (NGX_AGAIN), or none to be had (NGX_BUSY) */
+
+    if (rc == NGX_AGAIN || rc == NGX_BUSY) {
+        return rc;
+    }
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "zt: token verification failed, fp=%*s",
                   (size_t) NGX_HTTP_ZT_FP_LEN, id->fp);
@@ -518,9 +450,9 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
     u_char                    *p, *last, *dot[2];
-    json_t                    *claims;
+    json_t                    *claims, *iss;
     ngx_int_t                  rc;
-    ngx_str_t                  seg[3], raw[3], input;
+    ngx_str_t                  seg[3], raw[3], input, issuer;
     ngx_uint_t                 i, n;
     ngx_http_zt_alg_t         *alg;
     ngx_http_zt_key_t         *key;
@@ -574,7 +506,47 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         ngx_http_zt_jwt_fail("malformed token: header is not a JSON object");
     }
 
-    rc = ngx_http_zt_jwt_check_header(r, conf, &hdr, &alg, &key, err);
+    rc = ngx_http_zt_jwt_check_header(r, conf, &hdr, &alg, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /*
+     * The payload is read before the signature is checked, for its iss
+     * alone: a key bound to an issuer is never tried on a token of
+     * another.  Whether it is a JSON object is told after the signature,
+     * as before.
+     */
+
+    claims = json_loadb((char *) raw[1].data, raw[1].len,
+                        JSON_REJECT_DUPLICATES, NULL);
+
+    if (claims && ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    iss = json_is_object(claims) ? json_object_get(claims, "iss") : NULL;
+
+    if (!json_is_string(iss)) {
+        iss = NULL;
+    }
+
+    rc = ngx_http_zt_jwt_select(r, conf, alg, hdr.has_kid ? &hdr.kid : NULL,
+                                iss, &key, err);
+
+    if (rc == NGX_DONE) {
+        /* a remote set may have got the key since: fetched again, once */
+
+        if (iss) {
+            issuer.data = (u_char *) json_string_value(iss);
+            issuer.len = json_string_length(iss);
+        }
+
+        rc = ngx_http_zt_jwks_need(r, conf->remotes, iss ? &issuer : NULL);
+
+        return (rc == NGX_DECLINED) ? NGX_DECLINED : rc;
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -582,24 +554,14 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     input.data = token->data;
     input.len = dot[1] - token->data;
 
-    rc = ngx_http_zt_jwt_signature(r, alg, key, &input, &raw[2]);
+    rc = ngx_http_zt_jwt_signature(r->connection->log, alg, key, &input,
+                                   &raw[2]);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (rc != NGX_OK) {
         ngx_http_zt_jwt_fail("invalid signature");
-    }
-
-    claims = json_loadb((char *) raw[1].data, raw[1].len,
-                        JSON_REJECT_DUPLICATES, NULL);
-
-    if (claims == NULL) {
-        ngx_http_zt_jwt_fail("malformed token: payload is not a JSON object");
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
-        return NGX_ERROR;
     }
 
     if (!json_is_object(claims)) {
@@ -859,13 +821,12 @@ done:
 static ngx_int_t
 ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_header_t *hdr,
-    ngx_http_zt_alg_t **algp, ngx_http_zt_key_t **keyp, ngx_str_t *err)
+    ngx_http_zt_alg_t **algp, ngx_str_t *err)
 {
     u_char             *name;
     size_t              len;
     ngx_str_t          *type;
     ngx_http_zt_alg_t  *alg;
-    ngx_http_zt_key_t  *key;
 
     if (!hdr->alg_string) {
         ngx_http_zt_jwt_fail("missing alg");
@@ -878,7 +839,7 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
         ngx_http_zt_jwt_fail("alg none is not allowed");
     }
 
-    alg = ngx_http_zt_jwt_alg_find(name, len);
+    alg = ngx_http_zt_keys_alg(name, len);
 
     if (alg == NULL) {
         ngx_http_zt_jwt_fail("unsupported alg");
@@ -927,15 +888,7 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
         ngx_http_zt_jwt_fail("malformed token: kid is not a string");
     }
 
-    if (ngx_http_zt_jwt_select(conf, alg, hdr->has_kid ? &hdr->kid : NULL,
-                               &key, err)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
     *algp = alg;
-    *keyp = key;
 
     return NGX_OK;
 }
@@ -946,34 +899,54 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
  * and a token without a kid, fall back to the keys that fit its alg (with
  * a kid: only those without one, as a PEM file), and then there must be
  * exactly one: a signature is never tried against several keys.
+ *
+ * A key bound to an issuer (issuer=) is not there for a token of another
+ * issuer, nor for one whose iss is missing or not a string (iss NULL):
+ * the binding is checked before any signature, so that a partner's key
+ * can never vouch for a token that names another issuer.
  */
 
 static ngx_int_t
-ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg,
-    ngx_str_t *kid, ngx_http_zt_key_t **keyp, ngx_str_t *err)
+ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
+    ngx_http_zt_alg_t *alg, ngx_str_t *kid, json_t *iss,
+    ngx_http_zt_key_t **keyp, ngx_str_t *err)
 {
-    ngx_uint_t          i, n, known;
-    ngx_http_zt_key_t  *keys, *key;
+    ngx_uint_t               i, j, n, known, elsewhere, other;
+    ngx_http_zt_key_t       *k, *key;
+    ngx_http_zt_jwt_keys_t   sources[NGX_HTTP_ZT_JWT_SOURCES], *src;
 
-    keys = conf->keys ? conf->keys->elts : NULL;
-    n = conf->keys ? conf->keys->nelts : 0;
+    n = ngx_http_zt_jwt_keys(r, conf, sources);
+
+
     key = NULL;
+    known = 0;
+    elsewhere = 0;
+    other = 0;
 
     if (kid) {
-        known = 0;
-
         for (i = 0; i < n; i++) {
-            if (keys[i].kid.len != kid->len
-                || ngx_strncmp(keys[i].kid.data, kid->data, kid->len) != 0)
-            {
-                continue;
-            }
+            src = &sources[i];
 
-            known = 1;
+            for (j = 0; j < src->nkeys; j++) {
+                k = &src->keys[j];
 
-            if (ngx_http_zt_jwt_key_fits(&keys[i], alg)) {
-                *keyp = &keys[i];
-                return NGX_OK;
+                if (k->kid.len != kid->len
+                    || ngx_strncmp(k->kid.data, kid->data, kid->len) != 0)
+                {
+                    continue;
+                }
+
+                if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
+                    elsewhere = 1;
+                    continue;
+                }
+
+                known = 1;
+
+                if (ngx_http_zt_keys_fit(k, alg)) {
+                    *keyp = k;
+                    return NGX_OK;
+                }
             }
         }
 
@@ -983,29 +956,46 @@ ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg,
     }
 
     for (i = 0; i < n; i++) {
-        if ((kid && keys[i].kid.len)
-            || !ngx_http_zt_jwt_key_fits(&keys[i], alg))
-        {
-            continue;
-        }
+        src = &sources[i];
 
-        if (key) {
-            if (kid) {
-                ngx_http_zt_jwt_fail("unknown kid");
+        for (j = 0; j < src->nkeys; j++) {
+            k = &src->keys[j];
+
+            if ((kid && k->kid.len) || !ngx_http_zt_keys_fit(k, alg)) {
+                continue;
             }
 
-            ngx_http_zt_jwt_fail("kid required");
-        }
+            if (!ngx_http_zt_jwt_bound_here(src, k, iss)) {
+                other = 1;
+                continue;
+            }
 
-        key = &keys[i];
+            if (key) {
+                if (kid) {
+                    ngx_http_zt_jwt_fail("unknown kid");
+                }
+
+                ngx_http_zt_jwt_fail("kid required");
+            }
+
+            key = k;
+        }
     }
 
     if (key == NULL) {
         if (kid) {
-            ngx_http_zt_jwt_fail("unknown kid");
+            if (elsewhere) {
+                ngx_http_zt_jwt_nokey("kid is bound to another issuer");
+            }
+
+            ngx_http_zt_jwt_nokey("unknown kid");
         }
 
-        ngx_http_zt_jwt_fail("no key for alg");
+        if (other) {
+            ngx_http_zt_jwt_nokey("no key for the token's issuer");
+        }
+
+        ngx_http_zt_jwt_nokey("no key for alg");
     }
 
     *keyp = key;
@@ -1014,36 +1004,80 @@ ngx_http_zt_jwt_select(ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg,
 }
 
 
+/* a key is there for a token: bound to no issuer, or to the token's iss */
+
 static ngx_uint_t
-ngx_http_zt_jwt_key_fits(ngx_http_zt_key_t *key, ngx_http_zt_alg_t *alg)
+ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src, ngx_http_zt_key_t *k,
+    json_t *iss)
 {
-    if (key->type != alg->family) {
-        return 0;
-    }
+    ngx_str_t  *bound;
 
-    if (key->alg && key->alg != alg->bit) {
-        return 0;
-    }
+    bound = src->issuer ? src->issuer : &k->issuer;
 
-    switch (alg->family) {
-
-    case NGX_HTTP_ZT_KEY_EC:
-        return key->curve_nid == alg->curve_nid;
-
-    case NGX_HTTP_ZT_KEY_OCT:
-        /* RFC 7518, 3.2: a secret at least as long as the hash */
-        return key->secret.len >= alg->hash / 8;
-
-    default:
+    if (bound->len == 0) {
         return 1;
     }
+
+    return iss != NULL
+           && json_string_length(iss) == bound->len
+           && ngx_memcmp(json_string_value(iss), bound->data, bound->len)
+              == 0;
 }
 
 
-/* NGX_OK: valid, NGX_DECLINED: not, NGX_ERROR: could not tell */
+/*
+ * The keys a location verifies with: its files, then the remote sets it
+ * uses (as far as they were fetched), each bound as its use says.
+ */
 
-static ngx_int_t
-ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
+static ngx_uint_t
+ngx_http_zt_jwt_keys(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
+    ngx_http_zt_jwt_keys_t *sources)
+{
+    ngx_uint_t               i, n;
+    ngx_array_t             *keys;
+    ngx_http_zt_jwks_use_t  *use;
+
+    n = 0;
+
+    if (conf->keys && conf->keys->nelts) {
+        sources[n].keys = conf->keys->elts;
+        sources[n].nkeys = conf->keys->nelts;
+        sources[n].issuer = NULL;
+        n++;
+    }
+
+    if (conf->remotes == NULL) {
+        return n;
+    }
+
+    use = conf->remotes->elts;
+
+    for (i = 0; i < conf->remotes->nelts; i++) {
+        keys = ngx_http_zt_jwks_keys(r, use[i].set);
+
+        if (keys == NULL || keys->nelts == 0) {
+            continue;
+        }
+
+        sources[n].keys = keys->elts;
+        sources[n].nkeys = keys->nelts;
+        sources[n].issuer = &use[i].issuer;
+        n++;
+    }
+
+    return n;
+}
+
+
+/*
+ * A JWS signature over input checked with key, which must fit alg
+ * (ngx_http_zt_keys_fit()).  NGX_OK: valid, NGX_DECLINED: not, NGX_ERROR:
+ * could not tell.
+ */
+
+ngx_int_t
+ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig)
 {
     int            rc;
@@ -1051,7 +1085,6 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
     u_char         der[2 * (2 + 1 + 66) + 3];
     size_t         slen, dlen;
     ngx_int_t      n;
-    ngx_uint_t     own;
     EVP_PKEY_CTX  *pctx;
     const EVP_MD  *md;
 
@@ -1081,13 +1114,13 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
         slen = sig->len;
     }
 
-    pctx = ngx_http_zt_jwt_vctx(alg, key, md, &own);
+    pctx = ngx_http_zt_jwt_vctx(alg, key, md);
 
     if (pctx == NULL) {
         ERR_clear_error();
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: EVP_DigestVerifyInit() failed");
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "zt: EVP_PKEY_verify_init() failed");
 
         return NGX_ERROR;
     }
@@ -1097,10 +1130,6 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
 
     } else {
         rc = EVP_PKEY_verify(pctx, s, slen, digest, dlen);
-    }
-
-    if (own) {
-        EVP_PKEY_CTX_free(pctx);
     }
 
     /* a mismatch leaves reasons in the queue: they are no one's business */
@@ -1114,62 +1143,24 @@ ngx_http_zt_jwt_signature(ngx_http_request_t *r, ngx_http_zt_alg_t *alg,
  * Setting up a verify operation (fetching the algorithm, making the
  * provider's context, padding and digest parameters) costs about a tenth
  * of an RSA verify, and it is the same for every token signed by one key
- * with one alg.  So each process prepares a context per key and alg on
- * first use and keeps it: the table is the process's own (filled lazily
- * by a worker, never by the master before the fork), a worker is
- * single-threaded, and EVP_PKEY_verify() keeps nothing of one signature
- * for the next, so no request sees anything of another.
- *
- * An entry is found by the key's EVP_PKEY, which the context holds a
- * reference to: the EVP_PKEY of a configuration that was since reloaded
- * (in a single-process nginx) stays allocated, and its address cannot
- * come back as a new key's.  When the table is full, the context is made
- * for the one signature and freed (*own set).
+ * with one alg.  So a process prepares a context per key and alg on first
+ * use and keeps it with the key (ngx_http_zt_key_crypto_t), which frees it
+ * with the key: a worker fills its own copy (never the master before the
+ * fork), a worker is single-threaded, and EVP_PKEY_verify() keeps nothing
+ * of one signature for the next, so no request sees anything of another.
  */
 
 static EVP_PKEY_CTX *
 ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
-    const EVP_MD *md, ngx_uint_t *own)
-{
-    ngx_uint_t               i;
-    EVP_PKEY_CTX            *ctx;
-    ngx_http_zt_jwt_vctx_t  *v;
-
-    *own = 0;
-
-    for (i = 0; i < nvctxs; i++) {
-        v = &vctxs[i];
-
-        if (v->pkey == key->pkey && v->alg == alg->bit) {
-            return v->ctx;
-        }
-    }
-
-    ctx = ngx_http_zt_jwt_vctx_new(alg, key, md);
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    if (nvctxs == NGX_HTTP_ZT_JWT_VCTX_MAX) {
-        *own = 1;
-        return ctx;
-    }
-
-    v = &vctxs[nvctxs++];
-
-    v->pkey = key->pkey;
-    v->alg = alg->bit;
-    v->ctx = ctx;
-
-    return ctx;
-}
-
-
-static EVP_PKEY_CTX *
-ngx_http_zt_jwt_vctx_new(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
     const EVP_MD *md)
 {
-    EVP_PKEY_CTX  *ctx;
+    EVP_PKEY_CTX  *ctx, **slot;
+
+    slot = &key->crypto->vctx[alg->slot];
+
+    if (*slot) {
+        return *slot;
+    }
 
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
     if (ctx == NULL) {
@@ -1200,6 +1191,8 @@ ngx_http_zt_jwt_vctx_new(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
         }
     }
 
+    *slot = ctx;
+
     return ctx;
 
 failed:
@@ -1210,7 +1203,7 @@ failed:
 }
 
 
-/* one digest context per process, as for the verify contexts above */
+/* one digest context per process: a worker is single-threaded */
 
 static ngx_int_t
 ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input, u_char *digest,
@@ -1371,12 +1364,6 @@ ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < nvctxs; i++) {
-        EVP_PKEY_CTX_free(vctxs[i].ctx);
-    }
-
-    nvctxs = 0;
-
     EVP_MD_CTX_free(mctx);
     mctx = NULL;
 
@@ -1493,7 +1480,17 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v = ngx_http_zt_jwt_claim(claims, &conf->scope_claim);
+    /*
+     * A scope or groups claim that names two values is refused, not read
+     * as empty: an empty group list would let a "deny group=" rule pass.
+     */
+
+    if (ngx_http_zt_jwt_claim(claims, &conf->scope_claim, &v,
+                              r->connection->log)
+        == NGX_ERROR)
+    {
+        ngx_http_zt_jwt_fail("ambiguous scope claim");
+    }
 
     if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
         return NGX_ERROR;
@@ -1509,7 +1506,12 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         }
     }
 
-    v = ngx_http_zt_jwt_claim(claims, &conf->groups_claim);
+    if (ngx_http_zt_jwt_claim(claims, &conf->groups_claim, &v,
+                              r->connection->log)
+        == NGX_ERROR)
+    {
+        ngx_http_zt_jwt_fail("ambiguous groups claim");
+    }
 
     if (ngx_http_zt_jwt_strings(id->groups, v, 0) != NGX_OK) {
         return NGX_ERROR;
@@ -1561,46 +1563,156 @@ ngx_http_zt_jwt_time(json_t *claims, const char *name, double *value,
 }
 
 
-/* a claim by its name, else by a dotted path into nested objects */
+/*
+ * The one reading of a claim name, for policy conditions (claim.NAME=,
+ * sub=, and so unless= of masking), the scope and groups claims and
+ * $zt_claim_NAME.  A name is read every way its dots allow: as one member
+ * name, or cut at any of its dots into member names that walk nested
+ * objects ("a.b.c" is "a.b.c", "a" > "b.c", "a.b" > "c" or "a" > "b" >
+ * "c").  Arrays are not walked into.
+ *
+ * NGX_OK: the readings that find a value all find the same one (*value);
+ * NGX_DECLINED: none finds one; NGX_ERROR: two find different values.
+ * Then the name does not say which value is meant, and the caller must
+ * fail closed: a condition that cannot be evaluated, a token refused.
+ */
 
-static json_t *
-ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name)
+ngx_int_t
+ngx_http_zt_jwt_claim(json_t *claims, ngx_str_t *name, json_t **value,
+    ngx_log_t *log)
 {
-    u_char  *p, *last, *dot;
-    json_t  *v;
+    ngx_int_t  rc;
+
+    *value = NULL;
 
     if (name->len == 0) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    v = json_object_getn(claims, (char *) name->data, name->len);
+    rc = ngx_http_zt_jwt_claim_walk(claims, name->data,
+                                    name->data + name->len, value);
+
+    if (rc == NGX_ERROR) {
+        *value = NULL;
+
+        if (log) {
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "zt: claim \"%V\" is ambiguous: the token has "
+                          "different values under the names it may mean",
+                          name);
+        }
+
+        return NGX_ERROR;
+    }
+
+    return *value ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Every (object, rest of the name) pair is met once: a token's tree gives
+ * each member one path, so the walk is bounded by the claims' size times
+ * the name's dots.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_claim_walk(json_t *obj, u_char *p, u_char *last,
+    json_t **found)
+{
+    u_char  *dot;
+    json_t  *v;
+
+    if (!json_is_object(obj)) {
+        return NGX_OK;
+    }
+
+    v = json_object_getn(obj, (const char *) p, last - p);
+
     if (v) {
-        return v;
+        if (*found && !json_equal(*found, v)) {
+            return NGX_ERROR;
+        }
+
+        *found = v;
     }
 
-    p = name->data;
-    last = p + name->len;
-    v = claims;
-
-    while (p < last) {
-        dot = ngx_strlchr(p, last, '.');
-        if (dot == NULL) {
-            dot = last;
+    for (dot = ngx_strlchr(p, last, '.');
+         dot;
+         dot = ngx_strlchr(dot + 1, last, '.'))
+    {
+        if (dot == p || dot + 1 == last) {
+            continue;
         }
 
-        if (!json_is_object(v) || dot == p) {
-            return NULL;
-        }
+        v = json_object_getn(obj, (const char *) p, dot - p);
 
-        v = json_object_getn(v, (char *) p, dot - p);
-        if (v == NULL) {
-            return NULL;
+        if (v && ngx_http_zt_jwt_claim_walk(v, dot + 1, last, found)
+                 != NGX_OK)
+        {
+            return NGX_ERROR;
         }
-
-        p = dot + 1;
     }
 
-    return v;
+    return NGX_OK;
+}
+
+
+/*
+ * A claim name as the resolver reads it: not empty, and no empty part
+ * between dots (".a", "a.", "a..b"), which no reading could walk.
+ */
+
+ngx_int_t
+ngx_http_zt_jwt_claim_name_valid(ngx_str_t *name)
+{
+    u_char  *p, *last;
+
+    if (name->len == 0) {
+        return 0;
+    }
+
+    last = name->data + name->len;
+
+    if (name->data[0] == '.' || last[-1] == '.') {
+        return 0;
+    }
+
+    for (p = name->data; p + 1 < last; p++) {
+        if (p[0] == '.' && p[1] == '.') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* zt_scope_claim, zt_groups_claim */
+
+char *
+ngx_http_zt_jwt_set_claim_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char       *rv;
+    ngx_str_t  *value, *name;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    name = (ngx_str_t *) ((char *) conf + cmd->offset);
+    value = cf->args->elts;
+
+    if (!ngx_http_zt_jwt_claim_name_valid(name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid claim name \"%V\" (empty, or "
+                           "an empty part between dots)",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -1,9 +1,12 @@
 
 /*
- * zt-inference: verification keys.  `zt_jwks_file` reads a JWKS (or one
- * JWK) or a PEM public key once, at configuration time, and turns each
- * usable key into an OpenSSL EVP_PKEY (RSA, EC P-256/P-384/P-521) or the
- * raw bytes of an `oct` secret.  Requests never touch the file again.
+ * zt-inference: verification keys and the JWS algorithms they serve.
+ * `zt_jwks_file PATH [issuer=ISS]` reads a JWKS (or one JWK) or a PEM
+ * public key once, at configuration time; remote key sets
+ * (ngx_http_zt_jwks.c) hand their documents to the same JWKS reader at run
+ * time.  Each usable key becomes an OpenSSL EVP_PKEY (RSA, EC P-256/P-384/
+ * P-521) or the raw bytes of an `oct` secret, and lives as long as the
+ * pool it was read into.
  */
 
 
@@ -22,45 +25,164 @@
 #define NGX_HTTP_ZT_OCT_MIN_LEN      32
 
 
-static ngx_int_t ngx_http_zt_keys_read(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *text);
+static char *ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys,
+    ngx_str_t *path, ngx_str_t *issuer);
 static char *ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys,
-    ngx_str_t *name, ngx_str_t *text);
-static char *ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys,
-    ngx_str_t *name, json_t *root);
-static const char *ngx_http_zt_keys_jwk(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *text, ngx_str_t *issuer);
+static const char *ngx_http_zt_keys_rsa(ngx_pool_t *pool,
     ngx_http_zt_key_t *key, json_t *jwk);
-static const char *ngx_http_zt_keys_rsa(ngx_conf_t *cf,
+static const char *ngx_http_zt_keys_ec(ngx_pool_t *pool,
     ngx_http_zt_key_t *key, json_t *jwk);
-static const char *ngx_http_zt_keys_ec(ngx_conf_t *cf,
-    ngx_http_zt_key_t *key, json_t *jwk);
-static const char *ngx_http_zt_keys_oct(ngx_conf_t *cf,
+static const char *ngx_http_zt_keys_oct(ngx_pool_t *pool,
     ngx_http_zt_key_t *key, json_t *jwk);
 static const char *ngx_http_zt_keys_fromdata(const char *type,
     OSSL_PARAM_BLD *bld, EVP_PKEY **pkey);
-static ngx_int_t ngx_http_zt_keys_member(ngx_conf_t *cf, json_t *jwk,
+static ngx_int_t ngx_http_zt_keys_member(ngx_pool_t *pool, json_t *jwk,
     const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_zt_keys_curve(EVP_PKEY *pkey);
-static ngx_int_t ngx_http_zt_keys_keep(ngx_conf_t *cf, EVP_PKEY *pkey);
+static ngx_int_t ngx_http_zt_keys_keep(ngx_pool_t *pool,
+    ngx_http_zt_key_t *key, EVP_PKEY *pkey);
 static void ngx_http_zt_keys_cleanup(void *data);
 
 
-char *
-ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path)
+/* what ngx_http_zt_keys_jwk() says when memory ran out, not the key */
+static const char  ngx_http_zt_keys_nomem[] = "out of memory";
+
+
+ngx_http_zt_alg_t  ngx_http_zt_algs[] = {
+
+    { ngx_string("RS256"), NGX_HTTP_ZT_RS256, NGX_HTTP_ZT_KEY_RSA,
+      256, 0, NID_undef, 0, 0 },
+    { ngx_string("RS384"), NGX_HTTP_ZT_RS384, NGX_HTTP_ZT_KEY_RSA,
+      384, 0, NID_undef, 0, 1 },
+    { ngx_string("RS512"), NGX_HTTP_ZT_RS512, NGX_HTTP_ZT_KEY_RSA,
+      512, 0, NID_undef, 0, 2 },
+    { ngx_string("PS256"), NGX_HTTP_ZT_PS256, NGX_HTTP_ZT_KEY_RSA,
+      256, 1, NID_undef, 0, 3 },
+    { ngx_string("PS384"), NGX_HTTP_ZT_PS384, NGX_HTTP_ZT_KEY_RSA,
+      384, 1, NID_undef, 0, 4 },
+    { ngx_string("PS512"), NGX_HTTP_ZT_PS512, NGX_HTTP_ZT_KEY_RSA,
+      512, 1, NID_undef, 0, 5 },
+    { ngx_string("ES256"), NGX_HTTP_ZT_ES256, NGX_HTTP_ZT_KEY_EC,
+      256, 0, NID_X9_62_prime256v1, 32, 0 },
+    { ngx_string("ES384"), NGX_HTTP_ZT_ES384, NGX_HTTP_ZT_KEY_EC,
+      384, 0, NID_secp384r1, 48, 0 },
+    { ngx_string("ES512"), NGX_HTTP_ZT_ES512, NGX_HTTP_ZT_KEY_EC,
+      512, 0, NID_secp521r1, 66, 0 },
+    { ngx_string("HS256"), NGX_HTTP_ZT_HS256, NGX_HTTP_ZT_KEY_OCT,
+      256, 0, NID_undef, 0, 0 },
+    { ngx_string("HS384"), NGX_HTTP_ZT_HS384, NGX_HTTP_ZT_KEY_OCT,
+      384, 0, NID_undef, 0, 0 },
+    { ngx_string("HS512"), NGX_HTTP_ZT_HS512, NGX_HTTP_ZT_KEY_OCT,
+      512, 0, NID_undef, 0, 0 },
+    { ngx_null_string, 0, 0, 0, 0, NID_undef, 0, 0 }
+};
+
+
+/* JWS names are case-sensitive (RFC 7515, 4.1.1) */
+
+ngx_http_zt_alg_t *
+ngx_http_zt_keys_alg(u_char *name, size_t len)
 {
-    char          *rv;
+    ngx_http_zt_alg_t  *alg;
+
+    for (alg = ngx_http_zt_algs; alg->name.len; alg++) {
+        if (alg->name.len == len
+            && ngx_strncmp(alg->name.data, name, len) == 0)
+        {
+            return alg;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* whether a key may check a signature of alg: same family, same curve */
+
+ngx_uint_t
+ngx_http_zt_keys_fit(ngx_http_zt_key_t *key, ngx_http_zt_alg_t *alg)
+{
+    if (key->type != alg->family) {
+        return 0;
+    }
+
+    if (key->alg && key->alg != alg->bit) {
+        return 0;
+    }
+
+    switch (alg->family) {
+
+    case NGX_HTTP_ZT_KEY_EC:
+        return key->curve_nid == alg->curve_nid;
+
+    case NGX_HTTP_ZT_KEY_OCT:
+        /* RFC 7518, 3.2: a secret at least as long as the hash */
+        return key->secret.len >= alg->hash / 8;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* zt_jwks_file PATH [issuer=ISS]; */
+
+char *
+ngx_http_zt_keys_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t **keys = (ngx_array_t **) ((char *) conf + cmd->offset);
+
+    ngx_str_t  *value, issuer;
+
+    value = cf->args->elts;
+
+    ngx_str_null(&issuer);
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "issuer=", 7) != 0
+            || value[2].len == 7)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: invalid parameter \"%V\", expected "
+                               "\"issuer=ISS\"", &cmd->name, &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        issuer.data = value[2].data + 7;
+        issuer.len = value[2].len - 7;
+    }
+
+    if (*keys == NULL) {
+        *keys = ngx_array_create(cf->pool, 2, sizeof(ngx_http_zt_key_t));
+        if (*keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_zt_keys_load(cf, *keys, &value[1], &issuer);
+}
+
+
+/* the keys of a file, appended to keys, bound to issuer (may be empty) */
+
+static char *
+ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path,
+    ngx_str_t *issuer)
+{
     u_char        *p, *last;
     json_t        *root;
-    ngx_str_t      name, text;
+    ngx_int_t      rc;
+    ngx_str_t      name, text, source;
+    ngx_uint_t     skipped;
     json_error_t   jerr;
 
     name = *path;
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_zt_keys_read(cf, &name, &text) != NGX_OK) {
+    if (ngx_http_zt_conf_file(cf, cf->temp_pool, &name,
+                              NGX_HTTP_ZT_KEYS_FILE_MAX, &text)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -85,18 +207,47 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path)
             return NGX_CONF_ERROR;
         }
 
-        rv = ngx_http_zt_keys_jwks(cf, keys, &name, root);
+        source.len = sizeof("zt_jwks_file \"\"") - 1 + name.len;
+        source.data = ngx_pnalloc(cf->temp_pool, source.len);
+        if (source.data == NULL) {
+            json_decref(root);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(source.data, "zt_jwks_file \"%V\"", &name);
+
+        rc = ngx_http_zt_keys_jwks(cf->pool, cf->log, &source, root, keys,
+                                   issuer, &skipped);
 
         json_decref(root);
 
-        return rv;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            if (skipped) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V has no usable key (%ui skipped)",
+                                   &source, skipped);
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V is neither a JWKS ({\"keys\":[...]}) "
+                                   "nor a JWK", &source);
+            }
+
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
     }
 
     if (ngx_strlcasestrn(p, last, (u_char *) "-----BEGIN ",
                          sizeof("-----BEGIN ") - 1 - 1)
         != NULL)
     {
-        return ngx_http_zt_keys_pem(cf, keys, &name, &text);
+        return ngx_http_zt_keys_pem(cf, keys, &name, &text, issuer);
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -107,97 +258,9 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path)
 }
 
 
-static ngx_int_t
-ngx_http_zt_keys_read(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *text)
-{
-    off_t            size;
-    size_t           len;
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_int_t        rc;
-    ngx_file_info_t  fi;
-
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "zt_jwks_file \"%V\" cannot be opened", name);
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "zt_jwks_file \"%V\": " ngx_fd_info_n " failed",
-                           name);
-        goto done;
-    }
-
-    if (!ngx_is_file(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is not a regular file", name);
-        goto done;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (size == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is empty", name);
-        goto done;
-    }
-
-    if (size > NGX_HTTP_ZT_KEYS_FILE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is too large (%O bytes, "
-                           "at most %d)", name, size,
-                           NGX_HTTP_ZT_KEYS_FILE_MAX);
-        goto done;
-    }
-
-    text->data = ngx_pnalloc(cf->temp_pool, (size_t) size + 1);
-    if (text->data == NULL) {
-        goto done;
-    }
-
-    len = 0;
-
-    while (len < (size_t) size) {
-        n = ngx_read_fd(fd, text->data + len, (size_t) size - len);
-
-        if (n == -1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "zt_jwks_file \"%V\" cannot be read", name);
-            goto done;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        len += n;
-    }
-
-    text->len = len;
-    text->data[len] = '\0';
-
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%V\" failed", name);
-    }
-
-    return rc;
-}
-
-
 static char *
 ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
-    ngx_str_t *text)
+    ngx_str_t *text, ngx_str_t *issuer)
 {
     int                 bits;
     BIO                *bio;
@@ -222,18 +285,19 @@ ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_zt_keys_keep(cf, pkey) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     key = ngx_array_push(keys);
     if (key == NULL) {
+        EVP_PKEY_free(pkey);
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(key, sizeof(ngx_http_zt_key_t));
 
-    key->pkey = pkey;
+    if (ngx_http_zt_keys_keep(cf->pool, key, pkey) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->issuer = *issuer;
 
     switch (EVP_PKEY_get_base_id(pkey)) {
 
@@ -276,21 +340,28 @@ ngx_http_zt_keys_pem(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
 }
 
 
-static char *
-ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
-    json_t *root)
+/*
+ * The usable keys of a JWKS ({"keys":[...]}) or of one JWK, appended to
+ * keys and allocated from pool; each key skipped is logged at warn with
+ * why, prefixed with source.  issuer (may be empty) binds every key.
+ * NGX_OK: one key at least; NGX_DECLINED: root is no JWKS (*skipped is 0)
+ * or has no usable key; NGX_ERROR: out of memory.
+ */
+
+ngx_int_t
+ngx_http_zt_keys_jwks(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *source,
+    json_t *root, ngx_array_t *keys, ngx_str_t *issuer, ngx_uint_t *skipped)
 {
     size_t              i;
     json_t             *list, *jwk, *kid;
-    ngx_uint_t          used, skipped;
+    ngx_uint_t          used;
     const char         *why;
     ngx_http_zt_key_t   key, *k;
 
+    *skipped = 0;
+
     if (!json_is_object(root)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is neither a JWKS "
-                           "({\"keys\":[...]}) nor a JWK", name);
-        return NGX_CONF_ERROR;
+        return NGX_DECLINED;
     }
 
     list = json_object_get(root, "keys");
@@ -299,77 +370,70 @@ ngx_http_zt_keys_jwks(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *name,
         list = json_array();
         if (list == NULL || json_array_append(list, root) != 0) {
             json_decref(list);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
     } else if (json_is_array(list)) {
         json_incref(list);
 
     } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" is neither a JWKS "
-                           "({\"keys\":[...]}) nor a JWK", name);
-        return NGX_CONF_ERROR;
+        return NGX_DECLINED;
     }
 
     used = 0;
-    skipped = 0;
 
     json_array_foreach(list, i, jwk) {
 
-        ngx_memzero(&key, sizeof(ngx_http_zt_key_t));
-
-        why = ngx_http_zt_keys_jwk(cf, &key, jwk);
+        why = ngx_http_zt_keys_jwk(pool, jwk, &key);
 
         if (why == NULL) {
             k = ngx_array_push(keys);
             if (k == NULL) {
                 json_decref(list);
-                return NGX_CONF_ERROR;
+                return NGX_ERROR;
             }
 
             *k = key;
+            k->issuer = *issuer;
             used++;
             continue;
         }
 
-        if (why == (const char *) NGX_CONF_ERROR) {
+        if (why == ngx_http_zt_keys_nomem) {
             json_decref(list);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
-        skipped++;
+        (*skipped)++;
 
         kid = json_object_get(jwk, "kid");
 
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "zt_jwks_file \"%V\": key #%uz (kid \"%s\") "
-                           "skipped: %s", name, i + 1,
-                           json_is_string(kid) ? json_string_value(kid) : "",
-                           why);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "%V: key #%uz (kid \"%s\") skipped: %s", source, i + 1,
+                      json_is_string(kid) ? json_string_value(kid) : "", why);
     }
 
     json_decref(list);
 
-    if (used == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zt_jwks_file \"%V\" has no usable key "
-                           "(%ui skipped)", name, skipped);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return used ? NGX_OK : NGX_DECLINED;
 }
 
 
-/* NULL: the key is usable, else why it is skipped (or NGX_CONF_ERROR) */
+/*
+ * One JWK as a verification key in pool (freed with it).  NULL: the key is
+ * usable; else why not (ngx_http_zt_keys_nomem when memory ran out).  The
+ * key is bound to no issuer.
+ */
 
-static const char *
-ngx_http_zt_keys_jwk(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
+const char *
+ngx_http_zt_keys_jwk(ngx_pool_t *pool, json_t *jwk, ngx_http_zt_key_t *key)
 {
-    size_t       i;
-    json_t      *kty, *v, *op;
-    const char  *type;
+    size_t              i;
+    json_t             *kty, *v, *op;
+    const char         *type;
+    ngx_http_zt_alg_t  *alg;
+
+    ngx_memzero(key, sizeof(ngx_http_zt_key_t));
 
     if (!json_is_object(jwk)) {
         return "not a JSON object";
@@ -419,9 +483,9 @@ ngx_http_zt_keys_jwk(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
         }
 
         key->kid.len = json_string_length(v);
-        key->kid.data = ngx_pnalloc(cf->pool, key->kid.len + 1);
+        key->kid.data = ngx_pnalloc(pool, key->kid.len + 1);
         if (key->kid.data == NULL) {
-            return (const char *) NGX_CONF_ERROR;
+            return ngx_http_zt_keys_nomem;
         }
 
         ngx_memcpy(key->kid.data, json_string_value(v), key->kid.len + 1);
@@ -447,41 +511,44 @@ ngx_http_zt_keys_jwk(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
             return "\"alg\" is not a string";
         }
 
-        key->alg = ngx_http_zt_jwt_alg((u_char *) json_string_value(v),
-                                       json_string_length(v));
-        if (key->alg == 0) {
+        alg = ngx_http_zt_keys_alg((u_char *) json_string_value(v),
+                                   json_string_length(v));
+        if (alg == NULL) {
             return "\"alg\" is not a supported JWS algorithm";
         }
 
-        if (ngx_http_zt_jwt_alg_family(key->alg) != key->type) {
+        if (alg->family != key->type) {
             return "\"alg\" does not fit \"kty\"";
         }
+
+        key->alg = alg->bit;
     }
 
     switch (key->type) {
 
     case NGX_HTTP_ZT_KEY_RSA:
-        return ngx_http_zt_keys_rsa(cf, key, jwk);
+        return ngx_http_zt_keys_rsa(pool, key, jwk);
 
     case NGX_HTTP_ZT_KEY_EC:
-        return ngx_http_zt_keys_ec(cf, key, jwk);
+        return ngx_http_zt_keys_ec(pool, key, jwk);
 
     default: /* NGX_HTTP_ZT_KEY_OCT */
-        return ngx_http_zt_keys_oct(cf, key, jwk);
+        return ngx_http_zt_keys_oct(pool, key, jwk);
     }
 }
 
 
 static const char *
-ngx_http_zt_keys_rsa(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
+ngx_http_zt_keys_rsa(ngx_pool_t *pool, ngx_http_zt_key_t *key, json_t *jwk)
 {
     BIGNUM          *n, *e;
+    EVP_PKEY        *pkey;
     ngx_str_t        nv, ev;
     const char      *why;
     OSSL_PARAM_BLD  *bld;
 
-    if (ngx_http_zt_keys_member(cf, jwk, "n", &nv) != NGX_OK
-        || ngx_http_zt_keys_member(cf, jwk, "e", &ev) != NGX_OK)
+    if (ngx_http_zt_keys_member(pool, jwk, "n", &nv) != NGX_OK
+        || ngx_http_zt_keys_member(pool, jwk, "e", &ev) != NGX_OK)
     {
         return "\"n\" or \"e\" is missing or not base64url";
     }
@@ -512,10 +579,10 @@ ngx_http_zt_keys_rsa(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
         goto done;
     }
 
-    why = ngx_http_zt_keys_fromdata("RSA", bld, &key->pkey);
+    why = ngx_http_zt_keys_fromdata("RSA", bld, &pkey);
 
-    if (why == NULL && ngx_http_zt_keys_keep(cf, key->pkey) != NGX_OK) {
-        why = (const char *) NGX_CONF_ERROR;
+    if (why == NULL && ngx_http_zt_keys_keep(pool, key, pkey) != NGX_OK) {
+        why = ngx_http_zt_keys_nomem;
     }
 
 done:
@@ -529,11 +596,12 @@ done:
 
 
 static const char *
-ngx_http_zt_keys_ec(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
+ngx_http_zt_keys_ec(ngx_pool_t *pool, ngx_http_zt_key_t *key, json_t *jwk)
 {
     size_t           coord;
     json_t          *crv;
     u_char          *point;
+    EVP_PKEY        *pkey;
     ngx_str_t        x, y;
     const char      *group, *why, *name;
     OSSL_PARAM_BLD  *bld;
@@ -568,8 +636,8 @@ ngx_http_zt_keys_ec(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
         return "\"alg\" does not fit \"crv\"";
     }
 
-    if (ngx_http_zt_keys_member(cf, jwk, "x", &x) != NGX_OK
-        || ngx_http_zt_keys_member(cf, jwk, "y", &y) != NGX_OK)
+    if (ngx_http_zt_keys_member(pool, jwk, "x", &x) != NGX_OK
+        || ngx_http_zt_keys_member(pool, jwk, "y", &y) != NGX_OK)
     {
         return "\"x\" or \"y\" is missing or not base64url";
     }
@@ -580,9 +648,9 @@ ngx_http_zt_keys_ec(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
 
     /* an uncompressed SEC 1 point: 04 || X || Y */
 
-    point = ngx_pnalloc(cf->temp_pool, 1 + 2 * coord);
+    point = ngx_pnalloc(pool, 1 + 2 * coord);
     if (point == NULL) {
-        return (const char *) NGX_CONF_ERROR;
+        return ngx_http_zt_keys_nomem;
     }
 
     point[0] = 0x04;
@@ -605,12 +673,12 @@ ngx_http_zt_keys_ec(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
         return "EC key cannot be built";
     }
 
-    why = ngx_http_zt_keys_fromdata("EC", bld, &key->pkey);
+    why = ngx_http_zt_keys_fromdata("EC", bld, &pkey);
 
     OSSL_PARAM_BLD_free(bld);
 
-    if (why == NULL && ngx_http_zt_keys_keep(cf, key->pkey) != NGX_OK) {
-        return (const char *) NGX_CONF_ERROR;
+    if (why == NULL && ngx_http_zt_keys_keep(pool, key, pkey) != NGX_OK) {
+        return ngx_http_zt_keys_nomem;
     }
 
     return why;
@@ -618,9 +686,9 @@ ngx_http_zt_keys_ec(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
 
 
 static const char *
-ngx_http_zt_keys_oct(ngx_conf_t *cf, ngx_http_zt_key_t *key, json_t *jwk)
+ngx_http_zt_keys_oct(ngx_pool_t *pool, ngx_http_zt_key_t *key, json_t *jwk)
 {
-    if (ngx_http_zt_keys_member(cf, jwk, "k", &key->secret) != NGX_OK) {
+    if (ngx_http_zt_keys_member(pool, jwk, "k", &key->secret) != NGX_OK) {
         return "\"k\" is missing or not base64url";
     }
 
@@ -684,12 +752,12 @@ done:
 
 
 /*
- * A base64url member decoded into cf->pool.  Padding is tolerated here
- * (some issuers publish it), unlike in tokens.
+ * A base64url member decoded into pool.  Padding is tolerated here (some
+ * issuers publish it), unlike in tokens.
  */
 
 static ngx_int_t
-ngx_http_zt_keys_member(ngx_conf_t *cf, json_t *jwk, const char *name,
+ngx_http_zt_keys_member(ngx_pool_t *pool, json_t *jwk, const char *name,
     ngx_str_t *value)
 {
     json_t     *v;
@@ -708,7 +776,7 @@ ngx_http_zt_keys_member(ngx_conf_t *cf, json_t *jwk, const char *name,
         src.len--;
     }
 
-    if (ngx_http_zt_base64url_decode(cf->pool, &src, value) != NGX_OK
+    if (ngx_http_zt_base64url_decode(pool, &src, value) != NGX_OK
         || value->len == 0)
     {
         return NGX_DECLINED;
@@ -747,21 +815,33 @@ ngx_http_zt_keys_curve(EVP_PKEY *pkey)
 }
 
 
-/* the key lives as long as the configuration that uses it */
+/*
+ * The key's EVP_PKEY, and the verify contexts a process prepares for it
+ * (ngx_http_zt_jwt.c), live as long as the pool: freed with it, in the
+ * process that made them.  On failure pkey is freed.
+ */
 
 static ngx_int_t
-ngx_http_zt_keys_keep(ngx_conf_t *cf, EVP_PKEY *pkey)
+ngx_http_zt_keys_keep(ngx_pool_t *pool, ngx_http_zt_key_t *key,
+    EVP_PKEY *pkey)
 {
-    ngx_pool_cleanup_t  *cln;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_zt_key_crypto_t  *crypto;
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_zt_key_crypto_t));
     if (cln == NULL) {
         EVP_PKEY_free(pkey);
         return NGX_ERROR;
     }
 
+    crypto = cln->data;
+    ngx_memzero(crypto, sizeof(ngx_http_zt_key_crypto_t));
+    crypto->pkey = pkey;
+
     cln->handler = ngx_http_zt_keys_cleanup;
-    cln->data = pkey;
+
+    key->pkey = pkey;
+    key->crypto = crypto;
 
     return NGX_OK;
 }
@@ -770,5 +850,13 @@ ngx_http_zt_keys_keep(ngx_conf_t *cf, EVP_PKEY *pkey)
 static void
 ngx_http_zt_keys_cleanup(void *data)
 {
-    EVP_PKEY_free(data);
+    ngx_http_zt_key_crypto_t  *crypto = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_ZT_ALG_SLOTS; i++) {
+        EVP_PKEY_CTX_free(crypto->vctx[i]);
+    }
+
+    EVP_PKEY_free(crypto->pkey);
 }

@@ -1,7 +1,7 @@
 
 /*
- * zt-inference: verification keys (zt_jwks_file), loaded once at
- * configuration time, and the JWS algorithms they serve.
+ * zt-inference: verification keys (zt_jwks_file, and the documents of
+ * remote key sets) and the JWS algorithms they serve.
  */
 
 
@@ -26,6 +26,9 @@
 #define NGX_HTTP_ZT_HS384            0x0400
 #define NGX_HTTP_ZT_HS512            0x0800
 
+/* the most algs one key may serve: RS256 to PS512 for an RSA key */
+#define NGX_HTTP_ZT_ALG_SLOTS        6
+
 
 /* key families: an alg is only ever checked against a key of its family */
 typedef enum {
@@ -36,17 +39,48 @@ typedef enum {
 
 
 typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  bit;
+    ngx_http_zt_key_type_e      family;
+    ngx_uint_t                  hash;       /* SHA-2 bits */
+    ngx_uint_t                  pss;
+    int                         curve_nid;  /* ES*: the only curve */
+    size_t                      coord;      /* ES*: bytes of R and of S */
+    ngx_uint_t                  slot;       /* in the key's vctx[] */
+} ngx_http_zt_alg_t;
+
+
+/* an asymmetric key's OpenSSL objects, freed with the key's pool */
+typedef struct {
+    EVP_PKEY                   *pkey;
+    EVP_PKEY_CTX               *vctx[NGX_HTTP_ZT_ALG_SLOTS];
+} ngx_http_zt_key_crypto_t;
+
+
+typedef struct {
     ngx_str_t                   kid;        /* empty: no kid (PEM file) */
+    ngx_str_t                   issuer;     /* issuer=: empty for any */
     ngx_http_zt_key_type_e      type;
     ngx_uint_t                  alg;        /* JWK "alg" bit, 0: any */
     ngx_int_t                   curve_nid;  /* EC only */
     EVP_PKEY                   *pkey;       /* RSA and EC */
+    ngx_http_zt_key_crypto_t   *crypto;     /* RSA and EC */
     ngx_str_t                   secret;     /* oct */
 } ngx_http_zt_key_t;
 
 
-char *ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys,
-    ngx_str_t *path);
+extern ngx_http_zt_alg_t  ngx_http_zt_algs[];   /* ends with an empty name */
+
+
+ngx_http_zt_alg_t *ngx_http_zt_keys_alg(u_char *name, size_t len);
+ngx_uint_t ngx_http_zt_keys_fit(ngx_http_zt_key_t *key,
+    ngx_http_zt_alg_t *alg);
+char *ngx_http_zt_keys_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_zt_keys_jwks(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *source, json_t *root, ngx_array_t *keys, ngx_str_t *issuer,
+    ngx_uint_t *skipped);
+const char *ngx_http_zt_keys_jwk(ngx_pool_t *pool, json_t *jwk,
+    ngx_http_zt_key_t *key);
 
 
 #endif /* _NGX_HTTP_ZT_KEYS_H_INCLUDED_ */

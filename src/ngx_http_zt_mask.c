@@ -7,15 +7,18 @@
  * through, zero-copy where the bytes are unchanged.
  *
  * Failing closed: nothing unmasked is ever sent.  The header is held until
- * the first masked bytes are ready, so a body that fails in its first
- * buffer (invalid JSON, a value over zt_mask_buffer, an encoding the filter
- * cannot read) gets a clean 502.  A failure later, when the header is out,
- * closes the connection: the client sees a truncated response, never the
- * value.  Either way the error log says "zt: mask: ..." and why.
+ * the first masked bytes are ready and the turn of the event loop in which
+ * they came is over, so a body that fails before (invalid JSON, a value over
+ * zt_mask_buffer, an encoding the filter cannot read, an answer that arrived
+ * whole and is cut short) gets a clean 502.  A failure later, when the
+ * header is out, closes the connection: the client sees a truncated
+ * response, never the value.  Either way the error log says "zt: mask: ..."
+ * and why.
  */
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 #define NGX_HTTP_ZT_MASK_ACTIVE      1
@@ -47,8 +50,12 @@ struct ngx_http_zt_mask_ctx_s {
     off_t                      bytes;      /* output so far */
     size_t                     size;       /* of the input being read */
 
+    ngx_event_t                release;    /* sends what is held back */
+
     unsigned                   header_sent:1;
     unsigned                   last:1;
+    unsigned                   released:1;
+    unsigned                   cleanup:1;
 };
 
 
@@ -59,6 +66,10 @@ static ngx_http_zt_mask_rule_t *ngx_http_zt_mask_rule_add(ngx_conf_t *cf,
     ngx_http_zt_mask_conf_t *mcf);
 static char *ngx_http_zt_mask_with(ngx_conf_t *cf,
     ngx_http_zt_mask_rule_t *rule, ngx_str_t *with);
+static ngx_int_t ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_mask_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_zt_mask_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_zt_mask_rules(ngx_http_request_t *r,
     ngx_http_zt_mask_conf_t *mcf, ngx_http_zt_ctx_t *zctx,
     ngx_http_zt_mask_ctx_t *mc);
@@ -70,6 +81,10 @@ static ngx_int_t ngx_http_zt_mask_output(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
 static ngx_int_t ngx_http_zt_mask_fail(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
+static ngx_int_t ngx_http_zt_mask_hold(ngx_http_request_t *r,
+    ngx_http_zt_mask_ctx_t *mc);
+static void ngx_http_zt_mask_release(ngx_event_t *ev);
+static void ngx_http_zt_mask_release_cleanup(void *data);
 static ngx_int_t ngx_http_zt_mask_ref(void *data, u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_copy(void *data, u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_link_mem(ngx_http_zt_mask_ctx_t *mc);
@@ -77,8 +92,8 @@ static ngx_chain_t *ngx_http_zt_mask_get_buf(ngx_http_request_t *r,
     ngx_http_zt_mask_ctx_t *mc);
 
 
-ngx_http_output_header_filter_pt  ngx_http_zt_next_header_filter;
-ngx_http_output_body_filter_pt    ngx_http_zt_next_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_zt_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_zt_next_body_filter;
 
 
 static ngx_str_t  ngx_http_zt_mask_default_types[] = {
@@ -199,7 +214,7 @@ ngx_http_zt_mask_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* zt_mask_pattern DETECTOR|REGEX [with=TEXT] [unless=CONDITION]; */
+/* zt_mask_pattern DETECTOR|~REGEX [with=TEXT] [unless=CONDITION]; */
 
 char *
 ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -207,6 +222,7 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_zt_loc_conf_t *zlcf = conf;
 
     ngx_str_t                *value;
+    ngx_uint_t                n;
     ngx_http_zt_mask_conf_t  *mcf;
     ngx_http_zt_mask_rule_t  *rule;
 
@@ -220,18 +236,15 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rule->type = NGX_HTTP_ZT_MASK_PATTERN;
 
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty detector in \"zt_mask_pattern\"");
+    if (ngx_http_zt_mask_detector(cf, rule, &value[1], cf->args->nelts - 1,
+                                  &n)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_zt_mask_detector(cf, rule, &value[1]) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_zt_mask_options(cf, mcf, rule, &value[2],
-                                    cf->args->nelts - 2);
+    return ngx_http_zt_mask_options(cf, mcf, rule, &value[1 + n],
+                                    cf->args->nelts - 1 - n);
 }
 
 
@@ -405,14 +418,46 @@ ngx_http_zt_mask_with(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
 
 
 /*
- * An upstream asked for gzip would send a body the filter cannot read, and
- * it fails closed on it.  So, where masking is on, the upstream is asked for
- * identity: the Accept-Encoding lines the proxy copies say "identity", while
- * r->headers_in.accept_encoding keeps the client's own value, which the
- * gzip filter and gzip_static read to compress what goes to the client.
+ * Where the filter hooks into nginx: the handler that asks the upstream for
+ * an identity encoding, and the header and body filters.  The module's
+ * place in the filter chain is set in "config".
  */
 
 ngx_int_t
+ngx_http_zt_mask_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_zt_mask_preaccess_handler;
+
+    ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
+
+    ngx_http_zt_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_zt_mask_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An upstream asked for gzip would send a body the filter cannot read, and
+ * it fails closed on it.  So, where masking is on or usage limits read the
+ * answer's usage, the upstream is asked for identity: the Accept-Encoding
+ * lines the proxy copies say "identity", while r->headers_in.accept_encoding
+ * keeps the client's own value, which the gzip filter and gzip_static read
+ * to compress what goes to the client.
+ */
+
+static ngx_int_t
 ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_uint_t               i;
@@ -426,7 +471,9 @@ ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 
     zlcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
-    if (zlcf->mask.rules == NULL || zlcf->mask.rules->nelts == 0) {
+    if ((zlcf->mask.rules == NULL || zlcf->mask.rules->nelts == 0)
+        && zlcf->usage.limits == NULL)
+    {
         return NGX_DECLINED;
     }
 
@@ -472,7 +519,7 @@ ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 enc;
@@ -709,7 +756,7 @@ ngx_http_zt_mask_encoded(ngx_http_request_t *r, ngx_str_t *enc)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_int_t                rc;
@@ -776,6 +823,16 @@ ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
 
             return NGX_OK;
+        }
+
+        if (!mc->last && !mc->released
+            && mc->bytes <= (off_t) mc->req.max)
+        {
+            return ngx_http_zt_mask_hold(r, mc);
+        }
+
+        if (mc->release.posted) {
+            ngx_delete_posted_event(&mc->release);
         }
 
         mc->header_sent = 1;
@@ -944,6 +1001,10 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     mc->last_out = &mc->out;
     mc->in = NULL;
 
+    if (mc->release.posted) {
+        ngx_delete_posted_event(&mc->release);
+    }
+
     if (!mc->header_sent) {
         mc->state = NGX_HTTP_ZT_MASK_FINALIZING;
 
@@ -959,6 +1020,137 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     r->keepalive = 0;
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The first masked bytes are ready but the end of the answer is not in: the
+ * header waits until the end of this turn of the event loop.  An upstream
+ * that has the whole answer hands it over in that same turn (its end, the
+ * last buffer, comes in a call of its own), so an answer that arrived whole
+ * and fails at its end still gets a 502.  Only what arrives later, or after
+ * zt_mask_buffer bytes, can fail after the header: then the connection is
+ * closed.  What waits is copied and the inputs are let go, as if sent: an
+ * upstream ends the response only once its buffers are free.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_hold(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
+{
+    off_t                bytes;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl, *next;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cl = mc->out;
+    mc->out = NULL;
+    mc->last_out = &mc->out;
+    mc->last_ref = NULL;
+    bytes = mc->bytes;
+
+    for ( /* void */ ; cl; cl = next) {
+        next = cl->next;
+        b = cl->buf;
+
+        if (b->shadow) {
+            b->shadow->pos = b->shadow->last;
+            b->shadow = NULL;
+        }
+
+        if (b->memory) {
+            /* a reference into an input or the configuration */
+
+            if (ngx_http_zt_mask_copy(mc, b->pos, b->last - b->pos)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            cl->next = mc->free;
+            mc->free = cl;
+            continue;
+        }
+
+        if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        cl->next = NULL;
+        *mc->last_out = cl;
+        mc->last_out = &cl->next;
+    }
+
+    if (ngx_http_zt_mask_link_mem(mc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the copies are not more output */
+    mc->bytes = bytes;
+
+    if (mc->release.posted) {
+        return NGX_OK;
+    }
+
+    if (!mc->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_zt_mask_release_cleanup;
+        cln->data = mc;
+        mc->cleanup = 1;
+
+        mc->release.handler = ngx_http_zt_mask_release;
+        mc->release.data = mc;
+        mc->release.log = r->connection->log;
+    }
+
+    ngx_post_event(&mc->release, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zt_mask_release(ngx_event_t *ev)
+{
+    ngx_http_zt_mask_ctx_t *mc = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = mc->r;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (mc->state != NGX_HTTP_ZT_MASK_ACTIVE || mc->header_sent) {
+        return;
+    }
+
+    mc->released = 1;
+
+    if (ngx_http_zt_mask_body_filter(r, NULL) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_zt_mask_release_cleanup(void *data)
+{
+    ngx_http_zt_mask_ctx_t *mc = data;
+
+    if (mc->release.posted) {
+        ngx_delete_posted_event(&mc->release);
+    }
 }
 
 
@@ -1140,74 +1332,4 @@ ngx_http_zt_mask_get_buf(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
     cl->next = NULL;
 
     return cl;
-}
-
-
-/* ---- growable buffers ---- */
-
-
-ngx_int_t
-ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_buf_t *b, size_t n, size_t max)
-{
-    u_char  *p;
-    size_t   size;
-
-    /* the cap holds whatever room is already there */
-
-    if (n > max - b->len) {
-        return NGX_DECLINED;
-    }
-
-    if (b->size - b->len >= n) {
-        return NGX_OK;
-    }
-
-    size = b->size ? b->size : 256;
-
-    while (size - b->len < n) {
-        size *= 2;
-    }
-
-    p = ngx_pnalloc(mr->pool, size);
-    if (p == NULL) {
-        mr->err = "out of memory";
-        return NGX_ERROR;
-    }
-
-    if (b->len) {
-        ngx_memcpy(p, b->data, b->len);
-    }
-
-    if (b->data) {
-        /* frees what came from the pool's large allocations */
-        (void) ngx_pfree(mr->pool, b->data);
-    }
-
-    b->data = p;
-    b->size = size;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_buf_t *b, u_char *p, size_t n, size_t max)
-{
-    ngx_int_t  rc;
-
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_zt_mask_buf_reserve(mr, b, n, max);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ngx_memcpy(b->data + b->len, p, n);
-    b->len += n;
-
-    return NGX_OK;
 }

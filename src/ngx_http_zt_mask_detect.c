@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     ngx_http_zt_mask_validate_pt   validate;
     ngx_http_zt_mask_maybe_pt      maybe;
     ngx_http_zt_mask_find_pt       find;
+    ngx_http_zt_mask_tail_pt       tail;
 } ngx_http_zt_mask_detector_t;
 
 
@@ -29,6 +31,9 @@ static ngx_uint_t ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch,
     ngx_uint_t n);
 static ngx_uint_t ngx_http_zt_mask_find_card(u_char *s, size_t len,
     size_t off, size_t *ms, size_t *me);
+static size_t ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i);
+static size_t ngx_http_zt_mask_tail_card(u_char *s, size_t len,
+    size_t from);
 static ngx_uint_t ngx_http_zt_mask_maybe_email(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_ssn(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_iban(u_char *p, u_char *last);
@@ -49,69 +54,125 @@ static void ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n);
 
 static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
 
-    /* 13 to 19 digits, single spaces or dashes between them */
+    /*
+     * 13 to 19 digits, single spaces or dashes between them, starting and
+     * ending where a group of digits does
+     */
     { ngx_string("credit_card"),
-      ngx_string("(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}"
-                 "(?![0-9])(?![ -][0-9])"),
-      ngx_http_zt_mask_luhn, NULL, ngx_http_zt_mask_find_card },
+      ngx_string("(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"),
+      ngx_http_zt_mask_luhn, NULL, ngx_http_zt_mask_find_card,
+      ngx_http_zt_mask_tail_card },
 
     { ngx_string("email"),
       ngx_string("(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
                  "[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}"
                  "(?![A-Za-z0-9-])"),
-      NULL, ngx_http_zt_mask_maybe_email, NULL },
+      NULL, ngx_http_zt_mask_maybe_email, NULL, NULL },
 
     /* area 000, 666 and 9xx, group 00 and serial 0000 are never issued */
     { ngx_string("us_ssn"),
       ngx_string("(?<![0-9-])(?!000|666|9[0-9][0-9])[0-9]{3}-(?!00)[0-9]{2}-"
                  "(?!0000)[0-9]{4}(?![0-9]|-[0-9])"),
-      NULL, ngx_http_zt_mask_maybe_ssn, NULL },
+      NULL, ngx_http_zt_mask_maybe_ssn, NULL, NULL },
 
     { ngx_string("iban"),
       ngx_string("(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"
                  "(?![A-Za-z0-9])"),
-      ngx_http_zt_mask_iban, ngx_http_zt_mask_maybe_iban, NULL },
+      ngx_http_zt_mask_iban, ngx_http_zt_mask_maybe_iban, NULL, NULL },
 
-    /* E.164, and numbers written in groups: +1 (555) 123-4567 */
+    /*
+     * E.164, compact or in groups (+1 (555) 123-4567, +33 1 23 45 67 89),
+     * and national numbers in groups of two digits or more (020 7946 0958,
+     * (555) 123-4567); a match is a whole run of groups, never part of one
+     */
     { ngx_string("phone"),
-      ngx_string("(?<![A-Za-z0-9_+])(?:\\+[1-9][0-9]{7,14}|"
-                 "(?:\\+[1-9][0-9]{0,2}[ .-]?)?"
-                 "(?:\\([0-9]{2,4}\\)[ .-]?|[0-9]{2,4}[ .-])"
-                 "(?:[0-9]{2,4}[ .-]){0,3}[0-9]{3,8})(?![A-Za-z0-9_])"),
-      ngx_http_zt_mask_phone, ngx_http_zt_mask_maybe_phone, NULL },
+      ngx_string("(?<![A-Za-z0-9_+.-])(?<![0-9][ .-])"
+                 "(?:\\+[1-9][0-9]{7,14}"
+                 "|\\+[1-9][0-9]{0,3}"
+                 "(?:[ .-]?\\([0-9]{1,4}\\)|[ .-][0-9]{1,8}){2,7}"
+                 "|(?:\\([0-9]{2,5}\\)[ .-]?|[0-9]{2,5}[ .-])"
+                 "(?:[0-9]{2,5}[ .-]){0,4}[0-9]{2,8})"
+                 "(?![A-Za-z0-9_])(?![ .-]?[0-9])"),
+      ngx_http_zt_mask_phone, ngx_http_zt_mask_maybe_phone, NULL, NULL },
 
+    /* a letter before it makes a version number: v1.2.3.4 */
     { ngx_string("ipv4"),
-      ngx_string("(?<![0-9.])(?:" NGX_HTTP_ZT_OCTET "\\.){3}"
+      ngx_string("(?<![A-Za-z0-9_.])(?:" NGX_HTTP_ZT_OCTET "\\.){3}"
                  NGX_HTTP_ZT_OCTET "(?![0-9]|\\.[0-9])"),
-      NULL, ngx_http_zt_mask_maybe_ipv4, NULL },
+      NULL, ngx_http_zt_mask_maybe_ipv4, NULL, NULL },
 
     { ngx_string("jwt"),
       ngx_string("(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{4,}"
                  "\\.[A-Za-z0-9_-]*"),
-      NULL, ngx_http_zt_mask_maybe_jwt, NULL },
+      NULL, ngx_http_zt_mask_maybe_jwt, NULL, NULL },
 
-    /* OpenAI and Anthropic, AWS, GitHub, Slack, Google */
+    /*
+     * OpenAI and Anthropic (sk-), Stripe, AWS access key ids, GitHub,
+     * Slack, Google, Hugging Face, GitLab, npm, Groq, xAI
+     */
     { ngx_string("api_key"),
       ngx_string("(?<![A-Za-z0-9_-])(?:sk-[A-Za-z0-9_-]{20,}|"
+                 "(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}|"
                  "(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|"
-                 "github_pat_[A-Za-z0-9_]{22,}|xox[a-z]-[A-Za-z0-9-]{10,}|"
-                 "AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"),
-      NULL, NULL, NULL },
+                 "github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|"
+                 "AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}|"
+                 "glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36,}|"
+                 "gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{40,})"
+                 "(?![A-Za-z0-9_-])"),
+      NULL, NULL, NULL, NULL },
 
-    { ngx_null_string, ngx_null_string, NULL, NULL, NULL }
+    { ngx_null_string, ngx_null_string, NULL, NULL, NULL, NULL }
 };
 
 
+/*
+ * The pattern of a zt_mask_pattern rule: a detector's name, or a regex
+ * written "~REGEX", "~*REGEX" (caseless), "~ REGEX" or "~* REGEX".  Any
+ * other word is an error: a misspelt detector taken as a regex would mask
+ * nothing and say nothing.  *n is set to the arguments taken.
+ */
+
 char *
 ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
-    ngx_str_t *name)
+    ngx_str_t *value, ngx_uint_t nvalues, ngx_uint_t *n)
 {
-    u_char                       *p;
+    u_char                       *p, names[256];
     uint32_t                      min_len;
-    ngx_uint_t                    ident;
+    ngx_str_t                     re, *name;
+    ngx_uint_t                    caseless;
     ngx_http_zt_mask_detector_t  *d;
 
+    name = &value[0];
     rule->name = *name;
+    *n = 1;
+
+    if (name->len && name->data[0] == '~') {
+        caseless = (name->len > 1 && name->data[1] == '*');
+
+        re.data = name->data + 1 + caseless;
+        re.len = name->len - 1 - caseless;
+
+        if (re.len == 0 && nvalues > 1) {
+            re = value[1];
+            rule->name = re;
+            *n = 2;
+        }
+
+        if (re.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty regex in \"%V\"",
+                               &((ngx_str_t *) cf->args->elts)[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_zt_regex_compile(cf, &rule->re, &re, caseless)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        goto jit;
+    }
 
     for (d = ngx_http_zt_mask_detectors; d->name.len; d++) {
 
@@ -121,6 +182,7 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             rule->validate = d->validate;
             rule->maybe = d->maybe;
             rule->find = d->find;
+            rule->tail = d->tail;
 
             if (ngx_http_zt_regex_compile(cf, &rule->re, &d->pattern, 0)
                 != NGX_CONF_OK)
@@ -132,37 +194,25 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
         }
     }
 
-    /*
-     * "credit_cards" or "us-ssn" would otherwise be a regex that matches
-     * its own name and masks nothing: a name-like word with an underscore
-     * must be a detector
-     */
+    /* the list of names, as the table has them */
 
-    ident = (name->len > 0 && name->data[0] >= 'a' && name->data[0] <= 'z');
+    p = names;
 
-    for (p = name->data; ident && p < name->data + name->len; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-              || *p == '_'))
-        {
-            ident = 0;
-        }
+    for (d = ngx_http_zt_mask_detectors; d->name.len; d++) {
+        p = ngx_slprintf(p, names + sizeof(names), "%s%V",
+                         (d == ngx_http_zt_mask_detectors) ? "" : ", ",
+                         &d->name);
     }
 
-    if (ident && ngx_strlchr(name->data, name->data + name->len, '_')) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown detector \"%V\" in \"zt_mask_pattern\": "
-                           "use credit_card, email, us_ssn, iban, phone, "
-                           "ipv4, jwt, api_key or a regex", name);
-        return NGX_CONF_ERROR;
-    }
+    re.data = names;
+    re.len = p - names;
 
-    rule->validate = NULL;
-    rule->maybe = NULL;
-    rule->find = NULL;
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown detector \"%V\" in \"%V\": the detectors "
+                       "are %V; a regex is written \"~REGEX\"",
+                       name, &((ngx_str_t *) cf->args->elts)[0], &re);
 
-    if (ngx_http_zt_regex_compile(cf, &rule->re, name, 0) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
+    return NGX_CONF_ERROR;
 
 jit:
 
@@ -195,9 +245,9 @@ ngx_int_t
 ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
     size_t from, ngx_uint_t partial, size_t *hold)
 {
-    size_t                     off, h, ms, me;
+    size_t                     off, h, t, ms, me;
     ngx_int_t                  rc;
-    ngx_uint_t                 i, j, changed;
+    ngx_uint_t                 i, j, changed, part;
     ngx_http_zt_mask_rule_t   *rule;
     ngx_http_zt_mask_range_t  *range, *rg;
 
@@ -208,6 +258,10 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
         rule = mr->patterns[i];
         off = from;
 
+        /* a detector that says in C where a match may still grow needs
+         * only complete matches of PCRE2 or of its C matcher */
+        part = partial && rule->tail == NULL;
+
         while (off <= len) {
 
             /*
@@ -217,7 +271,7 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
              * on a short rest, so a long string costs no more than before.
              */
 
-            if (!partial
+            if (!part
                 && (len - off < rule->min_len
                     || (rule->maybe
                         && (off == from
@@ -227,13 +281,13 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
                 break;
             }
 
-            if (!partial && rule->find) {
+            if (!part && rule->find) {
                 if (!rule->find(s, len, off, &ms, &me)) {
                     break;
                 }
 
             } else {
-                rc = ngx_http_zt_mask_pcre(mr, rule, s, len, off, partial,
+                rc = ngx_http_zt_mask_pcre(mr, rule, s, len, off, part,
                                            &ms, &me, &h);
 
                 if (rc == NGX_ERROR) {
@@ -256,7 +310,10 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
                 continue;
             }
 
+            /* a C matcher checks what it finds */
+
             if (rule->validate == NULL
+                || (!part && rule->find)
                 || rule->validate(s + ms, me - ms) == NGX_OK)
             {
                 range = ngx_array_push(&mr->ranges);
@@ -271,6 +328,14 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
             }
 
             off = me;
+        }
+
+        if (partial && rule->tail) {
+            t = rule->tail(s, len, from);
+
+            if (t < h) {
+                h = t;
+            }
         }
     }
 
@@ -557,75 +622,183 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
 
 /*
  * credit_card without PCRE2.  A run is digits with at most one space or
- * dash between two of them.  The lookbehinds let a match start only where
- * a run starts, the lookaheads let it end only where the run ends, so a
- * match is exactly a run of 13 to 19 digits.  Runs that start before "off"
- * are context: PCRE2 would not start a match inside them either.
+ * dash between two of them; the separators cut it into groups.  A card is
+ * whole groups of a run, 13 to 19 digits, whose Luhn checksum holds:
+ * "4242 4242 4242 4242 12/26" holds one, an id of 25 digits without
+ * separators none.  The match starts at the first group that starts a card
+ * (at or after "off": groups before it are context), takes the longest
+ * card from there, and grows over every card that overlaps it, so that no
+ * digit of a card is left out.
  */
+
+#define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
+#define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
 
 static ngx_uint_t
 ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     size_t *me)
 {
-    size_t      i, j;
-    ngx_uint_t  n;
-
-#define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
-#define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
+    size_t  i, e, end;
 
     i = off;
 
-    while (i < len) {
+    /* the rest of a group that started before "off" is context */
 
-        if (!ngx_http_zt_is_digit(s[i])) {
-            i++;
-            continue;
-        }
-
-        if ((i >= 1 && ngx_http_zt_is_digit(s[i - 1]))
-            || (i >= 2 && ngx_http_zt_is_sep(s[i - 1])
-                && ngx_http_zt_is_digit(s[i - 2])))
+    if (i > 0) {
+        while (i < len && ngx_http_zt_is_digit(s[i])
+               && ngx_http_zt_is_digit(s[i - 1]))
         {
-            /* inside a run that started before: skip the digit */
             i++;
-            continue;
+        }
+    }
+
+    for ( ;; ) {
+        while (i < len && !ngx_http_zt_is_digit(s[i])) {
+            i++;
         }
 
-        n = 1;
-        j = i + 1;
+        if (i == len) {
+            return 0;
+        }
 
-        for ( ;; ) {
-            if (j < len && ngx_http_zt_is_digit(s[j])) {
-                n++;
-                j++;
-                continue;
-            }
+        end = ngx_http_zt_mask_card_at(s, len, i);
 
-            if (j + 1 < len && ngx_http_zt_is_sep(s[j])
-                && ngx_http_zt_is_digit(s[j + 1]))
-            {
-                n++;
-                j += 2;
-                continue;
-            }
-
+        if (end) {
             break;
         }
 
-        if (n >= 13 && n <= 19) {
-            *ms = i;
-            *me = j;
-            return 1;
+        while (i < len && ngx_http_zt_is_digit(s[i])) {
+            i++;
         }
-
-        i = j;
     }
 
-#undef ngx_http_zt_is_digit
-#undef ngx_http_zt_is_sep
+    *ms = i;
+
+    /* cards that start inside this one and end after it, if the run goes
+     * on */
+
+    if (end + 1 < len && ngx_http_zt_is_sep(s[end])
+        && ngx_http_zt_is_digit(s[end + 1]))
+    {
+        for (i++; i < end; i++) {
+            if (ngx_http_zt_is_digit(s[i])
+                && !ngx_http_zt_is_digit(s[i - 1]))
+            {
+                e = ngx_http_zt_mask_card_at(s, len, i);
+
+                if (e > end) {
+                    end = e;
+                }
+            }
+        }
+    }
+
+    *me = end;
+
+    return 1;
+}
+
+
+/* the end of the longest card that starts at the group at i, or 0 */
+
+static size_t
+ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
+{
+    size_t      p, q, ends[19];
+    ngx_uint_t  n, digits, counts[19];
+
+    n = 0;
+    digits = 0;
+    p = i;
+
+    for ( ;; ) {
+        for (q = p; q < len && ngx_http_zt_is_digit(s[q]); q++) {
+            /* void */
+        }
+
+        if (digits + (q - p) > 19) {
+            break;
+        }
+
+        digits += q - p;
+        ends[n] = q;
+        counts[n] = digits;
+        n++;
+
+        if (q + 1 < len && ngx_http_zt_is_sep(s[q])
+            && ngx_http_zt_is_digit(s[q + 1]))
+        {
+            p = q + 1;
+            continue;
+        }
+
+        break;
+    }
+
+    while (n-- > 0 && counts[n] >= 13) {
+        if (ngx_http_zt_mask_luhn(s + i, ends[n] - i) == NGX_OK) {
+            return ends[n];
+        }
+    }
 
     return 0;
 }
+
+
+/*
+ * Where a card may still start at the end of s[from, len): the first group
+ * of the run that reaches the end (or ends in a separator there) from which
+ * that run has at most 19 digits; len when there is none.  Groups before it
+ * can only start cards that end where they are now.
+ */
+
+static size_t
+ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
+{
+    size_t      p, q, hold;
+    ngx_uint_t  digits;
+
+    p = len;
+
+    if (p > from && ngx_http_zt_is_sep(s[p - 1])) {
+        p--;
+    }
+
+    if (p == from || !ngx_http_zt_is_digit(s[p - 1])) {
+        return len;
+    }
+
+    hold = len;
+    digits = 0;
+
+    for ( ;; ) {
+        for (q = p; q > from && ngx_http_zt_is_digit(s[q - 1]); q--) {
+            /* void */
+        }
+
+        digits += p - q;
+
+        if (digits > 19) {
+            break;
+        }
+
+        hold = q;
+
+        if (q >= from + 2 && ngx_http_zt_is_sep(s[q - 1])
+            && ngx_http_zt_is_digit(s[q - 2]))
+        {
+            p = q - 1;
+            continue;
+        }
+
+        break;
+    }
+
+    return hold;
+}
+
+#undef ngx_http_zt_is_digit
+#undef ngx_http_zt_is_sep
 
 
 /* an "@" and a dot after it */

@@ -16,6 +16,11 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
+
+
+/* the longest watched number or literal kept across chunks */
+#define NGX_HTTP_ZT_MASK_SCALAR_MAX  64
 
 
 typedef struct {
@@ -58,6 +63,7 @@ struct ngx_http_zt_mask_json_s {
     ngx_http_zt_mask_jpath_t  *jpaths;
     ngx_uint_t                 njpaths;
     ngx_uint_t                 words;      /* uint64_t per position set */
+    ngx_uint_t                *owner;      /* the path of each position */
     size_t                     max_name;   /* longest name a key can match */
 
     ngx_http_zt_mask_track_pt  hook;
@@ -81,6 +87,10 @@ struct ngx_http_zt_mask_json_s {
     ngx_uint_t                 track;      /* id of a watched value */
     u_char                    *value;      /* where a scalar started */
 
+    /* a watched scalar that began in an earlier chunk: its bytes so far */
+    u_char                     scalar[NGX_HTTP_ZT_MASK_SCALAR_MAX];
+    size_t                     scalar_len;
+
     u_char                    *start;      /* the chunk being scanned */
     u_char                    *last;
     u_char                    *copy;       /* unsent bytes start here */
@@ -100,6 +110,8 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   in_key:1;
     unsigned                   key_over:1;
     unsigned                   escaped:1;  /* the string has a '\\' */
+    unsigned                   scalar_split:1;
+    unsigned                   scalar_over:1;
 };
 
 
@@ -204,6 +216,17 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
         return NULL;
     }
 
+    js->owner = ngx_palloc(mr->pool, (bit ? bit : 1) * sizeof(ngx_uint_t));
+    if (js->owner == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j <= js->jpaths[i].path->nsteps; j++) {
+            js->owner[js->jpaths[i].bit + j] = i;
+        }
+    }
+
     js->cur = js->root + js->words;
 
     for (i = 0; i < n; i++) {
@@ -255,6 +278,7 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->hold.len = 0;
     js->changes = 0;
     js->track = 0;
+    js->scalar_split = 0;
 }
 
 
@@ -284,7 +308,7 @@ ngx_int_t
 ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
     u_char *last, ngx_uint_t eof)
 {
-    u_char     ch;
+    u_char     ch, *from;
     ngx_int_t  rc;
 
     js->start = p;
@@ -600,6 +624,23 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
 done:
 
+    /* a watched number or literal goes on in the next chunk: keep it */
+
+    if (js->track && (js->state == sw_number || js->state == sw_literal)) {
+        from = js->scalar_split ? js->start : js->value;
+
+        if ((size_t) (last - from) > sizeof(js->scalar) - js->scalar_len) {
+            js->scalar_over = 1;
+
+        } else if (!js->scalar_over) {
+            js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, from,
+                                        last - from)
+                             - js->scalar;
+        }
+
+        js->scalar_split = 1;
+    }
+
     if (js->holding) {
         if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
                                      last - js->held, js->mr->max)
@@ -707,8 +748,8 @@ static ngx_int_t
 ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 {
     size_t                     size;
-    ngx_uint_t                 i, n, need;
-    uint64_t                  *bits;
+    uint64_t                   w, *bits;
+    ngx_uint_t                 i, b, n, need;
     ngx_http_zt_mask_jpath_t  *jp;
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
@@ -730,20 +771,25 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             ngx_http_zt_mask_json_step(js, frame, js->cur);
         }
 
-        for (i = 0; i < js->njpaths; i++) {
-            jp = &js->jpaths[i];
+        /* the paths that end here, in their order: set bits only */
 
-            if (!ngx_http_zt_bit_test(js->cur, jp->bit + jp->path->nsteps)) {
-                continue;
-            }
+        for (i = 0; i < js->words && js->selected == NULL; i++) {
+            for (w = js->cur[i]; w; w &= w - 1) {
+                b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
+                jp = &js->jpaths[js->owner[b]];
 
-            if (jp->rule) {
-                js->selected = jp->rule;
-                break;
-            }
+                if (b != jp->bit + jp->path->nsteps) {
+                    continue;
+                }
 
-            if (js->track == 0) {
-                js->track = jp->track;
+                if (jp->rule) {
+                    js->selected = jp->rule;
+                    break;
+                }
+
+                if (js->track == 0) {
+                    js->track = jp->track;
+                }
             }
         }
 
@@ -773,6 +819,9 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     }
 
     js->value = p;
+    js->scalar_split = 0;
+    js->scalar_over = 0;
+    js->scalar_len = 0;
 
     switch (*p) {
 
@@ -901,14 +950,32 @@ ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
         js->copy = end;
     }
 
-    if (scalar && js->track && js->hook && js->value >= js->start) {
+    if (scalar && js->track && js->hook && !js->scalar_split) {
         rc = js->hook(js->hook_data, js->track, js->value, end - js->value);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } else if (scalar && js->track && js->hook && !js->scalar_over
+               && (size_t) (end - js->start)
+                  <= sizeof(js->scalar) - js->scalar_len)
+    {
+        /* begun in an earlier chunk: its bytes there, then these */
+
+        js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, js->start,
+                                    end - js->start)
+                         - js->scalar;
+
+        rc = js->hook(js->hook_data, js->track, js->scalar, js->scalar_len);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
     }
 
     js->track = 0;
+    js->scalar_split = 0;
+    js->scalar_over = 0;
+    js->scalar_len = 0;
     js->state = sw_after;
 
     return NGX_OK;
@@ -939,6 +1006,7 @@ static void
 ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_mask_frame_t *parent, uint64_t *child)
 {
+    uint64_t                   w;
     ngx_uint_t                 i, k, b;
     ngx_http_zt_jp_step_t     *st;
     ngx_http_zt_mask_jpath_t  *jp;
@@ -947,13 +1015,19 @@ ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
         child[i] = 0;
     }
 
-    for (i = 0; i < js->njpaths; i++) {
-        jp = &js->jpaths[i];
+    /*
+     * Only the positions the parent reached, bit by bit: most values (all
+     * of them below a key no path names) are reached by none.
+     */
 
-        for (k = 0; k < jp->path->nsteps; k++) {
-            b = jp->bit + k;
+    for (i = 0; i < js->words; i++) {
+        for (w = parent->bits[i]; w; w &= w - 1) {
+            b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
+            jp = &js->jpaths[js->owner[b]];
+            k = b - jp->bit;
 
-            if (!ngx_http_zt_bit_test(parent->bits, b)) {
+            if (k == jp->path->nsteps) {
+                /* the path ends at the parent: nothing below it */
                 continue;
             }
 
@@ -1434,4 +1508,76 @@ ngx_http_zt_mask_json_error(ngx_http_zt_mask_json_t *js, u_char *p,
     js->mr->error_at = js->mr->base + (p - js->start);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The growable buffers of masking: what the scanner holds of a string that
+ * spans input buffers, and what the SSE parser holds of an event.
+ */
+
+ngx_int_t
+ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_buf_t *b, size_t n, size_t max)
+{
+    u_char  *p;
+    size_t   size;
+
+    /* the cap holds whatever room is already there */
+
+    if (n > max - b->len) {
+        return NGX_DECLINED;
+    }
+
+    if (b->size - b->len >= n) {
+        return NGX_OK;
+    }
+
+    size = b->size ? b->size : 256;
+
+    while (size - b->len < n) {
+        size *= 2;
+    }
+
+    p = ngx_pnalloc(mr->pool, size);
+    if (p == NULL) {
+        mr->err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (b->len) {
+        ngx_memcpy(p, b->data, b->len);
+    }
+
+    if (b->data) {
+        /* frees what came from the pool's large allocations */
+        (void) ngx_pfree(mr->pool, b->data);
+    }
+
+    b->data = p;
+    b->size = size;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
+    ngx_http_zt_mask_buf_t *b, u_char *p, size_t n, size_t max)
+{
+    ngx_int_t  rc;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_zt_mask_buf_reserve(mr, b, n, max);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+
+    return NGX_OK;
 }

@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_zt_inference.h"
+#include "ngx_http_zt_mask_scan.h"
 
 
 #define NGX_HTTP_ZT_SSE_CONTENT      1
@@ -66,6 +67,9 @@ struct ngx_http_zt_mask_sse_s {
 
     ngx_array_t                recs;       /* of ngx_http_zt_mask_sse_rec_t */
     ngx_array_t                choices;    /* of ngx_http_zt_mask_choice_t */
+
+    ngx_http_zt_mask_sse_data_pt  data_hook;
+    void                      *data_hook_data;
 
     u_char                    *ev_start;
     size_t                     line_len;
@@ -204,6 +208,17 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
     }
 
     return sse;
+}
+
+
+/* an event's data (its data lines joined), before it is masked */
+
+void
+ngx_http_zt_mask_sse_set_data_hook(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_sse_data_pt hook, void *data)
+{
+    sse->data_hook = hook;
+    sse->data_hook_data = data;
 }
 
 
@@ -407,6 +422,12 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
     if (ndata == 0) {
         /* comments, keep-alives, "retry:" */
         return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
+    }
+
+    if (sse->data_hook
+        && sse->data_hook(sse->data_hook_data, data, dlen) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     for (d = data; d < data + dlen; d++) {

@@ -24,8 +24,6 @@ static u_char *ngx_http_zt_policy_path_end(u_char *p, u_char *last);
 static char *ngx_http_zt_policy_cond_error(ngx_conf_t *cf, char *what,
     ngx_str_t *text);
 static ngx_int_t ngx_http_zt_policy_strs_has(ngx_array_t *a, ngx_str_t *s);
-static json_t *ngx_http_zt_policy_claim(json_t *obj, u_char *name,
-    size_t len);
 static ngx_int_t ngx_http_zt_policy_join(ngx_conf_t *cf, ngx_str_t *value);
 static ngx_int_t ngx_http_zt_policy_claim_holds(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_cond_t *cond);
@@ -193,9 +191,11 @@ ngx_http_zt_policy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         switch (rule->conds[i].type) {
         case NGX_HTTP_ZT_COND_BODY_RE:
+            pcf->body_re = 1;
+            break;
         case NGX_HTTP_ZT_COND_JSON_EQ:
         case NGX_HTTP_ZT_COND_JSON_RE:
-            pcf->body = 1;
+            pcf->body_json = 1;
             break;
         default:
             break;
@@ -523,13 +523,7 @@ ngx_http_zt_policy_cond_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                               cond->value.len) == 0;
 
     case NGX_HTTP_ZT_COND_BODY_RE:
-
-        if (!ctx->body_read) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_zt_regex_match(&cond->re, ctx->body.data,
-                                       ctx->body.len);
+        return ngx_http_zt_body_match(ctx, &cond->re);
 
     case NGX_HTTP_ZT_COND_JSON_EQ:
     case NGX_HTTP_ZT_COND_JSON_RE:
@@ -667,9 +661,17 @@ ngx_http_zt_policy_claim_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         return 0;
     }
 
-    v = ngx_http_zt_policy_claim(claims, cond->name.data, cond->name.len);
-    if (v == NULL) {
+    switch (ngx_http_zt_jwt_claim(claims, &cond->name, &v,
+                                  r->connection->log))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
         return 0;
+
+    default:
+        return NGX_ERROR;
     }
 
     /* roles and the like are arrays: the claim holds V when one is V */
@@ -685,47 +687,6 @@ ngx_http_zt_policy_claim_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     return ngx_http_zt_policy_equals(v, &cond->value);
-}
-
-
-/*
- * A dotted name walks nested objects (realm_access.role); a name that has
- * dots of its own ("https://example.com/roles") is found as a whole, too.
- */
-
-static json_t *
-ngx_http_zt_policy_claim(json_t *obj, u_char *name, size_t len)
-{
-    u_char  *dot, *last;
-    json_t  *v;
-
-    if (!json_is_object(obj)) {
-        return NULL;
-    }
-
-    v = json_object_getn(obj, (const char *) name, len);
-    if (v) {
-        return v;
-    }
-
-    last = name + len;
-
-    for (dot = ngx_strlchr(name, last, '.');
-         dot;
-         dot = ngx_strlchr(dot + 1, last, '.'))
-    {
-        v = json_object_getn(obj, (const char *) name, dot - name);
-        if (v == NULL) {
-            continue;
-        }
-
-        v = ngx_http_zt_policy_claim(v, dot + 1, last - dot - 1);
-        if (v) {
-            return v;
-        }
-    }
-
-    return NULL;
 }
 
 

@@ -46,7 +46,8 @@ typedef struct {
 typedef struct {
     ngx_array_t                *rules;      /* of ngx_http_zt_rule_t */
     ngx_flag_t                  enabled;    /* zt_policy off */
-    unsigned                    body:1;     /* some rule looks at the body */
+    unsigned                    body_re:1;      /* a body~ condition */
+    unsigned                    body_json:1;    /* a json: condition */
 } ngx_http_zt_policy_conf_t;
 
 

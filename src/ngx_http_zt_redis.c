@@ -1,8 +1,9 @@
 
 /*
  * Redis on nginx's event loop: hiredis's async API driven by an
- * ngx_connection_t of the worker, the zt_redis directive, and the
- * per-command plumbing the approval and grant concerns build on.
+ * ngx_connection_t of the worker, the zt_redis directive, and what the
+ * approval and grant concerns build on: Lua scripts run with a deadline
+ * (ngx_http_zt_redis_eval()), key names, the 503 answer.
  *
  * One connection per worker, opened on first use and kept.  A worker never
  * waits for Redis: every command has an nginx timer, and a command that
@@ -12,6 +13,14 @@
  * up to 2s) has passed, then the next command reconnects.  A request that
  * goes away while its command is in flight is detached from it: the reply,
  * when it comes, is dropped.
+ *
+ * A command Redis runs after the gateway gave up on it must change
+ * nothing, so every script gets a deadline in Redis's own clock: the
+ * moment its timer fires, plus the offset of Redis's clock to nginx's.
+ * Each connection measures that offset with TIME when it opens, before
+ * any command goes out, and again every 30 seconds.  The offset is taken
+ * at its lowest bound (Redis read its clock before the reply was in), so
+ * a command may be refused as late a little early, never late.
  */
 
 
@@ -26,34 +35,50 @@
 #define NGX_HTTP_ZT_REDIS_BACKOFF_MIN  100
 #define NGX_HTTP_ZT_REDIS_BACKOFF_MAX  2000
 #define NGX_HTTP_ZT_REDIS_ARGS         32
-
-/* clock skew between this host and Redis that a deadline tolerates */
-#define NGX_HTTP_ZT_REDIS_SKEW         1000
+#define NGX_HTTP_ZT_REDIS_CLOCK        30000
 
 
 typedef struct {
-    ngx_queue_t                    queue;      /* in the free list */
+    ngx_queue_t                    queue;      /* free or waiting list */
     ngx_http_request_t            *request;    /* NULL: request went away */
     ngx_http_zt_redis_handler_pt   handler;
+    ngx_http_zt_redis_done_pt      done;       /* a detached command's */
     void                          *data;
     ngx_http_cleanup_t            *cleanup;
     ngx_event_t                    timer;
     ngx_msec_t                     timeout;
+    ngx_str_t                     *argv;       /* the last one: deadline */
+    ngx_uint_t                     argc;
     unsigned                       watch:1;    /* watches the client */
+    unsigned                       waiting:1;  /* for the clock offset */
 } ngx_http_zt_redis_cmd_t;
 
 
 typedef struct {
     redisAsyncContext             *ac;
     ngx_queue_t                    free;       /* of ngx_http_zt_redis_cmd_t */
+    ngx_queue_t                    waiting;    /* ... until the clock is in */
     ngx_uint_t                     failures;   /* in a row */
     ngx_msec_t                     retry_at;
+    int64_t                        offset;     /* Redis us - nginx ms * 1000 */
+    ngx_msec_t                     measured;   /* when, in nginx ms */
+    unsigned                       clock:1;    /* offset measured */
+    unsigned                       asked:1;    /* TIME in flight */
     unsigned                       lost:1;     /* commands were in flight */
     unsigned                       initialized:1;
     u_char                         name[NGX_SOCKADDR_STRLEN + 8];
 } ngx_http_zt_redis_peer_t;
 
 
+static ngx_int_t ngx_http_zt_redis_send(ngx_http_zt_redis_cmd_t *cmd);
+static ngx_int_t ngx_http_zt_redis_ask_time(void);
+static void ngx_http_zt_redis_time_reply(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static void ngx_http_zt_redis_fail_waiting(void);
+static ngx_int_t ngx_http_zt_redis_eval_any(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, ngx_http_zt_redis_done_pt done,
+    void *data);
 static ngx_http_zt_redis_cmd_t *ngx_http_zt_redis_prepare(
     ngx_http_request_t *r, ngx_http_zt_redis_handler_pt handler, void *data);
 static void ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd);
@@ -229,113 +254,402 @@ invalid:
 }
 
 
-ngx_int_t
-ngx_http_zt_redis_command(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, const char *fmt, ...)
-{
-    int                       rc;
-    va_list                   args;
-    ngx_http_zt_redis_cmd_t  *cmd;
-
-    cmd = ngx_http_zt_redis_prepare(r, handler, data);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    va_start(args, fmt);
-    rc = redisvAsyncCommand(ngx_http_zt_redis_peer.ac,
-                            ngx_http_zt_redis_reply, cmd, fmt, args);
-    va_end(args);
-
-    if (rc != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: redis refused a command: connection closing");
-        ngx_http_zt_redis_release(cmd);
-        return NGX_ERROR;
-    }
-
-    ngx_http_zt_redis_arm(cmd);
-
-    return NGX_OK;
-}
-
+/*
+ * EVAL of a script with its keys and arguments, and the deadline as the
+ * last argument.  NGX_DONE: the handler gets the reply; NGX_DECLINED:
+ * Redis cannot be asked now (the caller answers 503); NGX_ERROR: a local
+ * failure.
+ */
 
 ngx_int_t
-ngx_http_zt_redis_command_argv(ngx_http_request_t *r,
-    ngx_http_zt_redis_handler_pt handler, void *data, ngx_uint_t argc,
-    ngx_str_t *argv)
+ngx_http_zt_redis_eval(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, void *data)
 {
-    int                       rc;
-    size_t                   *lens;
-    ngx_uint_t                i;
-    const char              **args;
-    ngx_http_zt_redis_cmd_t  *cmd;
-    size_t                    lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
-    const char               *args_buf[NGX_HTTP_ZT_REDIS_ARGS];
-
-    if (argc <= NGX_HTTP_ZT_REDIS_ARGS) {
-        args = args_buf;
-        lens = lens_buf;
-
-    } else {
-        args = ngx_palloc(r->pool, argc * sizeof(char *));
-        lens = ngx_palloc(r->pool, argc * sizeof(size_t));
-
-        if (args == NULL || lens == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    for (i = 0; i < argc; i++) {
-        args[i] = argv[i].data ? (const char *) argv[i].data : "";
-        lens[i] = argv[i].len;
-    }
-
-    cmd = ngx_http_zt_redis_prepare(r, handler, data);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = redisAsyncCommandArgv(ngx_http_zt_redis_peer.ac,
-                               ngx_http_zt_redis_reply, cmd, (int) argc,
-                               args, lens);
-
-    if (rc != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: redis refused a command: connection closing");
-        ngx_http_zt_redis_release(cmd);
-        return NGX_ERROR;
-    }
-
-    ngx_http_zt_redis_arm(cmd);
-
-    return NGX_OK;
+    return ngx_http_zt_redis_eval_any(r, script, args, n, handler, NULL,
+                                      data);
 }
 
 
 /*
- * The deadline of a command queued now, as Unix time in milliseconds: when
- * its timer fires, plus the clock skew tolerated.
+ * The same for a script that outlives the request sending it (a
+ * settlement after the answer): r is used while it is sent, done(reply,
+ * data) runs whenever the reply or the failure comes, with data that must
+ * live until then, and is not called unless NGX_DONE is returned.  It is
+ * sent at once or not at all: it cannot wait for the clock offset, whose
+ * wait keeps the arguments in the request's pool.
  */
 
 ngx_int_t
-ngx_http_zt_redis_deadline(ngx_http_request_t *r, ngx_str_t *s)
+ngx_http_zt_redis_eval_detached(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_done_pt done, void *data)
 {
-    ngx_time_t               *tp;
+    return ngx_http_zt_redis_eval_any(r, script, args, n, NULL, done, data);
+}
+
+
+static ngx_int_t
+ngx_http_zt_redis_eval_any(ngx_http_request_t *r,
+    ngx_http_zt_redis_script_t *script, ngx_str_t *args, ngx_uint_t n,
+    ngx_http_zt_redis_handler_pt handler, ngx_http_zt_redis_done_pt done,
+    void *data)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *argv;
+    ngx_uint_t                 i, argc;
+    ngx_http_zt_redis_cmd_t   *cmd;
+    ngx_http_zt_redis_peer_t  *peer;
+
+    peer = &ngx_http_zt_redis_peer;
+
+    argc = n + 4;
+
+    argv = ngx_palloc(r->pool, argc * sizeof(ngx_str_t));
+    if (argv == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = script->lua;
+
+    if (ngx_http_zt_redis_number(r, &argv[2], script->keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&argv[3], args, n * sizeof(ngx_str_t));
+    ngx_str_null(&argv[argc - 1]);
+
+    cmd = ngx_http_zt_redis_prepare(r, handler, data);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cmd->argv = argv;
+    cmd->argc = argc;
+
+    if (done) {
+        if (!peer->clock) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: redis %s: the clock offset is not measured "
+                          "yet, a detached command is not sent", peer->name);
+            ngx_http_zt_redis_release(cmd);
+            return NGX_DECLINED;
+        }
+
+        /* bound to the worker's connection only */
+        cmd->cleanup->handler = NULL;
+        cmd->request = NULL;
+        cmd->done = done;
+    }
+
+    /* the deadline follows the timer, which starts now */
+    ngx_http_zt_redis_arm(cmd);
+
+    if (peer->clock) {
+
+        if (ngx_current_msec - peer->measured >= NGX_HTTP_ZT_REDIS_CLOCK
+            && !peer->asked)
+        {
+            (void) ngx_http_zt_redis_ask_time();
+        }
+
+        if (ngx_http_zt_redis_send(cmd) != NGX_OK) {
+            ngx_http_zt_redis_release(cmd);
+            return NGX_DECLINED;
+        }
+
+        return NGX_DONE;
+    }
+
+    /* it waits for the clock: its arguments must outlive the caller's */
+
+    len = 0;
+
+    for (i = 3; i < argc - 1; i++) {
+        len += argv[i].len;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_http_zt_redis_release(cmd);
+        return NGX_ERROR;
+    }
+
+    for (i = 3; i < argc - 1; i++) {
+        if (argv[i].len) {
+            ngx_memcpy(p, argv[i].data, argv[i].len);
+        }
+
+        argv[i].data = p;
+        p += argv[i].len;
+    }
+
+    cmd->waiting = 1;
+    ngx_queue_insert_tail(&peer->waiting, &cmd->queue);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "zt: redis %s: a command waits for the clock offset",
+                   peer->name);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Hands a command to hiredis, which copies its arguments; the deadline,
+ * in Redis's microseconds, is when the command's timer fires.
+ */
+
+static ngx_int_t
+ngx_http_zt_redis_send(ngx_http_zt_redis_cmd_t *cmd)
+{
+    int                        rc;
+    size_t                    *lens;
+    ngx_uint_t                 i;
+    const char               **argv;
+    ngx_http_zt_redis_peer_t  *peer;
+    size_t                     lens_buf[NGX_HTTP_ZT_REDIS_ARGS];
+    const char                *argv_buf[NGX_HTTP_ZT_REDIS_ARGS];
+    u_char                     deadline[NGX_INT64_LEN];
+
+    peer = &ngx_http_zt_redis_peer;
+
+    if (cmd->argc <= NGX_HTTP_ZT_REDIS_ARGS) {
+        argv = argv_buf;
+        lens = lens_buf;
+
+    } else if (cmd->request) {
+        argv = ngx_palloc(cmd->request->pool, cmd->argc * sizeof(char *));
+        lens = ngx_palloc(cmd->request->pool, cmd->argc * sizeof(size_t));
+
+        if (argv == NULL || lens == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        /* a detached command has no pool: its scripts take few arguments */
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < cmd->argc - 1; i++) {
+        argv[i] = cmd->argv[i].data ? (const char *) cmd->argv[i].data : "";
+        lens[i] = cmd->argv[i].len;
+    }
+
+    argv[i] = (const char *) deadline;
+    lens[i] = ngx_sprintf(deadline, "%L",
+                          (int64_t) cmd->timer.timer.key * 1000
+                          + peer->offset)
+              - deadline;
+
+    rc = redisAsyncCommandArgv(peer->ac, ngx_http_zt_redis_reply, cmd,
+                               (int) cmd->argc, argv, lens);
+
+    if (rc != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR,
+                      cmd->request ? cmd->request->connection->log
+                                   : ngx_cycle->log, 0,
+                      "zt: redis refused a command: connection closing");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the clock offset: measured on connect, refreshed as it ages */
+
+static ngx_int_t
+ngx_http_zt_redis_ask_time(void)
+{
+    ngx_http_zt_redis_peer_t  *peer;
+
+    peer = &ngx_http_zt_redis_peer;
+
+    if (redisAsyncCommand(peer->ac, ngx_http_zt_redis_time_reply, NULL,
+                          "TIME")
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    peer->asked = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zt_redis_time_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                    *rr = reply;
+
+    void                          *data;
+    int64_t                        sec, usec;
+    ngx_queue_t                   *q;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_zt_redis_cmd_t       *cmd;
+    ngx_http_zt_redis_peer_t      *peer;
+    ngx_http_zt_redis_handler_pt   handler;
+
+    peer = &ngx_http_zt_redis_peer;
+
+    if (peer->ac != ac) {
+        return;
+    }
+
+    peer->asked = 0;
+
+    if (rr == NULL) {
+        peer->lost = 1;
+        return;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 2
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[1]->type != REDIS_REPLY_STRING
+        || (sec = ngx_atoof((u_char *) rr->element[0]->str,
+                            rr->element[0]->len)) == NGX_ERROR
+        || (usec = ngx_atoof((u_char *) rr->element[1]->str,
+                             rr->element[1]->len)) == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "zt: redis %s: TIME failed: \"%*s\"", peer->name,
+                      rr->type == REDIS_REPLY_ERROR ? rr->len : 0,
+                      rr->type == REDIS_REPLY_ERROR ? rr->str : "");
+
+        /* inside a hiredis callback: the free happens once it returns */
+        ngx_http_zt_redis_drop(1);
+        return;
+    }
+
+    /*
+     * Redis read its clock before its reply was read here, and nginx's
+     * clock (in whole milliseconds) is behind by less than one: the offset
+     * is at least this.
+     */
+
+    ngx_time_update();
+
+    peer->offset = sec * 1000000 + usec
+                   - ((int64_t) ngx_current_msec + 1) * 1000;
+    peer->measured = ngx_current_msec;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "zt: redis %s: clock offset %L us", peer->name,
+                   peer->offset);
+
+    if (peer->clock) {
+        return;
+    }
+
+    peer->clock = 1;
+
+    while (!ngx_queue_empty(&peer->waiting)) {
+        q = ngx_queue_head(&peer->waiting);
+        ngx_queue_remove(q);
+
+        cmd = ngx_queue_data(q, ngx_http_zt_redis_cmd_t, queue);
+        cmd->waiting = 0;
+
+        if (ngx_http_zt_redis_send(cmd) == NGX_OK) {
+            continue;
+        }
+
+        r = cmd->request;
+        c = r->connection;
+        handler = cmd->handler;
+        data = cmd->data;
+
+        ngx_http_zt_redis_release(cmd);
+
+        handler(r, NULL, data);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/* the connection is gone before the clock was in: the waiting fail */
+
+static void
+ngx_http_zt_redis_fail_waiting(void)
+{
+    void                          *data;
+    ngx_queue_t                   *q;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_zt_redis_cmd_t       *cmd;
+    ngx_http_zt_redis_peer_t      *peer;
+    ngx_http_zt_redis_handler_pt   handler;
+
+    peer = &ngx_http_zt_redis_peer;
+
+    while (peer->initialized && !ngx_queue_empty(&peer->waiting)) {
+        q = ngx_queue_head(&peer->waiting);
+        ngx_queue_remove(q);
+
+        cmd = ngx_queue_data(q, ngx_http_zt_redis_cmd_t, queue);
+        cmd->waiting = 0;
+
+        r = cmd->request;
+        c = r->connection;
+        handler = cmd->handler;
+        data = cmd->data;
+
+        ngx_http_zt_redis_release(cmd);
+
+        handler(r, NULL, data);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/* <prefix><kind><name> */
+
+ngx_int_t
+ngx_http_zt_redis_key(ngx_http_request_t *r, ngx_str_t *key, char *kind,
+    ngx_str_t *name)
+{
+    u_char                   *p;
+    size_t                    len;
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
-    tp = ngx_timeofday();
 
+    len = zmcf->redis.prefix.len + ngx_strlen(kind) + (name ? name->len : 0);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_cpymem(p, zmcf->redis.prefix.data, zmcf->redis.prefix.len);
+    p = ngx_cpymem(p, kind, ngx_strlen(kind));
+
+    if (name) {
+        p = ngx_cpymem(p, name->data, name->len);
+    }
+
+    key->len = p - key->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_zt_redis_number(ngx_http_request_t *r, ngx_str_t *s, int64_t n)
+{
     s->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (s->data == NULL) {
         return NGX_ERROR;
     }
 
-    s->len = ngx_sprintf(s->data, "%L",
-                         (int64_t) tp->sec * 1000 + tp->msec
-                         + zmcf->redis.timeout + NGX_HTTP_ZT_REDIS_SKEW)
-             - s->data;
+    s->len = ngx_sprintf(s->data, "%L", n) - s->data;
 
     return NGX_OK;
 }
@@ -409,8 +723,11 @@ ngx_http_zt_redis_unavailable(ngx_http_request_t *r)
 void
 ngx_http_zt_redis_exit_process(ngx_cycle_t *cycle)
 {
-    /* closes the socket before nginx looks for sockets left open */
-    ngx_http_zt_redis_drop(0);
+    /*
+     * Closes the socket before nginx looks for sockets left open; as a
+     * failure, so that nothing answered on the way reconnects.
+     */
+    ngx_http_zt_redis_drop(1);
 }
 
 
@@ -436,6 +753,7 @@ ngx_http_zt_redis_prepare(ngx_http_request_t *r,
 
     if (!peer->initialized) {
         ngx_queue_init(&peer->free);
+        ngx_queue_init(&peer->waiting);
         peer->initialized = 1;
     }
 
@@ -507,7 +825,9 @@ ngx_http_zt_redis_arm(ngx_http_zt_redis_cmd_t *cmd)
 
     r = cmd->request;
 
-    if (r == r->main && r->read_event_handler == ngx_http_block_reading) {
+    if (r && r == r->main
+        && r->read_event_handler == ngx_http_block_reading)
+    {
         r->read_event_handler = ngx_http_test_reading;
         cmd->watch = 1;
     }
@@ -596,6 +916,8 @@ ngx_http_zt_redis_connect(ngx_http_zt_redis_conf_t *rcf, ngx_log_t *log)
 
     peer->ac = ac;
     peer->lost = 0;
+    peer->clock = 0;
+    peer->asked = 0;
 
     /* the first write event tells whether connect() succeeded */
     (void) redisAsyncSetConnectCallback(ac, ngx_http_zt_redis_connected);
@@ -622,6 +944,13 @@ ngx_http_zt_redis_connect(ngx_http_zt_redis_conf_t *rcf, ngx_log_t *log)
                              "SELECT %d", (int) rcf->db)
            != REDIS_OK)
     {
+        ngx_http_zt_redis_drop(1);
+        return NGX_ERROR;
+    }
+
+    /* and the clock offset before any command: they wait for it */
+
+    if (ngx_http_zt_redis_ask_time() != NGX_OK) {
         ngx_http_zt_redis_drop(1);
         return NGX_ERROR;
     }
@@ -676,6 +1005,8 @@ ngx_http_zt_redis_drop(ngx_uint_t failed)
     }
 
     redisAsyncFree(ac);
+
+    ngx_http_zt_redis_fail_waiting();
 }
 
 
@@ -689,6 +1020,7 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_zt_redis_peer_t      *peer;
+    ngx_http_zt_redis_done_pt      done;
     ngx_http_zt_redis_handler_pt   handler;
 
     peer = &ngx_http_zt_redis_peer;
@@ -704,9 +1036,15 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     r = cmd->request;
     handler = cmd->handler;
+    done = cmd->done;
     data = cmd->data;
 
     ngx_http_zt_redis_release(cmd);
+
+    if (done) {
+        done(rr, data);
+        return;
+    }
 
     if (r == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -718,12 +1056,13 @@ ngx_http_zt_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (rr && rr->type == REDIS_REPLY_ERROR) {
 
         if (rr->len >= 6 && ngx_strncmp(rr->str, "ZTLATE", 6) == 0) {
-            /* the reply is in time, so the clocks disagree */
+            /* in time, yet late to Redis: a clock moved since measured */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "zt: redis %s refused a command as late: the "
-                          "clocks of this host and of Redis disagree by "
-                          "more than %d ms", peer->name,
-                          NGX_HTTP_ZT_REDIS_SKEW);
+                          "zt: redis %s refused a command as late though it "
+                          "ran in time: a clock moved; measuring the offset "
+                          "again", peer->name);
+
+            peer->measured = ngx_current_msec - NGX_HTTP_ZT_REDIS_CLOCK;
 
         } else {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -794,7 +1133,8 @@ ngx_http_zt_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_zt_redis_cmd_t  *cmd = ev->data;
 
-    ngx_log_error(NGX_LOG_ERR, cmd->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR,
+                  cmd->request ? cmd->request->connection->log : ev->log, 0,
                   "zt: redis %s did not answer within %M ms",
                   ngx_http_zt_redis_peer.name, cmd->timeout);
 
@@ -816,6 +1156,13 @@ ngx_http_zt_redis_detach(void *data)
     }
 
     cmd->request = NULL;
+
+    if (cmd->waiting) {
+        /* never sent: no reply will come to release it */
+        cmd->waiting = 0;
+        ngx_queue_remove(&cmd->queue);
+        ngx_queue_insert_head(&ngx_http_zt_redis_peer.free, &cmd->queue);
+    }
 }
 
 
@@ -952,19 +1299,19 @@ ngx_http_zt_redis_cleanup(void *data)
     if (!(ac->c.flags & REDIS_CONNECTED)) {
         /* the connect callback logged why */
         ngx_http_zt_redis_failed();
-        return;
-    }
 
-    if (peer->lost) {
+    } else if (peer->lost) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "zt: redis %s: connection lost: %s", peer->name,
                       ac->errstr ? ac->errstr : "closed");
         ngx_http_zt_redis_failed();
-        return;
+
+    } else {
+        /* an idle connection closed (server timeout, restart): reconnect */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "zt: redis %s: idle connection closed: %s", peer->name,
+                      ac->errstr ? ac->errstr : "closed");
     }
 
-    /* an idle connection closed (server timeout, restart): reconnect */
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "zt: redis %s: idle connection closed: %s", peer->name,
-                  ac->errstr ? ac->errstr : "closed");
+    ngx_http_zt_redis_fail_waiting();
 }

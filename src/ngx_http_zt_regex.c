@@ -23,7 +23,7 @@ ngx_http_zt_regex_compile(ngx_conf_t *cf, ngx_http_zt_regex_t *re,
 {
     int                  errcode;
     u_char               errstr[256];
-    uint32_t             options;
+    uint32_t             options, minlength;
     PCRE2_SIZE           erroff;
     ngx_pool_cleanup_t  *cln;
 
@@ -48,6 +48,17 @@ ngx_http_zt_regex_compile(ngx_conf_t *cf, ngx_http_zt_regex_t *re,
 
     /* JIT is an optimisation: a platform without it matches all the same */
     (void) pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+
+    /*
+     * PCRE2's lower bound on what a match spans, in characters: a subject
+     * of fewer bytes cannot match (a body~ regex meets many short strings)
+     */
+
+    if (pcre2_pattern_info(re->code, PCRE2_INFO_MINLENGTH, &minlength) != 0) {
+        minlength = 0;
+    }
+
+    re->min = minlength;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {

@@ -15,6 +15,7 @@
 typedef struct {
     ngx_str_t                   text;
     pcre2_code                 *code;
+    size_t                      min;    /* no shorter subject can match */
 } ngx_http_zt_regex_t;
 
 

@@ -224,18 +224,22 @@ ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The digest binds the token to the settings it was verified under (keys,
- * issuers, audiences, algorithms, leeway, claim names): a token verified
- * for one location is no proof for another with stricter settings.  The
- * settings' addresses identify them within one configuration, and the
- * configuration's random salt tells configurations apart.
+ * The digest binds the token to the settings it was verified under (keys
+ * and their issuer= bindings, issuers, audiences, algorithms, leeway,
+ * claim names): a token verified for one location is no proof for another
+ * with stricter settings.  The settings' addresses identify them within
+ * one configuration, and the configuration's random salt tells
+ * configurations apart.  The versions of the location's remote key sets
+ * are in it too: once a set changes, its tokens are verified again, so a
+ * key the identity provider dropped stops vouching for cached tokens.
  */
 
 static void
 ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest)
 {
-    ngx_str_t                 parts[3];
+    ngx_str_t                 parts[4];
+    ngx_uint_t                versions[NGX_HTTP_ZT_JWKS_USES_MAX];
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
@@ -244,9 +248,12 @@ ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
     parts[0].len = sizeof(zmcf->cache_salt);
     parts[1].data = (u_char *) conf;
     parts[1].len = sizeof(ngx_http_zt_jwt_conf_t);
-    parts[2] = *token;
+    parts[2].data = (u_char *) versions;
+    parts[2].len = ngx_http_zt_jwks_versions(r, conf->remotes, versions)
+                   * sizeof(ngx_uint_t);
+    parts[3] = *token;
 
-    if (ngx_http_zt_sha256_parts(digest, parts, 3) != NGX_OK) {
+    if (ngx_http_zt_sha256_parts(digest, parts, 4) != NGX_OK) {
         /* an all-zero digest is never stored: see ngx_..._cache_store() */
         ngx_memzero(digest, 32);
     }

@@ -1,6 +1,7 @@
 
 /*
- * zt-inference: SHA-256 with a context prepared once per process.
+ * zt-inference: SHA-256 with a context prepared once per process; files
+ * the configuration names; strict base64url.
  */
 
 
@@ -11,6 +12,10 @@
 ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts,
     ngx_uint_t n);
+ngx_int_t ngx_http_zt_conf_file(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *name, size_t max, ngx_str_t *text);
+ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 void ngx_http_zt_util_exit_process(ngx_cycle_t *cycle);
 
 

@@ -278,3 +278,46 @@ GET /t
 allowed
 --- error_log eval
 qr{\[warn\] .*key #1 \(kid "e"\) skipped: "use" is not "sig"}
+
+
+
+=== TEST 17: a key file over 1 MiB stops nginx, with its size
+--- user_files eval
+">>> huge.json\n" . '{"keys":[' . (' ' x (1024 * 1024)) . ']}'
+--- config
+    location = /t {
+        zt_jwks_file ../html/huge.json;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*zt_jwks_file ".*/huge\.json" is too large \(\d+ bytes, at most 1048576\)}
+
+
+
+=== TEST 18: a directory is not a key file
+--- config
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*zt_jwks_file ".*/data" is not a regular file}
+
+
+
+=== TEST 19: an empty key file stops nginx
+--- user_files
+>>> empty.json
+--- config
+    location = /t {
+        zt_jwks_file ../html/empty.json;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*zt_jwks_file ".*/empty\.json" is empty}

@@ -1,6 +1,7 @@
 # zt_policy body conditions: body~ and body~* on bodies in memory, spooled
 # to disk and arriving late; json:PATH=V and json:PATH~RE for every path
-# form; zt_body_max (413); JSON content types that do not parse (400).
+# form; zt_body_max (413); JSON content types that do not parse (400);
+# and good bodies that the strict judging (t/023) must not refuse.
 # The upstream (/backend) echoes what it got, so every allowed request
 # also shows that the body reached it intact.
 use lib 't/inc';
@@ -335,7 +336,7 @@ ok
 
 
 
-=== TEST 17: a body that is not JSON under another content type: json: does not hold
+=== TEST 17: a form body where rules read the body: 415, never judged as raw text
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /t {
@@ -349,9 +350,9 @@ ok
 --- request
 POST /t
 model=llama-8b
---- error_code: 200
---- response_body chomp
-model=llama-8b
+--- error_code: 415
+--- response_body_like chomp
+"code":"unsupported_media_type"
 
 
 
@@ -656,3 +657,155 @@ a client request body is buffered to a temporary file
 [200, 403, 200]
 --- response_body_like eval
 ["^first body\$", "insufficient_scope", "^third body\$"]
+
+
+
+=== TEST 34: JSON with harmless escapes is allowed and reaches the upstream byte for byte
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /backend { echo_read_request_body; echo_request_body; }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json; charset=UTF-8"
+--- request
+POST /t
+{"model":"llama-8b","messages":[{"role":"user","content":"caf\u00e9 \"quoted\" \ud83d\ude00 drop\\ntable \/ tab\tend"}]}
+--- error_code: 200
+--- response_body chomp
+{"model":"llama-8b","messages":[{"role":"user","content":"caf\u00e9 \"quoted\" \ud83d\ude00 drop\\ntable \/ tab\tend"}]}
+
+
+
+=== TEST 35: plain text with backslashes and non-ASCII UTF-8 is text: allowed as it is
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /backend { echo_read_request_body; echo_request_body; }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: text/plain; charset=\"utf-8\""
+--- request eval
+"POST /t\nexplain the regex \\u0064rop and caf\xc3\xa9 \xe2\x98\x95 please"
+--- error_code: 200
+--- response_body eval
+"explain the regex \\u0064rop and caf\xc3\xa9 \xe2\x98\x95 please"
+
+
+
+=== TEST 36: Content-Encoding: identity, in any case, is no encoding: allowed
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /backend { echo_read_request_body; echo_request_body; }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Encoding: Identity"
+--- request
+POST /t
+hello model
+--- error_code: 200
+--- response_body chomp
+hello model
+
+
+
+=== TEST 37: a GET without a body where json: rules exist is not refused
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        zt_policy allow method=GET;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json"
+--- request
+GET /t
+--- error_code: 200
+--- response_body
+ok
+
+
+
+=== TEST 38: an empty body with a JSON content type holds no value: json: does not hold, no 400
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  json:$.model~.;
+        zt_policy allow scope=inference:invoke "body~^$";
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json\nContent-Length: 0"
+--- request
+POST /t
+--- error_code: 200
+--- response_body
+ok
+
+
+
+=== TEST 39: a +json content type with a valid document is judged as JSON
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy allow scope=inference:invoke json:$.data.type=chat;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/vnd.api+json;charset=utf8"
+--- request
+POST /t
+{"data": {"type": "chat", "attributes": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": [1e-400, -0, 9223372036854775807]}}}
+--- error_code: 200
+--- response_body
+ok
+
+
+
+=== TEST 40: nginx itself refuses a Transfer-Encoding other than chunked (501)
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /backend { echo_read_request_body; echo_request_body; }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer $::Token\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+. "5\r\nhello\r\n0\r\n\r\n"
+--- error_code: 501
+--- response_body_unlike
+hello
+--- error_log
+client sent unknown "Transfer-Encoding"
+
+
+
+=== TEST 41: a GET without a body is not refused for a stray Content-Type
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  "body~*drop\s+table";
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        zt_policy allow method=GET;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/x-www-form-urlencoded; charset=iso-8859-1"
+--- request
+GET /t
+--- error_code: 200
+--- response_body
+ok

@@ -78,7 +78,7 @@ GET /t
     }
 --- must_die
 --- error_log
-zt_upstream_credential_file: cannot open "/nonexistent/model.key"
+zt_upstream_credential_file "/nonexistent/model.key" cannot be opened
 
 === TEST 5: an empty credential file stops nginx -t
 --- user_files
@@ -91,4 +91,38 @@ zt_upstream_credential_file: cannot open "/nonexistent/model.key"
     }
 --- must_die
 --- error_log eval
-qr/zt_upstream_credential_file: ".*empty.key" is empty/
+qr/zt_upstream_credential_file ".*empty.key" is empty/
+
+=== TEST 6: a credential file larger than 16 KiB stops nginx -t
+--- user_files eval
+">>> big.key\n" . ("k" x 16385)
+--- config
+    location = /t {
+        zt_upstream_credential_file $TEST_NGINX_HTML_DIR/big.key;
+        return 204;
+    }
+--- must_die
+--- error_log eval
+qr/zt_upstream_credential_file ".*big.key" is too large \(\d+ bytes, at most 16384\)/
+
+=== TEST 7: a directory is not a credential file
+--- config
+    location = /t {
+        zt_upstream_credential_file $TEST_NGINX_HTML_DIR;
+        return 204;
+    }
+--- must_die
+--- error_log eval
+qr/zt_upstream_credential_file ".*html" is not a regular file/
+
+=== TEST 8: a credential with a control character inside stops nginx -t
+--- user_files eval
+">>> ctl.key\nsk-abc\x01def\n"
+--- config
+    location = /t {
+        zt_upstream_credential_file $TEST_NGINX_HTML_DIR/ctl.key;
+        return 204;
+    }
+--- must_die
+--- error_log eval
+qr/zt_upstream_credential_file ".*ctl.key" has a control character/

@@ -151,11 +151,11 @@ GET /t
 
 
 
-=== TEST 11: a regex of one's own
+=== TEST 11: a regex of one's own, written ~REGEX
 --- config
     location /t {
         default_type application/json;
-        zt_mask_pattern "(?i)password=\S+" with=password=***;
+        zt_mask_pattern "~(?i)password=\S+" with=password=***;
         echo -n '{"log":"user=bob PASSWORD=hunter2 ok","other":"password"}';
     }
 --- request
@@ -274,7 +274,7 @@ unknown detector "credit_cards" in "zt_mask_pattern"
 === TEST 19: an invalid regex is a configuration error
 --- config
     location /t {
-        zt_mask_pattern "(unclosed";
+        zt_mask_pattern "~(unclosed";
     }
 --- request
 GET /t
@@ -309,3 +309,140 @@ invalid regex "(unclosed"
     '{"note":"[REDACTED] paid with [REDACTED]"}',
     '{"note":"a@b.io paid with [REDACTED]"}',
 ]
+
+
+
+=== TEST 21: a misspelt detector is an error that names the detectors: us-ssn
+--- config
+    location /t {
+        zt_mask_pattern us-ssn;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "us-ssn" in "zt_mask_pattern": the detectors are credit_card, email, us_ssn, iban, phone, ipv4, jwt, api_key; a regex is written "~REGEX"
+
+
+
+=== TEST 22: a misspelt detector is an error: creditcard
+--- config
+    location /t {
+        zt_mask_pattern creditcard;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "creditcard" in "zt_mask_pattern"
+
+
+
+=== TEST 23: a detector's name is case-sensitive: Credit_Card is an error
+--- config
+    location /t {
+        zt_mask_pattern Credit_Card;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "Credit_Card" in "zt_mask_pattern"
+
+
+
+=== TEST 24: a misspelt detector is an error: IBAN
+--- config
+    location /t {
+        zt_mask_pattern IBAN;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "IBAN" in "zt_mask_pattern"
+
+
+
+=== TEST 25: a misspelt detector is an error: ssn
+--- config
+    location /t {
+        zt_mask_pattern ssn;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "ssn" in "zt_mask_pattern"
+
+
+
+=== TEST 26: a misspelt detector is an error: apikey, with options after it
+--- config
+    location /t {
+        zt_mask_pattern apikey with=KEY;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "apikey" in "zt_mask_pattern"
+
+
+
+=== TEST 27: a bare regex (what a regex was before ~) is an error
+--- config
+    location /t {
+        zt_mask_pattern "\d{3}-\d{4}";
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+unknown detector "\d{3}-\d{4}" in "zt_mask_pattern"
+
+
+
+=== TEST 28: an empty regex is an error
+--- config
+    location /t {
+        zt_mask_pattern ~;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+empty regex in "zt_mask_pattern"
+
+
+
+=== TEST 29: ~* is caseless, ~ is not; "~ REGEX" and "~* REGEX" are the same with a space
+--- config
+    default_type application/json;
+    location = /a { zt_mask_pattern "~project-[a-z]+"; echo -n '["project-abc","PROJECT-ABC"]'; }
+    location = /b { zt_mask_pattern "~*project-[a-z]+"; echo -n '["project-abc","PROJECT-ABC"]'; }
+    location = /c { zt_mask_pattern ~ "project-[a-z]+" with=P; echo -n '["project-abc","PROJECT-ABC"]'; }
+    location = /d { zt_mask_pattern ~* "project-[a-z]+" unless=method=POST; echo -n '["project-abc","PROJECT-ABC"]'; }
+--- request eval
+["GET /a", "GET /b", "GET /c", "GET /d"]
+--- response_body eval
+[
+    '["[REDACTED]","PROJECT-ABC"]',
+    '["[REDACTED]","[REDACTED]"]',
+    '["P","PROJECT-ABC"]',
+    '["[REDACTED]","[REDACTED]"]',
+]
+
+
+
+=== TEST 30: ~ makes a detector's name a regex that matches that word
+--- config
+    location /t {
+        default_type application/json;
+        zt_mask_pattern ~email;
+        echo -n '["my email is a@b.io"]';
+    }
+--- request
+GET /t
+--- response_body chomp
+["my [REDACTED] is a@b.io"]

@@ -291,6 +291,7 @@ GET /t
         zt_mask_pattern email;
         echo -n '{"a":["x@y.io",';
         echo_flush;
+        echo_sleep 0.05;
     }
 --- request
 GET /t HTTP/1.0
@@ -298,3 +299,149 @@ GET /t HTTP/1.0
 {"a":["[REDACTED]",
 --- error_log
 zt: mask: truncated JSON at byte 15 of the response, connection closed
+
+
+
+=== TEST 16: a small proxied answer that arrives whole and is cut short: 502, not a closed connection
+--- config
+    location /t {
+        zt_mask $.secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        return 200 '{"ok":"fine","secret":"s3cr3t"';
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_body_unlike: (s3cr3t|fine)
+--- error_log
+zt: mask: truncated JSON at byte 30 of the response, answered 502
+
+
+
+=== TEST 17: the same without proxy buffering: 502
+--- config
+    location /t {
+        zt_mask_pattern email;
+        proxy_buffering off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        return 200 '{"to":"a@b.io","n":[1,2';
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_body_unlike: (a@b|REDACTED)
+--- error_log
+zt: mask: truncated JSON at byte 23 of the response, answered 502
+
+
+
+=== TEST 18: a chunked answer whose pieces and end come together, invalid after a valid start: 502
+--- config
+    location /t {
+        zt_mask $.secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        echo -n '{"ok":"first part",';
+        echo_flush;
+        echo -n '"secret":"s3cr3t" "x":1}';
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_body_unlike: (s3cr3t|first part)
+--- error_log
+zt: mask: "," or a bracket expected at byte 37 of the response, answered 502
+
+
+
+=== TEST 19: error_page shapes the 502 of an answer that arrived whole
+--- config
+    location /t {
+        zt_mask $.secret;
+        error_page 502 = /masking-failed;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        return 200 '{"secret":"s3cr3t","more":';
+    }
+    location = /masking-failed {
+        internal;
+        default_type application/json;
+        return 502 '{"error":{"type":"gateway_error","code":"mask_failed"}}';
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_body chomp
+{"error":{"type":"gateway_error","code":"mask_failed"}}
+
+
+
+=== TEST 20: a whole event stream with an invalid event after valid ones: 502
+--- config
+    location /t {
+        zt_mask $.secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type text/event-stream;
+        echo -n 'data: {"secret":"a","n":1}\n\n';
+        echo_flush;
+        echo -n 'data: {"secret":"b" "n":2}\n\n';
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_body_unlike: REDACTED
+--- error_log
+zt: mask: "," or a bracket expected at byte 14 of an event's data, answered 502
+
+
+
+=== TEST 21: an answer that arrives whole and is valid goes out whole, once
+--- config
+    location /t {
+        zt_mask $.secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        echo -n '{"ok":"first part",';
+        echo_flush;
+        echo -n '"secret":"s3cr3t","x":1}';
+    }
+--- request
+GET /t
+--- error_code: 200
+--- response_body chomp
+{"ok":"first part","secret":"[REDACTED]","x":1}
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: an answer that arrives whole but is longer than zt_mask_buffer goes out as it is masked: a failure at its end closes
+--- config
+    location /t {
+        zt_mask_buffer 64;
+        zt_mask $.secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+    location /up {
+        default_type application/json;
+        return 200 '{"a":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","secret":"s3cr3t"';
+    }
+--- request
+GET /t HTTP/1.0
+--- ignore_response
+--- error_log
+zt: mask: truncated JSON at byte 115 of the response, connection closed

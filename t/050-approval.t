@@ -1,4 +1,4 @@
-# The approval flow of SPEC section 5: a request meeting an approve rule is
+# The approval flow: a request meeting an approve rule is
 # parked (202 + X-ZT-Approval-Id), a reviewer approves or denies it through
 # the zt_approval_api location, and the identical retry with X-ZT-Approval
 # is forwarded exactly once.  Every decision shows in $zt_audit (here in an

@@ -1,7 +1,8 @@
-# Just-in-time grants (SPEC section 6): a reviewer gives a subject a scope
-# until its TTL, lists and revokes grants; a rule's scope= condition holds
-# with an active grant when the token lacks the scope.  Blocks run in order
-# and share the grants in Redis.
+# Just-in-time grants: a reviewer gives a subject a scope until its TTL,
+# lists and revokes grants; a rule's scope= condition holds with an active
+# grant when the token lacks the scope.  The configuration accepts one
+# issuer, so that the API may leave it out.  Blocks run in order and share
+# the grants in Redis.
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
@@ -34,6 +35,7 @@ __DATA__
 --- http_config
     zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt052:;
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    zt_issuer https://issuer.zt.test;
 --- config
     location = /v1/large {
         zt_policy allow scope=models:large;
@@ -66,7 +68,7 @@ qr/^\{"grant":\{(?=.*"sub":"\Q$::Sub\E")(?=.*"scope":"models:large")(?=.*"grante
 --- response_headers_like
 X-ZT-Audit: .*"event":"grant.create","reviewer":"rita",.*
 --- error_log eval
-qr/zt: "rita" grants scope "models:large" to sub "\Q$::Sub\E" for 2 s/
+qr/zt: "rita" grants scope "models:large" to sub "\Q$::Sub\E" of "https:\/\/issuer\.zt\.test" for 2 s/
 
 
 
@@ -134,11 +136,11 @@ GET /v1/large
 "Authorization: Bearer $::Rita"
 --- error_code: 200
 --- response_body eval
-"{\"grant\":{\"sub\":\"$::Sub\",\"scope\":\"models:large\",\"status\":\"revoked\"}}\n"
+"{\"grant\":{\"iss\":\"https://issuer.zt.test\",\"sub\":\"$::Sub\",\"scope\":\"models:large\",\"status\":\"revoked\"}}\n"
 --- response_headers_like
 X-ZT-Audit: .*"event":"grant.revoke","reviewer":"rita",.*
 --- error_log eval
-qr/zt: "rita" revoked scope "models:large" of sub "\Q$::Sub\E"/
+qr/zt: "rita" revoked scope "models:large" of sub "\Q$::Sub\E" of "https:\/\/issuer\.zt\.test"/
 
 
 
@@ -162,19 +164,22 @@ GET /v1/large
 
 
 
-=== TEST 11: a subject with "|" and "/" is revoked through its %-encoded path
+=== TEST 11: a subject with "|" and "/" is revoked with ?sub=&scope=; in the path its %2F is a "/" to nginx: 404
 --- request eval
 my $sub = "auth0|$$/odd";
 (my $enc = $sub) =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
 ["POST /zt/grants\n{\"sub\":\"$sub\",\"scope\":\"models:large\",\"ttl\":60}",
  "GET /v1/large",
  "DELETE /zt/grants/$enc/models%3Alarge",
+ "GET /v1/large",
+ "DELETE /zt/grants?sub=$enc&scope=models%3Alarge",
  "GET /v1/large"]
 --- more_headers eval
 ["Authorization: Bearer $::Rita", "Authorization: Bearer $::Odd",
+ "Authorization: Bearer $::Rita", "Authorization: Bearer $::Odd",
  "Authorization: Bearer $::Rita", "Authorization: Bearer $::Odd"]
 --- error_code eval
-[201, 200, 200, 403]
+[201, 200, 404, 200, 200, 403]
 
 
 

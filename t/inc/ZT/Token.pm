@@ -27,6 +27,7 @@ use Crypt::PK::RSA ();
 use Crypt::PK::ECC ();
 use Crypt::Mac::HMAC ();
 use Digest::SHA ();
+use JSON::PP ();
 use MIME::Base64 ();
 
 our $ISSUER   = 'https://issuer.zt.test';
@@ -213,6 +214,35 @@ sub huge {
     die "ZT::Token::huge: too small" if length($token) <= $size;
 
     return $token;
+}
+
+# one public JWK (a hash) of a fixture (rsa1, ec1, hs1 ...) under a kid
+# (default: the fixture's name; undef: none), or of raw oct bytes given as
+# { secret => $bytes }, with extra members from %extra
+sub jwk {
+    my ($name, $kid, %extra) = @_;
+    my $j;
+
+    if (ref $name) {
+        $j = { kty => 'oct', k => b64($name->{secret}) };
+    } elsif ($name =~ /^hs/) {
+        $j = { kty => 'oct', k => b64(key($name)) };
+    } else {
+        $j = key($name)->export_key_jwk('public', 1);
+    }
+
+    $j->{kid} = @_ > 1 ? $kid : $name unless ref $name && @_ < 2;
+    delete $j->{kid} unless defined $j->{kid};
+
+    return { %$j, %extra };
+}
+
+# a JWKS document (JSON text): each argument a fixture name (its kid is
+# the name) or [name, kid, extra members...], as jwk() takes them
+sub jwks {
+    my @keys = map { ref $_ eq 'ARRAY' ? jwk(@$_) : jwk($_) } @_;
+
+    return JSON::PP->new->canonical->encode({ keys => \@keys });
 }
 
 # what the module logs instead of a token: 16 hex of its SHA-256
