@@ -124,10 +124,10 @@ static ngx_int_t
 ngx_http_zt_access_identify(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t   rc;
-    ngx_str_t   token, err;
-    ngx_uint_t  dpop;
-    u_char      digest[32];
+    ngx_int_t                        rc;
+    ngx_str_t                        token, err;
+    ngx_uint_t                       dpop;
+    ngx_http_zt_token_cache_bind_t   bind;
 
     ngx_str_null(&err);
     dpop = 0;
@@ -144,7 +144,7 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_zt_token_cache_lookup(r, lcf, &token, &ctx->id,
-                                            digest);
+                                            &bind);
 
         if (rc == NGX_OK) {
             ctx->token_cache = 2;
@@ -167,7 +167,8 @@ ngx_http_zt_access_identify(ngx_http_request_t *r,
             }
 
             if (rc == NGX_OK) {
-                ngx_http_zt_token_cache_store(r, lcf, digest, &ctx->id);
+                ngx_http_zt_token_cache_store(r, lcf, &token, &bind,
+                                              &ctx->id);
             }
         }
 
@@ -205,9 +206,13 @@ static ngx_int_t
 ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     ngx_http_zt_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
+    ngx_int_t                 rc, masked;
     ngx_http_zt_rule_t       *rule;
     ngx_http_zt_main_conf_t  *zmcf;
+
+    /* the rules judge the body as the caller sent it, every time */
+
+    ngx_http_zt_mask_request_original(ctx);
 
     rule = ngx_http_zt_policy_decide(r, &lcf->policy, ctx);
 
@@ -237,6 +242,13 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
     ctx->rule = rule;
 
+    /*
+     * From here on the body is as it goes on, masked by zt_mask_request:
+     * for the upstream, a reviewer and the audit.  A deny still denies.
+     */
+
+    masked = ngx_http_zt_mask_request(r, lcf, ctx);
+
     if (rule == NULL || rule->action == NGX_HTTP_ZT_DENY) {
         if (rule) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -256,6 +268,19 @@ ngx_http_zt_access_decide(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
 
         rc = ngx_http_zt_answer_forbidden(r);
         return ngx_http_zt_access_answered(r, ctx, rc);
+    }
+
+    if (masked != NGX_OK) {
+        if (masked == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->body_refusal) {
+            return ngx_http_zt_access_fail(r, ctx, ctx->body_refusal);
+        }
+
+        ctx->decision = NGX_HTTP_ZT_DECISION_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rule->action == NGX_HTTP_ZT_APPROVE) {

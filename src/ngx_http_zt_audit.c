@@ -10,11 +10,25 @@
 
 #include "ngx_http_zt_inference.h"
 
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+
+/* what one line is made of, besides the request and its context */
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_str_t                   ts;
+    ngx_str_t                   request_id;
+} ngx_http_zt_audit_line_t;
+
 
 static ngx_int_t ngx_http_zt_audit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out,
     void *data);
+static u_char *ngx_http_zt_audit_ts(u_char *buf);
+static ngx_int_t ngx_http_zt_audit_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
 static ngx_int_t ngx_http_zt_variable_value(ngx_http_variable_value_t *v,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_zt_sub_variable(ngx_http_request_t *r,
@@ -114,8 +128,12 @@ static ngx_int_t
 ngx_http_zt_audit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t           line;
-    ngx_http_zt_ctx_t  *ctx;
+    size_t                     guess;
+    ngx_str_t                  line;
+    ngx_http_zt_ctx_t         *ctx;
+    ngx_http_zt_loc_conf_t    *lcf;
+    ngx_http_zt_audit_line_t   al;
+    u_char                     ts[sizeof("1970-01-01T00:00:00.000Z") - 1];
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_zt_inference_module);
 
@@ -124,8 +142,25 @@ ngx_http_zt_audit_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_zt_json_build(r->pool, ngx_http_zt_audit_write, r->main,
-                               &line)
+    al.r = r->main;
+    al.ts.data = ts;
+    al.ts.len = ngx_http_zt_audit_ts(ts) - ts;
+
+    if (ngx_http_zt_audit_request_id(al.r, &al.request_id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a body in the line is mostly text that needs no escape */
+
+    lcf = ngx_http_get_module_loc_conf(al.r, ngx_http_zt_inference_module);
+    guess = 1024;
+
+    if (lcf->audit_body && ctx->body_read) {
+        guess += ngx_min(ctx->body.len, lcf->audit_body_max) / 8 * 9;
+    }
+
+    if (ngx_http_zt_json_build_guess(r->pool, ngx_http_zt_audit_write, &al,
+                                     guess, &line)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -141,39 +176,130 @@ ngx_http_zt_audit_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * UTC with milliseconds.  The part down to the second is formatted once a
+ * second: a process writes many lines in one.
+ */
+
+static u_char *
+ngx_http_zt_audit_ts(u_char *buf)
+{
+    u_char      *p;
+    ngx_tm_t     tm;
+    ngx_uint_t   ms;
+    ngx_time_t  *tp;
+
+    static time_t  sec = -1;
+    static u_char  prefix[sizeof("1970-01-01T00:00:00.") - 1];
+
+    tp = ngx_timeofday();
+
+    if (tp->sec != sec) {
+        ngx_gmtime(tp->sec, &tm);
+
+        ngx_sprintf(prefix, "%4d-%02d-%02dT%02d:%02d:%02d.",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+        sec = tp->sec;
+    }
+
+    p = ngx_cpymem(buf, prefix, sizeof(prefix));
+
+    ms = tp->msec;
+
+    *p++ = (u_char) ('0' + ms / 100);
+    *p++ = (u_char) ('0' + ms / 10 % 10);
+    *p++ = (u_char) ('0' + ms % 10);
+    *p++ = 'Z';
+
+    return p;
+}
+
+
+/*
+ * $request_id, as nginx makes it (16 random bytes in hex), and the very
+ * value nginx then gives for it: the line and any other use of the
+ * variable in the request agree.  nginx asks OpenSSL for 16 bytes a
+ * request, a call that costs more than the rest of the line; here a
+ * process takes them from RAND_bytes() 4 KiB at a time.  Each byte is
+ * handed out once, and wiped then; a worker fills its buffer after the
+ * fork, on its first line, so no two processes share one.
+ */
+
+static ngx_int_t
+ngx_http_zt_audit_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                     *p;
+    ngx_http_variable_value_t  *vv;
+
+    static size_t  left;
+    static u_char  random[4096];
+
+    vv = &r->variables[ngx_http_zt_request_id_index];
+
+    if (!vv->valid && !vv->not_found) {
+
+        if (left == 0) {
+            if (RAND_bytes(random, sizeof(random)) == 1) {
+                left = sizeof(random);
+
+            } else {
+                ERR_clear_error();
+            }
+        }
+
+        /* without randomness here, nginx's own variable says what to do */
+
+        if (left) {
+            p = ngx_pnalloc(r->pool, 32);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_hex_dump(p, random + sizeof(random) - left, 16);
+            ngx_explicit_memzero(random + sizeof(random) - left, 16);
+            left -= 16;
+
+            vv->data = p;
+            vv->len = 32;
+            vv->valid = 1;
+            vv->no_cacheable = 0;
+            vv->not_found = 0;
+        }
+    }
+
+    vv = ngx_http_get_indexed_variable(r, ngx_http_zt_request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        ngx_str_null(id);
+        return NGX_OK;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out, void *data)
 {
-    ngx_http_request_t *r = data;
+    ngx_http_zt_audit_line_t *al = data;
 
-    u_char                     *p;
-    size_t                      len;
-    ngx_tm_t                    tm;
-    ngx_str_t                   s;
-    ngx_time_t                 *tp;
-    ngx_http_zt_ctx_t          *ctx;
-    ngx_http_zt_loc_conf_t     *lcf;
-    ngx_http_variable_value_t  *vv;
-    u_char                      buf[sizeof("1970-01-01T00:00:00.000Z")];
+    size_t                   len;
+    ngx_str_t                s;
+    ngx_http_request_t      *r;
+    ngx_http_zt_ctx_t       *ctx;
+    ngx_http_zt_loc_conf_t  *lcf;
 
+    r = al->r;
     ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
 
-    tp = ngx_timeofday();
-    ngx_gmtime(tp->sec, &tm);
-
-    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
-                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, tp->msec);
-
     ngx_http_zt_json_open(out, '{');
-    ngx_http_zt_json_key(out, "ts");
-    ngx_http_zt_json_str(out, buf, p - buf);
-
-    vv = ngx_http_get_indexed_variable(r, ngx_http_zt_request_id_index);
-    s.len = (vv && !vv->not_found) ? vv->len : 0;
-    s.data = s.len ? vv->data : NULL;
-    ngx_http_zt_json_member(out, "request_id", &s);
-
+    ngx_http_zt_json_member(out, "ts", &al->ts);
+    ngx_http_zt_json_member(out, "request_id", &al->request_id);
     ngx_http_zt_json_member(out, "client", &r->connection->addr_text);
     ngx_http_zt_json_member(out, "sub", ctx->verified ? &ctx->id.sub : NULL);
     ngx_http_zt_json_member(out, "iss", ctx->verified ? &ctx->id.iss : NULL);
@@ -233,6 +359,8 @@ ngx_http_zt_audit_write(ngx_http_zt_json_out_t *out, void *data)
 
     ngx_http_zt_json_key(out, "masked");
     ngx_http_zt_json_int(out, ctx->masked);
+    ngx_http_zt_json_key(out, "masked_request");
+    ngx_http_zt_json_int(out, ctx->masked_request);
 
     ngx_http_zt_usage_audit(r, ctx, out);
 

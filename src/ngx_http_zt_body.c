@@ -69,6 +69,12 @@ ngx_http_zt_body_needs(ngx_http_zt_loc_conf_t *lcf)
                  |NGX_HTTP_ZT_BODY_BUILD;
     }
 
+    /* request masking rewrites it: compressed or undecodable, it cannot */
+
+    if (lcf->mask.request) {
+        needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE;
+    }
+
     return needs;
 }
 

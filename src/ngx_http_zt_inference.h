@@ -26,6 +26,7 @@ typedef struct ngx_http_zt_api_s          ngx_http_zt_api_t;
 typedef struct ngx_http_zt_grant_wait_s   ngx_http_zt_grant_wait_t;
 typedef struct ngx_http_zt_mask_ctx_s     ngx_http_zt_mask_ctx_t;
 typedef struct ngx_http_zt_usage_s        ngx_http_zt_usage_t;
+typedef struct ngx_http_zt_mask_body_s    ngx_http_zt_mask_body_t;
 
 
 #include "ngx_http_zt_util.h"
@@ -135,6 +136,8 @@ struct ngx_http_zt_ctx_s {
 
     ngx_uint_t                  masked;
     ngx_http_zt_mask_ctx_t     *mask;   /* response filter state */
+    ngx_uint_t                  masked_request;
+    ngx_http_zt_mask_body_t    *mask_body;  /* request masking state */
 
     ngx_http_zt_usage_t        *usage;  /* the reservation, its settlement */
 

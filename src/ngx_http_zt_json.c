@@ -3,9 +3,9 @@
  * JSON text.  Reading it: one strict pass over the bytes that accepts
  * exactly what jansson accepts (with JSON_DECODE_ANY,
  * JSON_REJECT_DUPLICATES and JSON_ALLOW_NUL), says why it does not, hands
- * every string it meets to its caller unescaped, and builds the jansson
- * values only for a caller that asks.  Writing it: any bytes escaped as
- * the inside of a JSON string.
+ * every string it meets to its caller unescaped, and the members of an
+ * outermost object, and builds the jansson values only for a caller that
+ * asks.  Writing it: any bytes escaped as the inside of a JSON string.
  */
 
 
@@ -40,6 +40,10 @@ typedef struct {
     ngx_http_zt_json_read_t    *rd;
     ngx_array_t                 frames;     /* open objects and arrays */
     ngx_array_t                 names;      /* of the open objects */
+    ngx_http_zt_json_member_t   member;     /* of the outermost object */
+    ngx_str_t                   string;     /* the last string value read */
+    double                      number;     /* the last number read */
+    unsigned                    real:1;     /* it was not an integer */
 } ngx_http_zt_json_parser_t;
 
 
@@ -53,6 +57,7 @@ static int ngx_libc_cdecl ngx_http_zt_json_names_cmp(const void *one,
     const void *two);
 static ngx_int_t ngx_http_zt_json_add(ngx_http_zt_json_parser_t *jp,
     json_t *value);
+static ngx_int_t ngx_http_zt_json_root_member(ngx_http_zt_json_parser_t *jp);
 static ngx_int_t ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp,
     ngx_str_t *s, ngx_uint_t *nul);
 static ngx_int_t ngx_http_zt_json_number(ngx_http_zt_json_parser_t *jp,
@@ -92,13 +97,22 @@ static void ngx_http_zt_json_cleanup(void *data);
       | (((v) - NGX_HTTP_ZT_JSON_ONES * 0x20) & ~(v)))                       \
      & NGX_HTTP_ZT_JSON_HIGH)
 
+/* the same, and DEL: any byte that escaping does not copy as it is */
+
+#define ngx_http_zt_json_escaped(v)                                          \
+    (ngx_http_zt_json_special(v)                                             \
+     | (ngx_http_zt_json_zero((v) ^ (NGX_HTTP_ZT_JSON_ONES * 0x7f))          \
+        & NGX_HTTP_ZT_JSON_HIGH))
+
 
 /*
  * Reads data as one JSON text.  NGX_OK: it is one (rd->root holds its
  * values when rd->build is set; rd->strings, when set, got every member
- * name and string value, unescaped, in document order).  NGX_DECLINED: it
- * is not, rd->kind, rd->why and rd->offset say why and where.  NGX_ERROR:
- * no memory.
+ * name and string value, unescaped, in document order; rd->members, when
+ * set, got the members of the text if it is an object, in order; rd->nul
+ * tells whether a string value holds "\u0000", which jansson refuses
+ * without JSON_ALLOW_NUL).  NGX_DECLINED: it is not, rd->kind, rd->why
+ * and rd->offset say why and where.  NGX_ERROR: no memory.
  *
  * Unescaped strings live in the pool for as long as it does: they are
  * data itself when they have no escapes, else copies in one buffer that
@@ -129,6 +143,8 @@ ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
     rd->kind = NGX_HTTP_ZT_JSON_VALID;
     rd->why = NULL;
     rd->offset = 0;
+    rd->object = 0;
+    rd->nul = 0;
 
     if (ngx_array_init(&jp->frames, rd->pool, 8,
                        sizeof(ngx_http_zt_json_frame_t))
@@ -158,6 +174,25 @@ value:
     }
 
     v = NULL;
+
+    if (jp->frames.nelts == 0) {
+        rd->object = (*jp->pos == '{');
+
+    } else if (rd->members && rd->object) {
+
+        /* a member of the outermost object begins, or something in it */
+
+        if (jp->frames.nelts == 1) {
+            jp->member.value.data = jp->pos;
+            jp->member.strings = rd->strings ? rd->strings->nelts : 0;
+            jp->member.nested = 0;
+
+        } else if (jp->frames.nelts == 2
+                   && (*jp->pos == '{' || *jp->pos == '['))
+        {
+            jp->member.nested = 1;
+        }
+    }
 
     switch (*jp->pos) {
 
@@ -189,6 +224,12 @@ value:
         if (rc != NGX_OK) {
             goto failed;
         }
+
+        if (nul) {
+            rd->nul = 1;
+        }
+
+        jp->string = s;
 
         if (rd->strings) {
             str = ngx_array_push(rd->strings);
@@ -249,6 +290,17 @@ added:
         rd->root = v;
 
         return NGX_OK;
+    }
+
+    if (jp->frames.nelts == 1 && rd->members && rd->object) {
+        rc = ngx_http_zt_json_root_member(jp);
+        if (rc != NGX_OK) {
+            if (v) {
+                json_decref(v);
+            }
+
+            goto failed;
+        }
     }
 
     rc = ngx_http_zt_json_add(jp, v);
@@ -330,6 +382,41 @@ failed:
     }
 
     return rc;
+}
+
+
+/*
+ * data read as json_loadb() reads it with JSON_REJECT_DUPLICATES alone:
+ * an object or an array, no string holding "\u0000".  NULL: it is not
+ * (rd->why says why) or memory ran out (rd->why is NULL).  The value is
+ * the caller's to release.
+ */
+
+json_t *
+ngx_http_zt_json_load(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
+{
+    rd->build = 1;
+
+    if (ngx_http_zt_json_read(rd, data, len) != NGX_OK) {
+        return NULL;
+    }
+
+    if (rd->nul) {
+        rd->kind = NGX_HTTP_ZT_JSON_ENCODING;
+        rd->why = "\"\\u0000\" in a string";
+
+    } else if (!json_is_object(rd->root) && !json_is_array(rd->root)) {
+        rd->kind = NGX_HTTP_ZT_JSON_SYNTAX;
+        rd->why = "not an object or an array";
+
+    } else {
+        return rd->root;
+    }
+
+    json_decref(rd->root);
+    rd->root = NULL;
+
+    return NULL;
 }
 
 
@@ -521,6 +608,68 @@ ngx_http_zt_json_add(ngx_http_zt_json_parser_t *jp, json_t *value)
     if (json_array_append_new(frame->value, value) != 0) {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A value of the outermost object is read whole: its member, with what
+ * its first byte and the reading of it tell.
+ */
+
+static ngx_int_t
+ngx_http_zt_json_root_member(ngx_http_zt_json_parser_t *jp)
+{
+    ngx_http_zt_json_frame_t   *frame;
+    ngx_http_zt_json_member_t  *m;
+
+    m = ngx_array_push(jp->rd->members);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    frame = jp->frames.elts;
+
+    *m = jp->member;
+    m->name = frame->name;
+    m->number = 0;
+    m->nstrings = jp->rd->strings ? jp->rd->strings->nelts - m->strings : 0;
+
+    switch (*m->value.data) {
+
+    case '"':
+        m->type = JSON_STRING;
+        m->value = jp->string;
+        return NGX_OK;
+
+    case '{':
+        m->type = JSON_OBJECT;
+        break;
+
+    case '[':
+        m->type = JSON_ARRAY;
+        break;
+
+    case 't':
+        m->type = JSON_TRUE;
+        break;
+
+    case 'f':
+        m->type = JSON_FALSE;
+        break;
+
+    case 'n':
+        m->type = JSON_NULL;
+        break;
+
+    default:
+        m->type = jp->real ? JSON_REAL : JSON_INTEGER;
+        m->number = jp->number;
+        break;
+    }
+
+    m->value.len = jp->pos - m->value.data;
 
     return NGX_OK;
 }
@@ -833,6 +982,8 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *jp, json_t **value)
         }
 
         jp->pos = p;
+        jp->number = (double) i;
+        jp->real = 0;
 
         if (jp->rd->build) {
             *value = json_integer(i);
@@ -852,6 +1003,8 @@ ngx_http_zt_json_number(ngx_http_zt_json_parser_t *jp, json_t **value)
     }
 
     jp->pos = p;
+    jp->number = d;
+    jp->real = 1;
 
     if (jp->rd->build) {
         *value = json_real(d);
@@ -1082,13 +1235,32 @@ ngx_http_zt_utf8_valid(u_char *p, u_char *last)
 size_t
 ngx_http_zt_json_escape_len(u_char *src, size_t len)
 {
-    size_t   n, size;
-    u_char  *last, *run;
+    size_t    n, size;
+    u_char   *last, *run;
+    uint64_t  w;
 
     size = 0;
     last = src + len;
 
     while (src < last) {
+
+        run = src;
+
+        while (last - src >= 8) {
+            ngx_memcpy(&w, src, 8);
+
+            if (ngx_http_zt_json_escaped(w)) {
+                break;
+            }
+
+            src += 8;
+        }
+
+        size += src - run;
+
+        if (src == last) {
+            break;
+        }
 
         if (ngx_http_zt_json_plain[*src]) {
             run = src;
@@ -1129,8 +1301,9 @@ ngx_http_zt_json_escape_len(u_char *src, size_t len)
 u_char *
 ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 {
-    size_t   n;
-    u_char  *last, *run;
+    size_t    n;
+    u_char   *last;
+    uint64_t  w;
 
     static u_char  hex[] = "0123456789abcdef";
 
@@ -1138,17 +1311,29 @@ ngx_http_zt_json_escape(u_char *dst, u_char *src, size_t len)
 
     while (src < last) {
 
-        /* most text is plain: a run of it is one copy */
+        /*
+         * Most text is plain: copied a word at a time, and byte by byte
+         * up to what needs escaping; no call for a short string.
+         */
 
-        run = src;
+        while (last - src >= 8) {
+            ngx_memcpy(&w, src, 8);
 
-        while (src < last && ngx_http_zt_json_plain[*src]) {
-            src++;
+            if (ngx_http_zt_json_escaped(w)) {
+                break;
+            }
+
+            ngx_memcpy(dst, &w, 8);
+            dst += 8;
+            src += 8;
         }
 
-        if (src != run) {
-            dst = ngx_cpymem(dst, run, src - run);
-            continue;
+        while (src < last && ngx_http_zt_json_plain[*src]) {
+            *dst++ = *src++;
+        }
+
+        if (src == last) {
+            break;
         }
 
         switch (*src) {

@@ -23,9 +23,24 @@ typedef enum {
 } ngx_http_zt_json_kind_e;
 
 
+/* a member of the text's outermost object */
+typedef struct {
+    ngx_str_t                   name;       /* unescaped */
+    ngx_str_t                   value;      /* a string's, unescaped; else
+                                               the value's text */
+    double                      number;     /* JSON_INTEGER, JSON_REAL */
+    json_type                   type;
+    ngx_uint_t                  strings;    /* its first in rd->strings */
+    ngx_uint_t                  nstrings;   /* names and strings in it */
+    unsigned                    nested:1;   /* an object or array in it */
+} ngx_http_zt_json_member_t;
+
+
 typedef struct {
     ngx_pool_t                 *pool;
     ngx_array_t                *strings;    /* of ngx_str_t, if wanted */
+    ngx_array_t                *members;    /* of ngx_http_zt_json_member_t,
+                                               if wanted */
     json_t                     *root;       /* if built */
 
     ngx_http_zt_json_kind_e     kind;
@@ -33,10 +48,14 @@ typedef struct {
     size_t                      offset;     /* of what is wrong */
 
     unsigned                    build:1;
+    unsigned                    object:1;   /* the text is an object */
+    unsigned                    nul:1;      /* a string holds "\u0000" */
 } ngx_http_zt_json_read_t;
 
 
 ngx_int_t ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data,
+    size_t len);
+json_t *ngx_http_zt_json_load(ngx_http_zt_json_read_t *rd, u_char *data,
     size_t len);
 u_char *ngx_http_zt_utf8_text(u_char *p, u_char *last);
 size_t ngx_http_zt_utf8_valid(u_char *p, u_char *last);
@@ -63,6 +82,9 @@ typedef void (*ngx_http_zt_json_write_pt)(ngx_http_zt_json_out_t *out,
 
 ngx_int_t ngx_http_zt_json_build(ngx_pool_t *pool,
     ngx_http_zt_json_write_pt write, void *data, ngx_str_t *json);
+ngx_int_t ngx_http_zt_json_build_guess(ngx_pool_t *pool,
+    ngx_http_zt_json_write_pt write, void *data, size_t guess,
+    ngx_str_t *json);
 void ngx_http_zt_json_raw(ngx_http_zt_json_out_t *out, u_char *s,
     size_t len);
 void ngx_http_zt_json_open(ngx_http_zt_json_out_t *out, u_char brace);

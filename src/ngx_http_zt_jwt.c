@@ -3,9 +3,12 @@
  * zt-inference: identity.  Takes the bearer token out of the request and
  * verifies it as a compact JWS (RFC 7515/7519) against the keys loaded at
  * configuration time (ngx_http_zt_keys.c): header sanity first, then the
- * signature with OpenSSL, then the registered claims.  The `zt_algorithms`
- * directive lives here too.  Nothing is read from disk and nothing is
- * remembered between requests.
+ * signature with OpenSSL, then the registered claims.  The header and the
+ * claims are read by the strict JSON reader (ngx_http_zt_json.c); jansson
+ * values of the claims are built only when a claim name needs walking or
+ * a condition asks for them.  The `zt_algorithms` directive lives here
+ * too.  Nothing is read from disk and nothing is remembered between
+ * requests.
  */
 
 
@@ -32,8 +35,28 @@ typedef struct {
 } ngx_http_zt_jwt_header_t;
 
 
-#define NGX_HTTP_ZT_JWT_HEADER_KEYS  16
 #define NGX_HTTP_ZT_JWT_SOURCES      (1 + NGX_HTTP_ZT_JWKS_USES_MAX)
+
+
+/* the payload: its members as the reader gave them, jansson's if built */
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_str_t                   text;
+    ngx_array_t                *members;    /* of ngx_http_zt_json_member_t */
+    ngx_str_t                  *strings;    /* what the members point at */
+    json_t                     *claims;
+} ngx_http_zt_jwt_payload_t;
+
+
+/* a claim as the checks read it, whichever of the two it came from */
+typedef struct {
+    json_type                   type;
+    ngx_str_t                   str;        /* JSON_STRING */
+    double                      number;     /* JSON_INTEGER, JSON_REAL */
+    ngx_str_t                  *items;      /* JSON_ARRAY: its strings */
+    ngx_uint_t                  nitems;
+    unsigned                    found:1;
+} ngx_http_zt_jwt_value_t;
 
 
 /* keys of one origin: a location's files, or one remote key set */
@@ -53,25 +76,35 @@ static EVP_MD                  *mds[3];
 
 
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token,
-    ngx_http_zt_identity_t *id, ngx_str_t *err);
+    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char **dot,
+    u_char *digest, ngx_http_zt_identity_t *id, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_header(ngx_http_request_t *r,
     ngx_str_t *raw, ngx_http_zt_jwt_header_t *hdr);
-static ngx_int_t ngx_http_zt_jwt_header_plain(ngx_str_t *raw,
-    ngx_http_zt_jwt_header_t *hdr);
 static ngx_int_t ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_header_t *hdr,
     ngx_http_zt_alg_t **alg, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_payload(ngx_http_zt_jwt_payload_t *pl);
+static json_t *ngx_http_zt_jwt_payload_json(ngx_http_zt_jwt_payload_t *pl);
+static json_t *ngx_http_zt_jwt_json(ngx_pool_t *pool, ngx_str_t *text);
+static ngx_int_t ngx_http_zt_jwt_get(ngx_http_zt_jwt_payload_t *pl,
+    char *name, ngx_http_zt_jwt_value_t *v);
+static ngx_int_t ngx_http_zt_jwt_get_claim(ngx_http_zt_jwt_payload_t *pl,
+    ngx_str_t *name, ngx_http_zt_jwt_value_t *v);
+static ngx_int_t ngx_http_zt_jwt_value(ngx_pool_t *pool, json_t *json,
+    ngx_http_zt_jwt_value_t *v);
 static ngx_int_t ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, json_t *claims,
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_payload_t *pl,
     ngx_http_zt_identity_t *id, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_select(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_alg_t *alg, ngx_str_t *kid,
-    json_t *iss, ngx_http_zt_key_t **keyp, ngx_str_t *err);
+    ngx_str_t *iss, ngx_http_zt_key_t **keyp, ngx_str_t *err);
 static ngx_uint_t ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src,
-    ngx_http_zt_key_t *k, json_t *iss);
+    ngx_http_zt_key_t *k, ngx_str_t *iss);
 static ngx_uint_t ngx_http_zt_jwt_keys(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_keys_t *sources);
+static ngx_int_t ngx_http_zt_jwt_verify_digest(ngx_log_t *log,
+    ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key, const EVP_MD *md,
+    u_char *digest, size_t dlen, ngx_str_t *sig);
 static ngx_int_t ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
 static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg,
@@ -79,16 +112,17 @@ static EVP_PKEY_CTX *ngx_http_zt_jwt_vctx(ngx_http_zt_alg_t *alg,
 static ngx_int_t ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input,
     u_char *digest, size_t *len);
 static ngx_int_t ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg,
-    ngx_str_t *sig, u_char *der, size_t *len);
-static u_char *ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n);
+    ngx_str_t *sig, u_char **der, size_t *len);
 static const EVP_MD *ngx_http_zt_jwt_md(ngx_uint_t hash);
-static ngx_int_t ngx_http_zt_jwt_time(json_t *claims, const char *name,
-    double *value, ngx_str_t *err);
+static ngx_int_t ngx_http_zt_jwt_time(ngx_http_zt_jwt_payload_t *pl,
+    char *name, double *value, ngx_str_t *err);
 static ngx_int_t ngx_http_zt_jwt_claim_walk(json_t *obj, u_char *p,
     u_char *last, json_t **found);
-static ngx_int_t ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value,
-    ngx_uint_t split);
-static ngx_uint_t ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value);
+static ngx_int_t ngx_http_zt_jwt_strings(ngx_array_t *a,
+    ngx_http_zt_jwt_value_t *value, ngx_uint_t split);
+static ngx_uint_t ngx_http_zt_jwt_in(ngx_array_t *list,
+    ngx_http_zt_jwt_value_t *value);
+static ngx_uint_t ngx_http_zt_jwt_has(ngx_array_t *list, ngx_str_t *s);
 
 
 /* what access tokens may call themselves (RFC 7519, RFC 9068) */
@@ -398,13 +432,34 @@ ngx_int_t
 ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    u_char                  hash[32];
+    u_char                 *p, *last, *dot[2], hash[32], digest[32];
     ngx_int_t               rc;
     ngx_http_zt_identity_t  vid;
 
     ngx_memzero(id, sizeof(ngx_http_zt_identity_t));
 
-    if (ngx_http_zt_sha256(hash, token->data, token->len) != NGX_OK) {
+    /* three segments: two dots, and no third */
+
+    p = token->data;
+    last = p + token->len;
+
+    dot[0] = memchr(p, '.', last - p);
+    dot[1] = dot[0] ? memchr(dot[0] + 1, '.', last - dot[0] - 1) : NULL;
+
+    if (dot[1] && memchr(dot[1] + 1, '.', last - dot[1] - 1)) {
+        dot[1] = NULL;
+    }
+
+    /*
+     * One pass over the token gives its fingerprint and the SHA-256 of
+     * its signing input (all before the second dot), which the RS256,
+     * PS256 and ES256 signatures are over.
+     */
+
+    if (ngx_http_zt_sha256_prefix(hash, p, token->len, digest,
+                                  dot[1] ? (size_t) (dot[1] - p) : 0)
+        != NGX_OK)
+    {
         ngx_str_null(err);
         return NGX_ERROR;
     }
@@ -413,7 +468,13 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 
     ngx_memzero(&vid, sizeof(ngx_http_zt_identity_t));
 
-    rc = ngx_http_zt_jwt_check(r, conf, token, &vid, err);
+    if (dot[1] == NULL) {
+        ngx_str_set(err, "malformed token: expected 3 segments");
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = ngx_http_zt_jwt_check(r, conf, token, dot, digest, &vid, err);
+    }
 
     if (rc == NGX_OK) {
         ngx_memcpy(vid.fp, id->fp, NGX_HTTP_ZT_FP_LEN);
@@ -445,44 +506,29 @@ ngx_http_zt_jwt_verify(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 }
 
 
+/* dot: the token's two dots; digest: the SHA-256 of what is before dot[1] */
+
 static ngx_int_t
 ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
-    ngx_str_t *token, ngx_http_zt_identity_t *id, ngx_str_t *err)
+    ngx_str_t *token, u_char **dot, u_char *digest,
+    ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    u_char                    *p, *last, *dot[2];
-    json_t                    *claims, *iss;
-    ngx_int_t                  rc;
-    ngx_str_t                  seg[3], raw[3], input, issuer;
-    ngx_uint_t                 i, n;
-    ngx_http_zt_alg_t         *alg;
-    ngx_http_zt_key_t         *key;
-    ngx_http_zt_jwt_header_t   hdr;
-
-    p = token->data;
-    last = p + token->len;
-    n = 0;
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p == '.') {
-            if (n == 2) {
-                n++;
-                break;
-            }
-
-            dot[n++] = p;
-        }
-    }
-
-    if (n != 2) {
-        ngx_http_zt_jwt_fail("malformed token: expected 3 segments");
-    }
+    ngx_int_t                   rc;
+    ngx_str_t                   seg[3], raw[3], input, *iss;
+    ngx_uint_t                  i;
+    const EVP_MD               *md;
+    ngx_http_zt_alg_t          *alg;
+    ngx_http_zt_key_t          *key;
+    ngx_http_zt_jwt_value_t     v;
+    ngx_http_zt_jwt_header_t    hdr;
+    ngx_http_zt_jwt_payload_t   pl;
 
     seg[0].data = token->data;
     seg[0].len = dot[0] - token->data;
     seg[1].data = dot[0] + 1;
     seg[1].len = dot[1] - seg[1].data;
     seg[2].data = dot[1] + 1;
-    seg[2].len = last - seg[2].data;
+    seg[2].len = token->data + token->len - seg[2].data;
 
     for (i = 0; i < 3; i++) {
         rc = ngx_http_zt_base64url_decode(r->pool, &seg[i], &raw[i]);
@@ -518,17 +564,26 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
      * as before.
      */
 
-    claims = json_loadb((char *) raw[1].data, raw[1].len,
-                        JSON_REJECT_DUPLICATES, NULL);
+    ngx_memzero(&pl, sizeof(ngx_http_zt_jwt_payload_t));
+    pl.r = r;
+    pl.text = raw[1];
 
-    if (claims && ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
+    rc = ngx_http_zt_jwt_payload(&pl);
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    iss = json_is_object(claims) ? json_object_get(claims, "iss") : NULL;
+    iss = NULL;
 
-    if (!json_is_string(iss)) {
-        iss = NULL;
+    if (rc == NGX_OK) {
+        if (ngx_http_zt_jwt_get(&pl, "iss", &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (v.found && v.type == JSON_STRING) {
+            iss = &v.str;
+        }
     }
 
     rc = ngx_http_zt_jwt_select(r, conf, alg, hdr.has_kid ? &hdr.kid : NULL,
@@ -537,12 +592,7 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
     if (rc == NGX_DONE) {
         /* a remote set may have got the key since: fetched again, once */
 
-        if (iss) {
-            issuer.data = (u_char *) json_string_value(iss);
-            issuer.len = json_string_length(iss);
-        }
-
-        rc = ngx_http_zt_jwks_need(r, conf->remotes, iss ? &issuer : NULL);
+        rc = ngx_http_zt_jwks_need(r, conf->remotes, iss);
 
         return (rc == NGX_DECLINED) ? NGX_DECLINED : rc;
     }
@@ -551,11 +601,23 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         return rc;
     }
 
-    input.data = token->data;
-    input.len = dot[1] - token->data;
+    if (alg->family != NGX_HTTP_ZT_KEY_OCT && alg->hash == 256) {
+        md = ngx_http_zt_jwt_md(256);
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
 
-    rc = ngx_http_zt_jwt_signature(r->connection->log, alg, key, &input,
-                                   &raw[2]);
+        rc = ngx_http_zt_jwt_verify_digest(r->connection->log, alg, key, md,
+                                           digest, 32, &raw[2]);
+
+    } else {
+        input.data = token->data;
+        input.len = dot[1] - token->data;
+
+        rc = ngx_http_zt_jwt_signature(r->connection->log, alg, key, &input,
+                                       &raw[2]);
+    }
+
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -564,115 +626,125 @@ ngx_http_zt_jwt_check(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
         ngx_http_zt_jwt_fail("invalid signature");
     }
 
-    if (!json_is_object(claims)) {
+    if (pl.members == NULL) {
         ngx_http_zt_jwt_fail("malformed token: payload is not a JSON object");
     }
 
     id->payload = raw[1];
 
-    return ngx_http_zt_jwt_check_claims(r, conf, claims, id, err);
+    return ngx_http_zt_jwt_check_claims(r, conf, &pl, id, err);
 }
 
 
 /*
- * The claims of a verified caller; after a token cache hit only their text
- * is at hand, and it is parsed here, once, if a condition or a variable
- * asks for a claim.
+ * The claims of a verified caller as jansson values, built from their
+ * text once, when a condition or a variable first asks for a claim.
  */
 
 json_t *
 ngx_http_zt_jwt_claims(ngx_http_request_t *r, ngx_http_zt_identity_t *id)
 {
-    json_t  *claims;
-
     if (id->claims || id->payload.len == 0) {
         return id->claims;
     }
 
-    claims = json_loadb((char *) id->payload.data, id->payload.len, 0, NULL);
-    if (claims == NULL) {
+    id->claims = ngx_http_zt_jwt_json(r->pool, &id->payload);
+
+    return id->claims;
+}
+
+
+/* claims text as jansson values, released with the pool */
+
+static json_t *
+ngx_http_zt_jwt_json(ngx_pool_t *pool, ngx_str_t *text)
+{
+    json_t                   *root;
+    ngx_http_zt_json_read_t   rd;
+
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+    rd.pool = pool;
+
+    root = ngx_http_zt_json_load(&rd, text->data, text->len);
+
+    if (root == NULL || ngx_http_zt_json_cleanup_add(pool, root) != NGX_OK) {
         return NULL;
     }
 
-    if (ngx_http_zt_json_cleanup_add(r->pool, claims) != NGX_OK) {
-        return NULL;
-    }
-
-    id->claims = claims;
-
-    return claims;
+    return root;
 }
 
 
 /*
- * The JOSE header, read into hdr.  NGX_DECLINED: not a JSON object.
- *
- * A header is a handful of short string members: those are read here
- * directly (_plain()).  Anything else (escapes, non-ASCII, other values,
- * a repeated name, not JSON at all) goes to jansson, which decides: the
- * direct reading only ever accepts what jansson reads the same way.
+ * The JOSE header, read into hdr.  NGX_DECLINED: not a JSON object, or a
+ * string in it holds "\u0000".
  */
 
 static ngx_int_t
 ngx_http_zt_jwt_header(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_http_zt_jwt_header_t *hdr)
 {
-    json_t  *header, *v;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_http_zt_json_read_t     rd;
+    ngx_http_zt_json_member_t  *m;
 
     ngx_memzero(hdr, sizeof(ngx_http_zt_jwt_header_t));
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
 
-    if (ngx_http_zt_jwt_header_plain(raw, hdr) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    ngx_memzero(hdr, sizeof(ngx_http_zt_jwt_header_t));
-
-    header = json_loadb((char *) raw->data, raw->len,
-                        JSON_REJECT_DUPLICATES, NULL);
-
-    if (header == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_zt_json_cleanup_add(r->pool, header) != NGX_OK) {
+    rd.pool = r->pool;
+    rd.members = ngx_array_create(r->pool, 4,
+                                  sizeof(ngx_http_zt_json_member_t));
+    if (rd.members == NULL) {
         return NGX_ERROR;
     }
 
-    if (!json_is_object(header)) {
+    rc = ngx_http_zt_json_read(&rd, raw->data, raw->len);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!rd.object || rd.nul) {
         return NGX_DECLINED;
     }
 
-    v = json_object_get(header, "alg");
+    m = rd.members->elts;
 
-    if (json_is_string(v)) {
-        hdr->alg_string = 1;
-        hdr->alg.data = (u_char *) json_string_value(v);
-        hdr->alg.len = json_string_length(v);
-    }
+    for (i = 0; i < rd.members->nelts; i++) {
 
-    hdr->has_crit = (json_object_get(header, "crit") != NULL);
-
-    v = json_object_get(header, "typ");
-
-    if (v != NULL) {
-        hdr->has_typ = 1;
-
-        if (json_is_string(v)) {
-            hdr->typ_string = 1;
-            hdr->typ.data = (u_char *) json_string_value(v);
-            hdr->typ.len = json_string_length(v);
+        if (m[i].name.len == 4
+            && ngx_strncmp(m[i].name.data, "crit", 4) == 0)
+        {
+            hdr->has_crit = 1;
+            continue;
         }
-    }
 
-    v = json_object_get(header, "kid");
+        if (m[i].name.len != 3) {
+            continue;
+        }
 
-    if (v != NULL) {
-        hdr->has_kid = 1;
+        if (ngx_strncmp(m[i].name.data, "alg", 3) == 0) {
+            if (m[i].type == JSON_STRING) {
+                hdr->alg_string = 1;
+                hdr->alg = m[i].value;
+            }
 
-        if (json_is_string(v)) {
-            hdr->kid_string = 1;
-            hdr->kid.data = (u_char *) json_string_value(v);
-            hdr->kid.len = json_string_length(v);
+        } else if (ngx_strncmp(m[i].name.data, "typ", 3) == 0) {
+            hdr->has_typ = 1;
+
+            if (m[i].type == JSON_STRING) {
+                hdr->typ_string = 1;
+                hdr->typ = m[i].value;
+            }
+
+        } else if (ngx_strncmp(m[i].name.data, "kid", 3) == 0) {
+            hdr->has_kid = 1;
+
+            if (m[i].type == JSON_STRING) {
+                hdr->kid_string = 1;
+                hdr->kid = m[i].value;
+            }
         }
     }
 
@@ -681,135 +753,207 @@ ngx_http_zt_jwt_header(ngx_http_request_t *r, ngx_str_t *raw,
 
 
 /*
- * {"name":"value",...} with JSON whitespace, names and values of printable
- * ASCII without escapes, no name twice.  NGX_DECLINED for anything else.
+ * The payload's members.  NGX_DECLINED: not a JSON object, or a string in
+ * it holds "\u0000" (pl->members stays NULL).
  */
 
 static ngx_int_t
-ngx_http_zt_jwt_header_plain(ngx_str_t *raw, ngx_http_zt_jwt_header_t *hdr)
+ngx_http_zt_jwt_payload(ngx_http_zt_jwt_payload_t *pl)
 {
-    u_char      *p, *last;
-    ngx_str_t    str[2], names[NGX_HTTP_ZT_JWT_HEADER_KEYS];
-    ngx_uint_t   i, j, n;
+    ngx_int_t                 rc;
+    ngx_http_zt_json_read_t   rd;
 
-#define ngx_http_zt_jwt_ws(p)                                                 \
-    while (p < last                                                           \
-           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))          \
-    {                                                                         \
-        p++;                                                                  \
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+
+    rd.pool = pl->r->pool;
+    rd.members = ngx_array_create(rd.pool, 8,
+                                  sizeof(ngx_http_zt_json_member_t));
+    rd.strings = ngx_array_create(rd.pool, 16, sizeof(ngx_str_t));
+
+    if (rd.members == NULL || rd.strings == NULL) {
+        return NGX_ERROR;
     }
 
-    p = raw->data;
-    last = p + raw->len;
+    rc = ngx_http_zt_json_read(&rd, pl->text.data, pl->text.len);
 
-    ngx_http_zt_jwt_ws(p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    if (p == last || *p++ != '{') {
+    if (!rd.object || rd.nul) {
         return NGX_DECLINED;
     }
 
-    ngx_http_zt_jwt_ws(p);
+    pl->members = rd.members;
+    pl->strings = rd.strings->elts;
 
-    n = 0;
+    return NGX_OK;
+}
 
-    if (p < last && *p == '}') {
-        p++;
-        goto done;
+
+/* the claims as jansson values, built when a check needs them */
+
+static json_t *
+ngx_http_zt_jwt_payload_json(ngx_http_zt_jwt_payload_t *pl)
+{
+    if (pl->claims == NULL) {
+        pl->claims = ngx_http_zt_jwt_json(pl->r->pool, &pl->text);
     }
 
-    for ( ;; ) {
+    return pl->claims;
+}
 
-        /* a name, then a value: two strings */
 
-        for (i = 0; i < 2; i++) {
+/*
+ * The member called name, as json_object_get() would find it.  An array
+ * holding no array or object has its strings among the reader's, in
+ * order; one that does is read through jansson.
+ */
 
-            if (p == last || *p++ != '"') {
-                return NGX_DECLINED;
-            }
+static ngx_int_t
+ngx_http_zt_jwt_get(ngx_http_zt_jwt_payload_t *pl, char *name,
+    ngx_http_zt_jwt_value_t *v)
+{
+    size_t                      len;
+    json_t                     *claims;
+    ngx_uint_t                  i;
+    ngx_http_zt_json_member_t  *m;
 
-            str[i].data = p;
+    ngx_memzero(v, sizeof(ngx_http_zt_jwt_value_t));
 
-            while (p < last && *p >= 0x20 && *p < 0x7f && *p != '"'
-                   && *p != '\\')
-            {
-                p++;
-            }
+    len = ngx_strlen(name);
+    m = pl->members->elts;
 
-            if (p == last || *p != '"') {
-                return NGX_DECLINED;
-            }
-
-            str[i].len = p - str[i].data;
-            p++;
-
-            ngx_http_zt_jwt_ws(p);
-
-            if (i == 0) {
-                if (p == last || *p++ != ':') {
-                    return NGX_DECLINED;
-                }
-
-                ngx_http_zt_jwt_ws(p);
-            }
-        }
-
-        if (n == NGX_HTTP_ZT_JWT_HEADER_KEYS) {
-            return NGX_DECLINED;
-        }
-
-        for (j = 0; j < n; j++) {
-            if (names[j].len == str[0].len
-                && ngx_memcmp(names[j].data, str[0].data, str[0].len) == 0)
-            {
-                return NGX_DECLINED;
-            }
-        }
-
-        names[n++] = str[0];
-
-        if (str[0].len == 3) {
-
-            if (ngx_strncmp(str[0].data, "alg", 3) == 0) {
-                hdr->alg_string = 1;
-                hdr->alg = str[1];
-
-            } else if (ngx_strncmp(str[0].data, "typ", 3) == 0) {
-                hdr->has_typ = 1;
-                hdr->typ_string = 1;
-                hdr->typ = str[1];
-
-            } else if (ngx_strncmp(str[0].data, "kid", 3) == 0) {
-                hdr->has_kid = 1;
-                hdr->kid_string = 1;
-                hdr->kid = str[1];
-            }
-
-        } else if (str[0].len == 4 && ngx_strncmp(str[0].data, "crit", 4) == 0)
+    for (i = 0; i < pl->members->nelts; i++) {
+        if (m[i].name.len == len && ngx_memcmp(m[i].name.data, name, len) == 0)
         {
-            hdr->has_crit = 1;
-        }
-
-        if (p < last && *p == ',') {
-            p++;
-            ngx_http_zt_jwt_ws(p);
-            continue;
-        }
-
-        if (p < last && *p == '}') {
-            p++;
             break;
         }
+    }
 
+    if (i == pl->members->nelts) {
+        return NGX_OK;
+    }
+
+    m = &m[i];
+
+    if (m->type == JSON_ARRAY && m->nested) {
+        claims = ngx_http_zt_jwt_payload_json(pl);
+        if (claims == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_zt_jwt_value(pl->r->pool,
+                                     json_object_getn(claims, name, len), v);
+    }
+
+    v->found = 1;
+    v->type = m->type;
+    v->number = m->number;
+
+    if (m->type == JSON_STRING) {
+        v->str = m->value;
+
+    } else if (m->type == JSON_ARRAY) {
+        v->items = pl->strings + m->strings;
+        v->nitems = m->nstrings;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A claim name as ngx_http_zt_jwt_claim() reads it: one with no dot is
+ * one member; one with dots may walk nested objects, through jansson.
+ * NGX_DECLINED: ambiguous.
+ */
+
+static ngx_int_t
+ngx_http_zt_jwt_get_claim(ngx_http_zt_jwt_payload_t *pl, ngx_str_t *name,
+    ngx_http_zt_jwt_value_t *v)
+{
+    u_char     buf[64];
+    json_t    *claims, *json;
+    ngx_int_t  rc;
+
+    if (ngx_strlchr(name->data, name->data + name->len, '.') == NULL
+        && name->len < sizeof(buf))
+    {
+        ngx_memcpy(buf, name->data, name->len);
+        buf[name->len] = '\0';
+
+        return ngx_http_zt_jwt_get(pl, (char *) buf, v);
+    }
+
+    claims = ngx_http_zt_jwt_payload_json(pl);
+    if (claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_zt_jwt_claim(claims, name, &json, pl->r->connection->log);
+
+    if (rc == NGX_ERROR) {
         return NGX_DECLINED;
     }
 
-done:
+    return ngx_http_zt_jwt_value(pl->r->pool, json, v);
+}
 
-    ngx_http_zt_jwt_ws(p);
 
-#undef ngx_http_zt_jwt_ws
+/* a jansson value as the checks read it; json may be NULL: not found */
 
-    return p == last ? NGX_OK : NGX_DECLINED;
+static ngx_int_t
+ngx_http_zt_jwt_value(ngx_pool_t *pool, json_t *json,
+    ngx_http_zt_jwt_value_t *v)
+{
+    size_t      i;
+    json_t     *e;
+    ngx_str_t  *s;
+
+    ngx_memzero(v, sizeof(ngx_http_zt_jwt_value_t));
+
+    if (json == NULL) {
+        return NGX_OK;
+    }
+
+    v->found = 1;
+    v->type = json_typeof(json);
+
+    switch (v->type) {
+
+    case JSON_STRING:
+        v->str.data = (u_char *) json_string_value(json);
+        v->str.len = json_string_length(json);
+        break;
+
+    case JSON_INTEGER:
+    case JSON_REAL:
+        v->number = json_number_value(json);
+        break;
+
+    case JSON_ARRAY:
+        v->items = ngx_palloc(pool, (json_array_size(json) + 1)
+                                    * sizeof(ngx_str_t));
+        if (v->items == NULL) {
+            return NGX_ERROR;
+        }
+
+        json_array_foreach(json, i, e) {
+            if (json_is_string(e)) {
+                s = &v->items[v->nitems++];
+                s->data = (u_char *) json_string_value(e);
+                s->len = json_string_length(e);
+            }
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -908,7 +1052,7 @@ ngx_http_zt_jwt_check_header(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
-    ngx_http_zt_alg_t *alg, ngx_str_t *kid, json_t *iss,
+    ngx_http_zt_alg_t *alg, ngx_str_t *kid, ngx_str_t *iss,
     ngx_http_zt_key_t **keyp, ngx_str_t *err)
 {
     ngx_uint_t               i, j, n, known, elsewhere, other;
@@ -1008,7 +1152,7 @@ ngx_http_zt_jwt_select(ngx_http_request_t *r, ngx_http_zt_jwt_conf_t *conf,
 
 static ngx_uint_t
 ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src, ngx_http_zt_key_t *k,
-    json_t *iss)
+    ngx_str_t *iss)
 {
     ngx_str_t  *bound;
 
@@ -1019,9 +1163,8 @@ ngx_http_zt_jwt_bound_here(ngx_http_zt_jwt_keys_t *src, ngx_http_zt_key_t *k,
     }
 
     return iss != NULL
-           && json_string_length(iss) == bound->len
-           && ngx_memcmp(json_string_value(iss), bound->data, bound->len)
-              == 0;
+           && iss->len == bound->len
+           && ngx_memcmp(iss->data, bound->data, bound->len) == 0;
 }
 
 
@@ -1080,12 +1223,8 @@ ngx_int_t
 ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig)
 {
-    int            rc;
-    u_char        *s, digest[EVP_MAX_MD_SIZE];
-    u_char         der[2 * (2 + 1 + 66) + 3];
-    size_t         slen, dlen;
-    ngx_int_t      n;
-    EVP_PKEY_CTX  *pctx;
+    u_char         digest[EVP_MAX_MD_SIZE];
+    size_t         dlen;
     const EVP_MD  *md;
 
     if (alg->family == NGX_HTTP_ZT_KEY_OCT) {
@@ -1097,8 +1236,33 @@ ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
         return NGX_ERROR;
     }
 
+    if (ngx_http_zt_jwt_digest(md, input, digest, &dlen) != NGX_OK) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_jwt_verify_digest(log, alg, key, md, digest, dlen,
+                                         sig);
+}
+
+
+/* an RSA or ECDSA signature over what digest (made with md) is of */
+
+static ngx_int_t
+ngx_http_zt_jwt_verify_digest(ngx_log_t *log, ngx_http_zt_alg_t *alg,
+    ngx_http_zt_key_t *key, const EVP_MD *md, u_char *digest, size_t dlen,
+    ngx_str_t *sig)
+{
+    int            rc;
+    u_char        *der, *s;
+    size_t         len;
+    ngx_int_t      n;
+    EVP_PKEY_CTX  *pctx;
+
+    der = NULL;
+
     if (alg->family == NGX_HTTP_ZT_KEY_EC) {
-        n = ngx_http_zt_jwt_ecdsa_der(alg, sig, der, &slen);
+        n = ngx_http_zt_jwt_ecdsa_der(alg, sig, &der, &len);
         if (n != NGX_OK) {
             return n;
         }
@@ -1111,12 +1275,13 @@ ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
         }
 
         s = sig->data;
-        slen = sig->len;
+        len = sig->len;
     }
 
     pctx = ngx_http_zt_jwt_vctx(alg, key, md);
 
     if (pctx == NULL) {
+        OPENSSL_free(der);
         ERR_clear_error();
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -1125,12 +1290,9 @@ ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_jwt_digest(md, input, digest, &dlen) != NGX_OK) {
-        rc = 0;
+    rc = EVP_PKEY_verify(pctx, s, len, digest, dlen);
 
-    } else {
-        rc = EVP_PKEY_verify(pctx, s, slen, digest, dlen);
-    }
+    OPENSSL_free(der);
 
     /* a mismatch leaves reasons in the queue: they are no one's business */
     ERR_clear_error();
@@ -1261,65 +1423,61 @@ ngx_http_zt_jwt_hmac(ngx_http_zt_alg_t *alg, ngx_http_zt_key_t *key,
 
 /*
  * JWS carries ECDSA as R || S of fixed width (RFC 7518, 3.4); EVP wants
- * DER: SEQUENCE { INTEGER R, INTEGER S }, each the shortest two's
- * complement of a non-negative number, as i2d_ECDSA_SIG() writes it.
- * der holds 2 * (2 + 1 + 66) + 3 bytes, enough for P-521.
+ * the DER of an ECDSA-Sig-Value, which OpenSSL writes (*der: its memory,
+ * for OPENSSL_free()).  NGX_DECLINED: not of the width the alg says.
  */
 
 static ngx_int_t
 ngx_http_zt_jwt_ecdsa_der(ngx_http_zt_alg_t *alg, ngx_str_t *sig,
-    u_char *der, size_t *len)
+    u_char **der, size_t *len)
 {
-    u_char  *p, body[2 * (2 + 1 + 66)];
-    size_t   n;
+    int         n;
+    BIGNUM     *r, *s;
+    ECDSA_SIG  *es;
 
     if (sig->len != 2 * alg->coord) {
         return NGX_DECLINED;
     }
 
-    p = ngx_http_zt_jwt_der_int(body, sig->data, alg->coord);
-    p = ngx_http_zt_jwt_der_int(p, sig->data + alg->coord, alg->coord);
+    es = ECDSA_SIG_new();
+    r = BN_bin2bn(sig->data, (int) alg->coord, NULL);
+    s = BN_bin2bn(sig->data + alg->coord, (int) alg->coord, NULL);
 
-    n = p - body;
-
-    p = der;
-    *p++ = 0x30;
-
-    if (n >= 0x80) {
-        *p++ = 0x81;
+    if (es == NULL || r == NULL || s == NULL) {
+        goto failed;
     }
 
-    *p++ = (u_char) n;
+    /* es owns r and s from now on */
 
-    p = ngx_cpymem(p, body, n);
+    if (ECDSA_SIG_set0(es, r, s) != 1) {
+        goto failed;
+    }
 
-    *len = p - der;
+    r = NULL;
+    s = NULL;
+
+    *der = NULL;
+    n = i2d_ECDSA_SIG(es, der);
+
+    ECDSA_SIG_free(es);
+
+    if (n <= 0) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    *len = n;
 
     return NGX_OK;
-}
 
+failed:
 
-static u_char *
-ngx_http_zt_jwt_der_int(u_char *p, u_char *v, size_t n)
-{
-    /* no leading zero bytes, but one byte at least: zero is 02 01 00 */
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(es);
+    ERR_clear_error();
 
-    while (n > 1 && *v == 0) {
-        v++;
-        n--;
-    }
-
-    *p++ = 0x02;
-
-    if (*v & 0x80) {
-        *p++ = (u_char) (n + 1);
-        *p++ = 0x00;
-
-    } else {
-        *p++ = (u_char) n;
-    }
-
-    return ngx_cpymem(p, v, n);
+    return NGX_ERROR;
 }
 
 
@@ -1376,18 +1534,18 @@ ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle)
 
 static ngx_int_t
 ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, json_t *claims, ngx_http_zt_identity_t *id,
-    ngx_str_t *err)
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_jwt_payload_t *pl,
+    ngx_http_zt_identity_t *id, ngx_str_t *err)
 {
-    double      exp, nbf, iat, now;
-    json_t     *v, *e;
-    size_t      i;
-    ngx_int_t   rc;
-    ngx_str_t   scp = ngx_string("scp");
+    double                   exp, nbf, iat, now;
+    ngx_int_t                rc;
+    ngx_str_t                scp = ngx_string("scp");
+    ngx_uint_t               i;
+    ngx_http_zt_jwt_value_t  v;
 
     now = (double) ngx_time();
 
-    rc = ngx_http_zt_jwt_time(claims, "exp", &exp, err);
+    rc = ngx_http_zt_jwt_time(pl, "exp", &exp, err);
     if (rc == NGX_DONE) {
         ngx_http_zt_jwt_fail("missing exp");
     }
@@ -1400,8 +1558,8 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         ngx_http_zt_jwt_fail("token expired");
     }
 
-    rc = ngx_http_zt_jwt_time(claims, "nbf", &nbf, err);
-    if (rc == NGX_DECLINED) {
+    rc = ngx_http_zt_jwt_time(pl, "nbf", &nbf, err);
+    if (rc == NGX_DECLINED || rc == NGX_ERROR) {
         return rc;
     }
 
@@ -1409,8 +1567,8 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         ngx_http_zt_jwt_fail("token not yet valid");
     }
 
-    rc = ngx_http_zt_jwt_time(claims, "iat", &iat, err);
-    if (rc == NGX_DECLINED) {
+    rc = ngx_http_zt_jwt_time(pl, "iat", &iat, err);
+    if (rc == NGX_DECLINED || rc == NGX_ERROR) {
         return rc;
     }
 
@@ -1418,59 +1576,63 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         ngx_http_zt_jwt_fail("token issued in the future");
     }
 
-    v = json_object_get(claims, "iss");
+    if (ngx_http_zt_jwt_get(pl, "iss", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    if (v != NULL && !json_is_string(v)) {
+    if (v.found && v.type != JSON_STRING) {
         ngx_http_zt_jwt_fail("malformed token: iss is not a string");
     }
 
     if (conf->issuers && conf->issuers->nelts) {
-        if (v == NULL) {
+        if (!v.found) {
             ngx_http_zt_jwt_fail("missing iss");
         }
 
-        if (!ngx_http_zt_jwt_in(conf->issuers, v)) {
+        if (!ngx_http_zt_jwt_in(conf->issuers, &v)) {
             ngx_http_zt_jwt_fail("issuer not accepted");
         }
     }
 
-    if (v != NULL) {
-        id->iss.data = (u_char *) json_string_value(v);
-        id->iss.len = json_string_length(v);
+    if (v.found) {
+        id->iss = v.str;
     }
 
     if (conf->audiences && conf->audiences->nelts) {
-        v = json_object_get(claims, "aud");
+        if (ngx_http_zt_jwt_get(pl, "aud", &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-        if (v == NULL) {
+        if (!v.found) {
             ngx_http_zt_jwt_fail("missing aud");
         }
 
-        if (json_is_array(v)) {
-            json_array_foreach(v, i, e) {
-                if (ngx_http_zt_jwt_in(conf->audiences, e)) {
+        if (v.type == JSON_ARRAY) {
+            for (i = 0; i < v.nitems; i++) {
+                if (ngx_http_zt_jwt_has(conf->audiences, &v.items[i])) {
                     break;
                 }
             }
 
-            if (i == json_array_size(v)) {
+            if (i == v.nitems) {
                 ngx_http_zt_jwt_fail("audience not accepted");
             }
 
-        } else if (!ngx_http_zt_jwt_in(conf->audiences, v)) {
+        } else if (!ngx_http_zt_jwt_in(conf->audiences, &v)) {
             ngx_http_zt_jwt_fail("audience not accepted");
         }
     }
 
-    v = json_object_get(claims, "sub");
+    if (ngx_http_zt_jwt_get(pl, "sub", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    if (v != NULL) {
-        if (!json_is_string(v)) {
+    if (v.found) {
+        if (v.type != JSON_STRING) {
             ngx_http_zt_jwt_fail("malformed token: sub is not a string");
         }
 
-        id->sub.data = (u_char *) json_string_value(v);
-        id->sub.len = json_string_length(v);
+        id->sub = v.str;
     }
 
     id->scopes = ngx_array_create(r->pool, 4, sizeof(ngx_str_t));
@@ -1485,35 +1647,35 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
      * as empty: an empty group list would let a "deny group=" rule pass.
      */
 
-    if (ngx_http_zt_jwt_claim(claims, &conf->scope_claim, &v,
-                              r->connection->log)
-        == NGX_ERROR)
-    {
+    rc = ngx_http_zt_jwt_get_claim(pl, &conf->scope_claim, &v);
+
+    if (rc == NGX_DECLINED) {
         ngx_http_zt_jwt_fail("ambiguous scope claim");
     }
 
-    if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
+    if (rc != NGX_OK || ngx_http_zt_jwt_strings(id->scopes, &v, 1) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     if (conf->scope_claim.len != scp.len
         || ngx_strncmp(conf->scope_claim.data, scp.data, scp.len) != 0)
     {
-        v = json_object_get(claims, "scp");
-
-        if (ngx_http_zt_jwt_strings(id->scopes, v, 1) != NGX_OK) {
+        if (ngx_http_zt_jwt_get(pl, "scp", &v) != NGX_OK
+            || ngx_http_zt_jwt_strings(id->scopes, &v, 1) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
 
-    if (ngx_http_zt_jwt_claim(claims, &conf->groups_claim, &v,
-                              r->connection->log)
-        == NGX_ERROR)
-    {
+    rc = ngx_http_zt_jwt_get_claim(pl, &conf->groups_claim, &v);
+
+    if (rc == NGX_DECLINED) {
         ngx_http_zt_jwt_fail("ambiguous groups claim");
     }
 
-    if (ngx_http_zt_jwt_strings(id->groups, v, 0) != NGX_OK) {
+    if (rc != NGX_OK || ngx_http_zt_jwt_strings(id->groups, &v, 0) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1527,27 +1689,33 @@ ngx_http_zt_jwt_check_claims(ngx_http_request_t *r,
         id->exp = (time_t) exp;
     }
 
-    id->claims = claims;
+    /* built for a check, they need not be built again */
+    id->claims = pl->claims;
 
     return NGX_OK;
 }
 
 
-/* NGX_OK: a number, NGX_DONE: absent, NGX_DECLINED: not a number */
+/*
+ * NGX_OK: a number, NGX_DONE: absent, NGX_DECLINED: not a number,
+ * NGX_ERROR: no memory
+ */
 
 static ngx_int_t
-ngx_http_zt_jwt_time(json_t *claims, const char *name, double *value,
-    ngx_str_t *err)
+ngx_http_zt_jwt_time(ngx_http_zt_jwt_payload_t *pl, char *name,
+    double *value, ngx_str_t *err)
 {
-    json_t  *v;
+    ngx_http_zt_jwt_value_t  v;
 
-    v = json_object_get(claims, name);
+    if (ngx_http_zt_jwt_get(pl, name, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    if (v == NULL) {
+    if (!v.found) {
         return NGX_DONE;
     }
 
-    if (!json_is_number(v)) {
+    if (v.type != JSON_INTEGER && v.type != JSON_REAL) {
         err->data = (u_char *) (name[0] == 'e'
                                 ? "malformed token: exp is not a number"
                                 : name[0] == 'n'
@@ -1557,7 +1725,7 @@ ngx_http_zt_jwt_time(json_t *claims, const char *name, double *value,
         return NGX_DECLINED;
     }
 
-    *value = json_number_value(v);
+    *value = v.number;
 
     return NGX_OK;
 }
@@ -1719,16 +1887,20 @@ ngx_http_zt_jwt_set_claim_name(ngx_conf_t *cf, ngx_command_t *cmd,
 /* a string (space-separated when split is set) or an array of strings */
 
 static ngx_int_t
-ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value, ngx_uint_t split)
+ngx_http_zt_jwt_strings(ngx_array_t *a, ngx_http_zt_jwt_value_t *value,
+    ngx_uint_t split)
 {
-    u_char     *p, *last, *start;
-    size_t      i;
-    json_t     *e;
-    ngx_str_t  *s;
+    u_char      *p, *last, *start;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
 
-    if (json_is_array(value)) {
-        json_array_foreach(value, i, e) {
-            if (!json_is_string(e) || json_string_length(e) == 0) {
+    if (!value->found) {
+        return NGX_OK;
+    }
+
+    if (value->type == JSON_ARRAY) {
+        for (i = 0; i < value->nitems; i++) {
+            if (value->items[i].len == 0) {
                 continue;
             }
 
@@ -1737,19 +1909,18 @@ ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value, ngx_uint_t split)
                 return NGX_ERROR;
             }
 
-            s->data = (u_char *) json_string_value(e);
-            s->len = json_string_length(e);
+            *s = value->items[i];
         }
 
         return NGX_OK;
     }
 
-    if (!json_is_string(value)) {
+    if (value->type != JSON_STRING) {
         return NGX_OK;
     }
 
-    p = (u_char *) json_string_value(value);
-    last = p + json_string_length(value);
+    p = value->str.data;
+    last = p + value->str.len;
 
     if (!split) {
         if (p == last) {
@@ -1761,8 +1932,7 @@ ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value, ngx_uint_t split)
             return NGX_ERROR;
         }
 
-        s->data = p;
-        s->len = last - p;
+        *s = value->str;
 
         return NGX_OK;
     }
@@ -1797,23 +1967,28 @@ ngx_http_zt_jwt_strings(ngx_array_t *a, json_t *value, ngx_uint_t split)
 
 
 static ngx_uint_t
-ngx_http_zt_jwt_in(ngx_array_t *list, json_t *value)
+ngx_http_zt_jwt_in(ngx_array_t *list, ngx_http_zt_jwt_value_t *value)
 {
-    size_t      len;
-    u_char     *s;
-    ngx_str_t  *item;
-    ngx_uint_t  i;
-
-    if (!json_is_string(value)) {
+    if (!value->found || value->type != JSON_STRING) {
         return 0;
     }
 
-    s = (u_char *) json_string_value(value);
-    len = json_string_length(value);
+    return ngx_http_zt_jwt_has(list, &value->str);
+}
+
+
+static ngx_uint_t
+ngx_http_zt_jwt_has(ngx_array_t *list, ngx_str_t *s)
+{
+    ngx_str_t   *item;
+    ngx_uint_t   i;
+
     item = list->elts;
 
     for (i = 0; i < list->nelts; i++) {
-        if (item[i].len == len && ngx_strncmp(item[i].data, s, len) == 0) {
+        if (item[i].len == s->len
+            && ngx_strncmp(item[i].data, s->data, s->len) == 0)
+        {
             return 1;
         }
     }

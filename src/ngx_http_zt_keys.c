@@ -170,12 +170,12 @@ static char *
 ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path,
     ngx_str_t *issuer)
 {
-    u_char        *p, *last;
-    json_t        *root;
-    ngx_int_t      rc;
-    ngx_str_t      name, text, source;
-    ngx_uint_t     skipped;
-    json_error_t   jerr;
+    u_char                   *p, *last, *nl;
+    json_t                   *root;
+    ngx_int_t                 rc;
+    ngx_str_t                 name, text, source;
+    ngx_uint_t                skipped, line;
+    ngx_http_zt_json_read_t   rd;
 
     name = *path;
 
@@ -196,14 +196,38 @@ ngx_http_zt_keys_load(ngx_conf_t *cf, ngx_array_t *keys, ngx_str_t *path,
 
     if (p < last && (*p == '{' || *p == '[')) {
 
-        root = json_loadb((char *) text.data, text.len,
-                          JSON_REJECT_DUPLICATES, &jerr);
+        ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+        rd.pool = cf->temp_pool;
+
+        root = ngx_http_zt_json_load(&rd, text.data, text.len);
+
+        if (root == NULL && rd.why == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (root == NULL && rd.nul) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zt_jwks_file \"%V\" is not valid JSON: a "
+                               "string holds \"\\u0000\"", &name);
+            return NGX_CONF_ERROR;
+        }
 
         if (root == NULL) {
+            line = 1;
+            nl = text.data - 1;
+
+            for (p = text.data; p < text.data + rd.offset; p++) {
+                if (*p == '\n') {
+                    line++;
+                    nl = p;
+                }
+            }
+
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "zt_jwks_file \"%V\" is not valid JSON: %s "
-                               "at line %d, column %d",
-                               &name, jerr.text, jerr.line, jerr.column);
+                               "at line %ui, column %uz",
+                               &name, rd.why, line,
+                               (size_t) (text.data + rd.offset - nl));
             return NGX_CONF_ERROR;
         }
 

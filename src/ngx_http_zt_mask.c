@@ -28,6 +28,7 @@
 #define NGX_HTTP_ZT_MASK_BUF_SIZE    4096
 #define NGX_HTTP_ZT_MASK_BUF_MAX     65536
 #define NGX_HTTP_ZT_MASK_REF_MIN     1024  /* shorter spans are copied */
+#define NGX_HTTP_ZT_MASK_HOLD        65536 /* waits with the header, at most */
 
 
 struct ngx_http_zt_mask_ctx_s {
@@ -59,20 +60,19 @@ struct ngx_http_zt_mask_ctx_s {
 };
 
 
-static char *ngx_http_zt_mask_options(ngx_conf_t *cf,
-    ngx_http_zt_mask_conf_t *mcf, ngx_http_zt_mask_rule_t *rule,
-    ngx_str_t *value, ngx_uint_t n);
-static ngx_http_zt_mask_rule_t *ngx_http_zt_mask_rule_add(ngx_conf_t *cf,
+static ngx_uint_t ngx_http_zt_mask_request_cmd(ngx_command_t *cmd);
+static char *ngx_http_zt_mask_off(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_zt_mask_conf_t *mcf);
+static ngx_http_zt_mask_rule_t *ngx_http_zt_mask_rule_add(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_zt_mask_conf_t *mcf);
+static char *ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_zt_mask_rule_t *rule, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_zt_mask_with(ngx_conf_t *cf,
     ngx_http_zt_mask_rule_t *rule, ngx_str_t *with);
 static ngx_int_t ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_mask_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_mask_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_zt_mask_rules(ngx_http_request_t *r,
-    ngx_http_zt_mask_conf_t *mcf, ngx_http_zt_ctx_t *zctx,
-    ngx_http_zt_mask_ctx_t *mc);
 static ngx_int_t ngx_http_zt_mask_encoded(ngx_http_request_t *r,
     ngx_str_t *enc);
 static ngx_int_t ngx_http_zt_mask_process(ngx_http_request_t *r,
@@ -118,10 +118,13 @@ ngx_http_zt_mask_init_conf(ngx_http_zt_mask_conf_t *mcf)
      *     mcf->rules = NULL;
      *     mcf->types_keys = NULL;
      *     mcf->types = { NULL };
+     *     mcf->request = NULL;
+     *     mcf->restore = 0;
      */
 
     mcf->buffer = NGX_CONF_UNSET_SIZE;
     mcf->off = NGX_CONF_UNSET;
+    mcf->request_off = NGX_CONF_UNSET;
 }
 
 
@@ -129,6 +132,9 @@ char *
 ngx_http_zt_mask_merge_conf(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *prev,
     ngx_http_zt_mask_conf_t *conf)
 {
+    ngx_uint_t                i;
+    ngx_http_zt_mask_rule_t  *rule;
+
     /* like allow/deny: the rules of a location replace the inherited ones */
 
     if (conf->rules == NULL && conf->off == NGX_CONF_UNSET) {
@@ -137,6 +143,24 @@ ngx_http_zt_mask_merge_conf(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *prev,
 
     if (conf->off == NGX_CONF_UNSET) {
         conf->off = 0;
+    }
+
+    if (conf->request == NULL && conf->request_off == NGX_CONF_UNSET) {
+        conf->request = prev->request;
+    }
+
+    if (conf->request_off == NGX_CONF_UNSET) {
+        conf->request_off = 0;
+    }
+
+    conf->restore = 0;
+
+    if (conf->request) {
+        rule = conf->request->elts;
+
+        for (i = 0; i < conf->request->nelts; i++) {
+            conf->restore |= rule[i].restore;
+        }
     }
 
     ngx_conf_merge_size_value(conf->buffer, prev->buffer, 1024 * 1024);
@@ -160,7 +184,11 @@ ngx_http_zt_mask_merge_conf(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *prev,
 }
 
 
-/* zt_mask PATH [with=TEXT] [unless=CONDITION];  zt_mask off; */
+/*
+ * zt_mask PATH [with=TEXT] [unless=CONDITION];  zt_mask off;
+ * zt_mask_request PATH [with=TEXT] [unless=CONDITION] [restore];
+ * zt_mask_request off;
+ */
 
 char *
 ngx_http_zt_mask_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -168,29 +196,17 @@ ngx_http_zt_mask_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_zt_loc_conf_t *zlcf = conf;
 
     ngx_str_t                *value, err;
-    ngx_http_zt_mask_conf_t  *mcf;
+    ngx_uint_t                i;
     ngx_http_zt_mask_rule_t  *rule;
+    ngx_http_zt_jp_step_t    *st;
 
-    mcf = &zlcf->mask;
     value = cf->args->elts;
 
     if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"zt_mask off\" takes no parameters");
-            return NGX_CONF_ERROR;
-        }
-
-        if (mcf->rules || mcf->off != NGX_CONF_UNSET) {
-            return "is duplicate or conflicts with a rule";
-        }
-
-        mcf->off = 1;
-        return NGX_CONF_OK;
+        return ngx_http_zt_mask_off(cf, cmd, &zlcf->mask);
     }
 
-    rule = ngx_http_zt_mask_rule_add(cf, mcf);
+    rule = ngx_http_zt_mask_rule_add(cf, cmd, &zlcf->mask);
     if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -204,17 +220,41 @@ ngx_http_zt_mask_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid JSON path \"%V\" in \"zt_mask\": %V",
-                           &value[1], &err);
+                           "invalid JSON path \"%V\" in \"%V\": %V",
+                           &value[1], &cmd->name, &err);
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_zt_mask_options(cf, mcf, rule, &value[2],
+    /* placeholders are named after the last member name: [CONTENT_1] */
+
+    ngx_str_set(&rule->label, "VALUE");
+    st = rule->path.steps;
+
+    for (i = rule->path.nsteps; i-- > 0; /* void */) {
+        if ((st[i].type == NGX_HTTP_ZT_JP_KEY
+             || st[i].type == NGX_HTTP_ZT_JP_DESCEND)
+            && st[i].name.len)
+        {
+            if (ngx_http_zt_mask_label(cf, &rule->label, &st[i].name)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            break;
+        }
+    }
+
+    return ngx_http_zt_mask_options(cf, cmd, rule, &value[2],
                                     cf->args->nelts - 2);
 }
 
 
-/* zt_mask_pattern DETECTOR|~REGEX [with=TEXT] [unless=CONDITION]; */
+/*
+ * zt_mask_pattern DETECTOR|~REGEX [with=TEXT] [unless=CONDITION];
+ * zt_mask_request_pattern DETECTOR|~REGEX [with=TEXT] [unless=CONDITION]
+ *     [restore];
+ */
 
 char *
 ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -223,13 +263,11 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                *value;
     ngx_uint_t                n;
-    ngx_http_zt_mask_conf_t  *mcf;
     ngx_http_zt_mask_rule_t  *rule;
 
-    mcf = &zlcf->mask;
     value = cf->args->elts;
 
-    rule = ngx_http_zt_mask_rule_add(cf, mcf);
+    rule = ngx_http_zt_mask_rule_add(cf, cmd, &zlcf->mask);
     if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -243,7 +281,7 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_zt_mask_options(cf, mcf, rule, &value[1 + n],
+    return ngx_http_zt_mask_options(cf, cmd, rule, &value[1 + n],
                                     cf->args->nelts - 1 - n);
 }
 
@@ -263,26 +301,80 @@ ngx_http_zt_mask_types_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_http_zt_mask_rule_t *
-ngx_http_zt_mask_rule_add(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf)
+/* the request directives keep their rules apart from the response's */
+
+static ngx_uint_t
+ngx_http_zt_mask_request_cmd(ngx_command_t *cmd)
 {
+    return cmd->offset == offsetof(ngx_http_zt_loc_conf_t, mask.request);
+}
+
+
+static char *
+ngx_http_zt_mask_off(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_zt_mask_conf_t *mcf)
+{
+    ngx_flag_t    *off;
+    ngx_array_t   *rules;
+
+    if (ngx_http_zt_mask_request_cmd(cmd)) {
+        rules = mcf->request;
+        off = &mcf->request_off;
+
+    } else {
+        rules = mcf->rules;
+        off = &mcf->off;
+    }
+
+    if (cf->args->nelts != 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V off\" takes no parameters", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rules || *off != NGX_CONF_UNSET) {
+        return "is duplicate or conflicts with a rule";
+    }
+
+    *off = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_zt_mask_rule_t *
+ngx_http_zt_mask_rule_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_zt_mask_conf_t *mcf)
+{
+    ngx_flag_t                off;
+    ngx_array_t             **rules;
     ngx_http_zt_mask_rule_t  *rule;
 
-    if (mcf->off == 1) {
+    if (ngx_http_zt_mask_request_cmd(cmd)) {
+        rules = &mcf->request;
+        off = mcf->request_off;
+
+    } else {
+        rules = &mcf->rules;
+        off = mcf->off;
+    }
+
+    if (off == 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "masking rules conflict with \"zt_mask off\"");
+                           "masking rules conflict with \"%V off\"",
+                           &cmd->name);
         return NULL;
     }
 
-    if (mcf->rules == NULL) {
-        mcf->rules = ngx_array_create(cf->pool, 4,
-                                      sizeof(ngx_http_zt_mask_rule_t));
-        if (mcf->rules == NULL) {
+    if (*rules == NULL) {
+        *rules = ngx_array_create(cf->pool, 4,
+                                  sizeof(ngx_http_zt_mask_rule_t));
+        if (*rules == NULL) {
             return NULL;
         }
     }
 
-    rule = ngx_array_push(mcf->rules);
+    rule = ngx_array_push(*rules);
     if (rule == NULL) {
         return NULL;
     }
@@ -294,7 +386,7 @@ ngx_http_zt_mask_rule_add(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf)
 
 
 static char *
-ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf,
+ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_zt_mask_rule_t *rule, ngx_str_t *value, ngx_uint_t n)
 {
     char        *rv;
@@ -313,7 +405,7 @@ ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf,
             if (have_with) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "duplicate \"with=\" in \"%V\"",
-                                   &((ngx_str_t *) cf->args->elts)[0]);
+                                   &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -329,7 +421,7 @@ ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf,
             if (rule->unless) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "duplicate \"unless=\" in \"%V\"",
-                                   &((ngx_str_t *) cf->args->elts)[0]);
+                                   &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -356,10 +448,34 @@ ngx_http_zt_mask_options(ngx_conf_t *cf, ngx_http_zt_mask_conf_t *mcf,
             continue;
         }
 
+        if (value[i].len == 7 && ngx_strncmp(value[i].data, "restore", 7) == 0
+            && ngx_http_zt_mask_request_cmd(cmd))
+        {
+            if (rule->restore) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"restore\" in \"%V\"",
+                                   &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            rule->restore = 1;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\": "
-                           "\"with=\" or \"unless=\" expected",
-                           &value[i], &((ngx_str_t *) cf->args->elts)[0]);
+                           "\"with=\", \"unless=\"%s expected",
+                           &value[i], &cmd->name,
+                           ngx_http_zt_mask_request_cmd(cmd)
+                           ? " or \"restore\"" : "");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rule->restore && have_with) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"restore\" and \"with=\" exclude each other "
+                           "in \"%V\": a restored value is replaced by a "
+                           "placeholder", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -438,6 +554,19 @@ ngx_http_zt_mask_init(ngx_conf_t *cf)
 
     *h = ngx_http_zt_mask_preaccess_handler;
 
+    /*
+     * Where no zt_policy judges the request first, its body is masked
+     * before the content phase: after every access check, whatever
+     * "satisfy" says.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_zt_mask_request_handler;
+
     ngx_http_zt_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_zt_mask_header_filter;
 
@@ -472,7 +601,8 @@ ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r)
     zlcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
     if ((zlcf->mask.rules == NULL || zlcf->mask.rules->nelts == 0)
-        && zlcf->usage.limits == NULL)
+        && zlcf->usage.limits == NULL
+        && !zlcf->mask.restore)
     {
         return NGX_DECLINED;
     }
@@ -524,6 +654,7 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 enc;
     ngx_int_t                 rc;
+    ngx_array_t              *restore;
     ngx_http_zt_ctx_t        *zctx;
     ngx_http_zt_loc_conf_t   *zlcf;
     ngx_http_zt_mask_ctx_t   *mc;
@@ -545,8 +676,11 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
     zlcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
     mcf = &zlcf->mask;
 
-    if (mcf->rules == NULL
-        || mcf->rules->nelts == 0
+    /* placeholders of the request's masking come back in the answer */
+
+    restore = zctx ? ngx_http_zt_mask_request_restore(zctx) : NULL;
+
+    if (((mcf->rules == NULL || mcf->rules->nelts == 0) && restore == NULL)
         || r != r->main
         || r->method == NGX_HTTP_HEAD
         || r->headers_out.status == NGX_HTTP_NO_CONTENT
@@ -568,7 +702,11 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    rc = ngx_http_zt_mask_rules(r, mcf, zctx, mc);
+    mc->req.max = mcf->buffer;
+    mc->req.masked = &zctx->masked;
+    mc->req.restore = restore;
+
+    rc = ngx_http_zt_mask_select(r, &mc->req, mcf->rules, zctx);
 
     if (rc == NGX_DECLINED) {
         /* every rule's "unless" holds for this caller */
@@ -614,7 +752,7 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
         }
 
     } else {
-        mc->json = ngx_http_zt_mask_json_create(&mc->req, &mc->emit, NULL, 0);
+        mc->json = ngx_http_zt_mask_json_create(&mc->req, &mc->emit);
         if (mc->json == NULL) {
             return NGX_ERROR;
         }
@@ -629,75 +767,6 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
     r->filter_need_in_memory = 1;
 
     /* the header waits for the first masked bytes: see the top of the file */
-
-    return NGX_OK;
-}
-
-
-/* the rules whose "unless" does not hold for this caller */
-
-static ngx_int_t
-ngx_http_zt_mask_rules(ngx_http_request_t *r, ngx_http_zt_mask_conf_t *mcf,
-    ngx_http_zt_ctx_t *zctx, ngx_http_zt_mask_ctx_t *mc)
-{
-    ngx_int_t                 rc;
-    ngx_uint_t                i, n;
-    ngx_http_zt_mask_req_t   *mr;
-    ngx_http_zt_mask_rule_t  *rule;
-
-    mr = &mc->req;
-    rule = mcf->rules->elts;
-    n = mcf->rules->nelts;
-
-    mr->r = r;
-    mr->pool = r->pool;
-    mr->max = mcf->buffer;
-    mr->masked = &zctx->masked;
-
-    mr->paths = ngx_palloc(r->pool, 2 * n * sizeof(ngx_http_zt_mask_rule_t *));
-    if (mr->paths == NULL) {
-        return NGX_ERROR;
-    }
-
-    mr->patterns = mr->paths + n;
-
-    for (i = 0; i < n; i++) {
-
-        /* only a condition that is proven true lifts the mask */
-
-        if (rule[i].unless) {
-            rc = ngx_http_zt_policy_cond_holds(r, zctx, rule[i].unless);
-
-            if (rc == 1) {
-                continue;
-            }
-
-            if (rc == NGX_ERROR) {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "zt: mask: \"unless=%V\" of \"%V\" cannot be "
-                              "evaluated, the rule applies",
-                              &rule[i].unless->text, &rule[i].name);
-            }
-        }
-
-        if (rule[i].type == NGX_HTTP_ZT_MASK_PATH) {
-            mr->paths[mr->npaths++] = &rule[i];
-
-        } else {
-            mr->patterns[mr->npatterns++] = &rule[i];
-        }
-    }
-
-    if (mr->npaths + mr->npatterns == 0) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_array_init(&mr->ranges, r->pool, 4,
-                       sizeof(ngx_http_zt_mask_range_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }
@@ -826,7 +895,8 @@ ngx_http_zt_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (!mc->last && !mc->released
-            && mc->bytes <= (off_t) mc->req.max)
+            && mc->bytes <= (off_t) ngx_min(mc->req.max,
+                                            NGX_HTTP_ZT_MASK_HOLD))
         {
             return ngx_http_zt_mask_hold(r, mc);
         }
@@ -1029,9 +1099,9 @@ ngx_http_zt_mask_fail(ngx_http_request_t *r, ngx_http_zt_mask_ctx_t *mc)
  * that has the whole answer hands it over in that same turn (its end, the
  * last buffer, comes in a call of its own), so an answer that arrived whole
  * and fails at its end still gets a 502.  Only what arrives later, or after
- * zt_mask_buffer bytes, can fail after the header: then the connection is
- * closed.  What waits is copied and the inputs are let go, as if sent: an
- * upstream ends the response only once its buffers are free.
+ * 64 KiB (or zt_mask_buffer if less), can fail after the header: then the
+ * connection is closed.  What waits is copied and the inputs are let go, as
+ * if sent: an upstream ends the response only once its buffers are free.
  */
 
 static ngx_int_t

@@ -1,10 +1,11 @@
 
 /*
  * zt-inference: masking (zt_mask, zt_mask_pattern, zt_mask_types,
- * zt_mask_buffer) as the rest of the module sees it: the configuration of
- * a location, the directives, and the function that installs the filter.
- * The interfaces between the masking files themselves are in
- * ngx_http_zt_mask_scan.h.
+ * zt_mask_buffer; zt_mask_request, zt_mask_request_pattern) as the rest of
+ * the module sees it: the configuration of a location, the directives, the
+ * function that installs the filter, and the access phase's call that
+ * masks the request body.  The interfaces between the masking files
+ * themselves are in ngx_http_zt_mask_scan.h.
  */
 
 
@@ -12,8 +13,8 @@
 #define _NGX_HTTP_ZT_MASK_H_INCLUDED_
 
 
-#define NGX_HTTP_ZT_MASK_PATH        1      /* zt_mask */
-#define NGX_HTTP_ZT_MASK_PATTERN     2      /* zt_mask_pattern */
+#define NGX_HTTP_ZT_MASK_PATH        1      /* zt_mask, zt_mask_request */
+#define NGX_HTTP_ZT_MASK_PATTERN     2      /* zt_mask_pattern, ..._pattern */
 
 
 typedef ngx_int_t (*ngx_http_zt_mask_validate_pt)(u_char *p, size_t len);
@@ -52,6 +53,9 @@ typedef struct {
     ngx_str_t                      with_line;  /* without CR and LF */
 
     ngx_http_zt_cond_t            *unless;
+
+    ngx_str_t                      label;      /* of placeholders: EMAIL */
+    ngx_uint_t                     restore;    /* a placeholder, restored */
 } ngx_http_zt_mask_rule_t;
 
 
@@ -61,6 +65,10 @@ typedef struct {
     ngx_hash_t                     types;
     size_t                         buffer;
     ngx_flag_t                     off;        /* zt_mask off */
+
+    ngx_array_t                   *request;    /* zt_mask_request... rules */
+    ngx_flag_t                     request_off;
+    ngx_uint_t                     restore;    /* a request rule restores */
 } ngx_http_zt_mask_conf_t;
 
 
@@ -73,6 +81,11 @@ char *ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_zt_mask_types_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_zt_mask_init(ngx_conf_t *cf);
+
+/* ngx_http_zt_mask_request.c */
+void ngx_http_zt_mask_request_original(ngx_http_zt_ctx_t *ctx);
+ngx_int_t ngx_http_zt_mask_request(ngx_http_request_t *r,
+    ngx_http_zt_loc_conf_t *lcf, ngx_http_zt_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_ZT_MASK_H_INCLUDED_ */

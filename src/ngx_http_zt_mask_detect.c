@@ -31,10 +31,13 @@ static ngx_uint_t ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch,
     ngx_uint_t n);
 static ngx_uint_t ngx_http_zt_mask_find_card(u_char *s, size_t len,
     size_t off, size_t *ms, size_t *me);
-static size_t ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i);
+static ngx_inline size_t ngx_http_zt_mask_card_at(u_char *s, size_t len,
+    size_t i, size_t *next);
 static size_t ngx_http_zt_mask_tail_card(u_char *s, size_t len,
     size_t from);
 static ngx_uint_t ngx_http_zt_mask_maybe_email(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_mask_find_email(u_char *s, size_t len,
+    size_t off, size_t *ms, size_t *me);
 static ngx_uint_t ngx_http_zt_mask_maybe_ssn(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_iban(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_zt_mask_maybe_phone(u_char *p, u_char *last);
@@ -43,6 +46,8 @@ static ngx_uint_t ngx_http_zt_mask_maybe_jwt(u_char *p, u_char *last);
 static ngx_int_t ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
     ngx_http_zt_mask_rule_t *rule, u_char *s, size_t len, size_t off,
     ngx_uint_t partial, size_t *ms, size_t *me, size_t *hold);
+static ngx_int_t ngx_http_zt_mask_placeholders(ngx_http_zt_mask_req_t *mr,
+    u_char *s, size_t len, size_t from, ngx_uint_t partial, size_t *hold);
 static void ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n);
 
 
@@ -67,7 +72,8 @@ static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
       ngx_string("(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
                  "[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}"
                  "(?![A-Za-z0-9-])"),
-      NULL, ngx_http_zt_mask_maybe_email, NULL, NULL },
+      NULL, ngx_http_zt_mask_maybe_email, ngx_http_zt_mask_find_email,
+      NULL },
 
     /* area 000, 666 and 9xx, group 00 and serial 0000 are never issued */
     { ngx_string("us_ssn"),
@@ -171,6 +177,8 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             return NGX_CONF_ERROR;
         }
 
+        ngx_str_set(&rule->label, "MASKED");
+
         goto jit;
     }
 
@@ -183,6 +191,14 @@ ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
             rule->maybe = d->maybe;
             rule->find = d->find;
             rule->tail = d->tail;
+
+            /* placeholders are named after the detector: [CREDIT_CARD_1] */
+
+            if (ngx_http_zt_mask_label(cf, &rule->label, &d->name)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
 
             if (ngx_http_zt_regex_compile(cf, &rule->re, &d->pattern, 0)
                 != NGX_CONF_OK)
@@ -230,6 +246,100 @@ jit:
     rule->min_len = min_len;
 
     return NGX_CONF_OK;
+}
+
+
+/* a name for placeholders: letters in upper case, digits, "_" */
+
+ngx_int_t
+ngx_http_zt_mask_label(ngx_conf_t *cf, ngx_str_t *label, ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    label->len = ngx_min(name->len, 32);
+
+    label->data = ngx_pnalloc(cf->pool, label->len);
+    if (label->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < label->len; i++) {
+        c = ngx_toupper(name->data[i]);
+        label->data[i] = ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                         ? c : '_';
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The rules that apply to this request: those whose "unless" does not hold
+ * for the caller.  NGX_DECLINED: none, and no placeholder to restore.
+ */
+
+ngx_int_t
+ngx_http_zt_mask_select(ngx_http_request_t *r, ngx_http_zt_mask_req_t *mr,
+    ngx_array_t *rules, ngx_http_zt_ctx_t *zctx)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n;
+    ngx_http_zt_mask_rule_t  *rule;
+
+    rule = rules ? rules->elts : NULL;
+    n = rules ? rules->nelts : 0;
+
+    mr->r = r;
+    mr->pool = r->pool;
+
+    mr->paths = ngx_palloc(r->pool,
+                           (2 * n + 1) * sizeof(ngx_http_zt_mask_rule_t *));
+    if (mr->paths == NULL) {
+        return NGX_ERROR;
+    }
+
+    mr->patterns = mr->paths + n;
+
+    for (i = 0; i < n; i++) {
+
+        /* only a condition that is proven true lifts the mask */
+
+        if (rule[i].unless) {
+            rc = ngx_http_zt_policy_cond_holds(r, zctx, rule[i].unless);
+
+            if (rc == 1) {
+                continue;
+            }
+
+            if (rc == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "zt: mask: \"unless=%V\" of \"%V\" cannot be "
+                              "evaluated, the rule applies",
+                              &rule[i].unless->text, &rule[i].name);
+            }
+        }
+
+        if (rule[i].type == NGX_HTTP_ZT_MASK_PATH) {
+            mr->paths[mr->npaths++] = &rule[i];
+
+        } else {
+            mr->patterns[mr->npatterns++] = &rule[i];
+        }
+    }
+
+    if (mr->npaths + mr->npatterns == 0 && mr->restore == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_array_init(&mr->ranges, r->pool, 4,
+                       sizeof(ngx_http_zt_mask_range_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -325,6 +435,7 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
                 range->start = ms;
                 range->end = me;
                 range->rule = rule;
+                range->restore = NULL;
             }
 
             off = me;
@@ -339,17 +450,32 @@ ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s, size_t len,
         }
     }
 
+    if (mr->restore
+        && ngx_http_zt_mask_placeholders(mr, s, len, from, partial, &h)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     range = mr->ranges.elts;
 
     ngx_http_zt_mask_sort(range, mr->ranges.nelts);
 
-    /* overlapping matches of different detectors become one */
+    /*
+     * Overlapping matches of different detectors become one; where a
+     * placeholder overlaps a match, the mask wins.
+     */
 
     for (i = 0, j = 0; i < mr->ranges.nelts; i++) {
 
         if (j > 0 && range[i].start < range[j - 1].end) {
             if (range[i].end > range[j - 1].end) {
                 range[j - 1].end = range[i].end;
+            }
+
+            if (range[j - 1].rule == NULL) {
+                range[j - 1].rule = range[i].rule;
+                range[j - 1].restore = range[i].restore;
             }
 
             continue;
@@ -437,6 +563,85 @@ ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
     *me = ov[1];
 
     return NGX_OK;
+}
+
+
+/*
+ * The placeholders of request masking in an answer: each one found becomes
+ * the value it stands for.  With "partial", a "[" near the end that may
+ * still become a placeholder holds back.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_placeholders(ngx_http_zt_mask_req_t *mr, u_char *s,
+    size_t len, size_t from, ngx_uint_t partial, size_t *hold)
+{
+    u_char                      *p, *last;
+    size_t                       n;
+    ngx_uint_t                   i;
+    ngx_http_zt_mask_range_t    *range;
+    ngx_http_zt_mask_restore_t  *rs;
+
+    rs = mr->restore->elts;
+    last = s + len;
+
+    for (p = s + from;
+         p < last && (p = memchr(p, '[', last - p)) != NULL;
+         p++)
+    {
+        n = last - p;
+
+        for (i = 0; i < mr->restore->nelts; i++) {
+
+            if (n >= rs[i].placeholder.len) {
+                if (ngx_memcmp(p, rs[i].placeholder.data,
+                               rs[i].placeholder.len)
+                    != 0)
+                {
+                    continue;
+                }
+
+                range = ngx_array_push(&mr->ranges);
+                if (range == NULL) {
+                    mr->err = "out of memory";
+                    return NGX_ERROR;
+                }
+
+                range->start = p - s;
+                range->end = range->start + rs[i].placeholder.len;
+                range->rule = NULL;
+                range->restore = &rs[i];
+
+                p += rs[i].placeholder.len - 1;
+                break;
+            }
+
+            /* the end of the text may be the start of one */
+
+            if (partial && ngx_memcmp(p, rs[i].placeholder.data, n) == 0) {
+                if ((size_t) (p - s) < *hold) {
+                    *hold = p - s;
+                }
+
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what a match becomes, unescaped: in plain-text events, on one line */
+
+ngx_str_t *
+ngx_http_zt_mask_text(ngx_http_zt_mask_range_t *range, ngx_uint_t line)
+{
+    if (range->rule == NULL) {
+        return &range->restore->value;
+    }
+
+    return line ? &range->rule->with_line : &range->rule->with;
 }
 
 
@@ -634,11 +839,45 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
 #define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
 #define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
 
+/*
+ * The first ASCII digit in s[i, len), or len.  Eight bytes at a time: a
+ * byte b is a digit exactly when b ^ '0' is below 10, and a byte of
+ * t = w ^ "00000000" is below 10 when (t - 0x0a...) & ~t has its high bit.
+ */
+
+static ngx_inline size_t
+ngx_http_zt_mask_digit(u_char *s, size_t len, size_t i)
+{
+    uint64_t  w;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    while (len - i >= 8) {
+        ngx_memcpy(&w, s + i, 8);
+
+        w ^= ones * '0';
+
+        if ((w - ones * 10) & ~w & high) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && !ngx_http_zt_is_digit(s[i])) {
+        i++;
+    }
+
+    return i;
+}
+
+
 static ngx_uint_t
 ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     size_t *me)
 {
-    size_t  i, e, end;
+    size_t  i, j, e, end, next;
 
     i = off;
 
@@ -653,23 +892,19 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     }
 
     for ( ;; ) {
-        while (i < len && !ngx_http_zt_is_digit(s[i])) {
-            i++;
-        }
+        i = ngx_http_zt_mask_digit(s, len, i);
 
         if (i == len) {
             return 0;
         }
 
-        end = ngx_http_zt_mask_card_at(s, len, i);
+        end = ngx_http_zt_mask_card_at(s, len, i, &next);
 
         if (end) {
             break;
         }
 
-        while (i < len && ngx_http_zt_is_digit(s[i])) {
-            i++;
-        }
+        i = next;
     }
 
     *ms = i;
@@ -680,11 +915,11 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     if (end + 1 < len && ngx_http_zt_is_sep(s[end])
         && ngx_http_zt_is_digit(s[end + 1]))
     {
-        for (i++; i < end; i++) {
-            if (ngx_http_zt_is_digit(s[i])
-                && !ngx_http_zt_is_digit(s[i - 1]))
+        for (j = *ms + 1; j < end; j++) {
+            if (ngx_http_zt_is_digit(s[j])
+                && !ngx_http_zt_is_digit(s[j - 1]))
             {
-                e = ngx_http_zt_mask_card_at(s, len, i);
+                e = ngx_http_zt_mask_card_at(s, len, j, &next);
 
                 if (e > end) {
                     end = e;
@@ -699,10 +934,14 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
 }
 
 
-/* the end of the longest card that starts at the group at i, or 0 */
+/*
+ * The end of the longest card that starts at the group at i, or 0 and in
+ * *next where to look for the next one: after the run if it has too few
+ * digits for any card, else after the group.
+ */
 
-static size_t
-ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
+static ngx_inline size_t
+ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
 {
     size_t      p, q, ends[19];
     ngx_uint_t  n, digits, counts[19];
@@ -714,6 +953,10 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
     for ( ;; ) {
         for (q = p; q < len && ngx_http_zt_is_digit(s[q]); q++) {
             /* void */
+        }
+
+        if (n == 0) {
+            *next = q;
         }
 
         if (digits + (q - p) > 19) {
@@ -730,6 +973,12 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i)
         {
             p = q + 1;
             continue;
+        }
+
+        if (digits < 13) {
+            /* the whole run is too short: no card starts in it */
+            *next = q;
+            return 0;
         }
 
         break;
@@ -799,6 +1048,103 @@ ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
 
 #undef ngx_http_zt_is_digit
 #undef ngx_http_zt_is_sep
+
+
+/*
+ * email without PCRE2, as its regex matches: the local part is every local
+ * character before an "@" (a match cannot start after one of them, nor
+ * before "off"), the domain is two labels or more cut by single dots, and
+ * the match ends after the last label that is two letters or more.
+ */
+
+#define ngx_http_zt_is_local(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 1)
+#define ngx_http_zt_is_label(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 2)
+#define ngx_http_zt_is_alpha(c)                                               \
+    (ngx_http_zt_mask_email_chars[(u_char) (c)] & 4)
+
+/* 1: [A-Za-z0-9._%+-], 2: [A-Za-z0-9-], 4: [A-Za-z] */
+static u_char  ngx_http_zt_mask_email_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 3, 1, 0,     /*  %+-. */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,     /* 0-9 */
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* A-O */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 1,     /* P-Z _ */
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* a-o */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0      /* p-z */
+};
+
+
+static ngx_uint_t
+ngx_http_zt_mask_find_email(u_char *s, size_t len, size_t off, size_t *ms,
+    size_t *me)
+{
+    u_char      *at, *p, *last, *l, *label, *end;
+    ngx_uint_t   labels, alpha;
+
+    last = s + len;
+
+    for (at = s + off; at < last; at++) {
+
+        at = memchr(at, '@', last - at);
+        if (at == NULL) {
+            return 0;
+        }
+
+        for (l = at; l > s && ngx_http_zt_is_local(l[-1]); l--) {
+            /* void */
+        }
+
+        if (l == at || l < s + off) {
+            continue;
+        }
+
+        /* labels: the last that is all letters, two or more, ends it */
+
+        end = NULL;
+        labels = 0;
+        p = at + 1;
+
+        for ( ;; ) {
+            label = p;
+            alpha = 1;
+
+            while (p < last && ngx_http_zt_is_label(*p)) {
+                alpha &= (ngx_http_zt_is_alpha(*p) != 0);
+                p++;
+            }
+
+            if (p == label) {
+                break;
+            }
+
+            if (++labels >= 2 && alpha && p - label >= 2) {
+                end = p;
+            }
+
+            if (p + 1 < last && *p == '.' && ngx_http_zt_is_label(p[1])) {
+                p++;
+                continue;
+            }
+
+            break;
+        }
+
+        if (end) {
+            *ms = l - s;
+            *me = end - s;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+#undef ngx_http_zt_is_local
+#undef ngx_http_zt_is_label
+#undef ngx_http_zt_is_alpha
 
 
 /* an "@" and a dot after it */

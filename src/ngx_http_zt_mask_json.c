@@ -19,10 +19,6 @@
 #include "ngx_http_zt_mask_scan.h"
 
 
-/* the longest watched number or literal kept across chunks */
-#define NGX_HTTP_ZT_MASK_SCALAR_MAX  64
-
-
 typedef struct {
     uint64_t                  *bits;       /* positions of this container */
     ngx_uint_t                 index;      /* arrays: elements so far */
@@ -63,11 +59,10 @@ struct ngx_http_zt_mask_json_s {
     ngx_http_zt_mask_jpath_t  *jpaths;
     ngx_uint_t                 njpaths;
     ngx_uint_t                 words;      /* uint64_t per position set */
-    ngx_uint_t                *owner;      /* the path of each position */
     size_t                     max_name;   /* longest name a key can match */
 
-    ngx_http_zt_mask_track_pt  hook;
-    void                      *hook_data;
+    ngx_http_zt_mask_watch_t  *watch;
+    ngx_uint_t                 quiet;      /* a declined container's depth */
 
     ngx_http_zt_mask_frame_t  *frames;
     uint64_t                  *bits;       /* words per frame */
@@ -83,22 +78,21 @@ struct ngx_http_zt_mask_json_s {
     ngx_uint_t                 lit_pos;
 
     ngx_uint_t                 skip_depth;
+    u_char                    *skip_start;  /* the value being replaced */
+    ngx_http_zt_mask_rule_t   *skip_rule;
     ngx_http_zt_mask_rule_t   *selected;
-    ngx_uint_t                 track;      /* id of a watched value */
     u_char                    *value;      /* where a scalar started */
-
-    /* a watched scalar that began in an earlier chunk: its bytes so far */
-    u_char                     scalar[NGX_HTTP_ZT_MASK_SCALAR_MAX];
-    size_t                     scalar_len;
 
     u_char                    *start;      /* the chunk being scanned */
     u_char                    *last;
     u_char                    *copy;       /* unsent bytes start here */
-    u_char                    *held;       /* held string starts here */
+    u_char                    *held;       /* held value starts here */
     u_char                    *key_start;
+    u_char                    *name;       /* the last key, for a watcher */
+    size_t                     name_len;
 
-    ngx_http_zt_mask_buf_t     hold;       /* string across chunks */
-    ngx_http_zt_mask_buf_t     key_raw;
+    ngx_http_zt_mask_buf_t     hold;       /* a value across chunks */
+    ngx_http_zt_mask_buf_t     key_raw;    /* a key across chunks */
     u_char                    *key;        /* unescaped */
     size_t                     key_len;
     size_t                     key_cap;
@@ -110,8 +104,9 @@ struct ngx_http_zt_mask_json_s {
     unsigned                   in_key:1;
     unsigned                   key_over:1;
     unsigned                   escaped:1;  /* the string has a '\\' */
-    unsigned                   scalar_split:1;
-    unsigned                   scalar_over:1;
+    unsigned                   told:1;     /* the watcher takes this value */
+    unsigned                   keeping:1;  /* a told number or literal */
+    unsigned                   keep_name:1;  /* a key the watcher is told */
 };
 
 
@@ -125,20 +120,28 @@ static ngx_inline u_char *ngx_http_zt_mask_json_plain(u_char *p,
     u_char *last);
 static ngx_int_t ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js,
     u_char *p);
-static ngx_int_t ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js,
-    u_char *end, ngx_uint_t scalar);
+static ngx_int_t ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js,
+    u_char *end);
+static ngx_inline ngx_int_t ngx_http_zt_mask_json_end(
+    ngx_http_zt_mask_json_t *js, u_char *end, ngx_uint_t scalar);
 static ngx_int_t ngx_http_zt_mask_json_close(ngx_http_zt_mask_json_t *js,
     u_char *p, u_char ch);
 static void ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_mask_frame_t *parent, uint64_t *child);
 static ngx_uint_t ngx_http_zt_mask_json_key_is(ngx_http_zt_mask_json_t *js,
     ngx_str_t *name);
+static ngx_int_t ngx_http_zt_mask_json_key_add(ngx_http_zt_mask_json_t *js,
+    u_char *p, u_char *end);
 static ngx_int_t ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js,
     u_char *raw, size_t len, ngx_uint_t in_chunk);
+static ngx_int_t ngx_http_zt_mask_json_placeholder(
+    ngx_http_zt_mask_json_t *js, u_char *end);
+static ngx_int_t ngx_http_zt_mask_json_with(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_range_t *range, u_char *u);
 static ngx_int_t ngx_http_zt_mask_json_raw(ngx_http_zt_mask_json_t *js,
     u_char *p, size_t len, ngx_uint_t in_chunk);
 static ngx_int_t ngx_http_zt_mask_json_flush(ngx_http_zt_mask_json_t *js,
@@ -151,8 +154,7 @@ static ngx_int_t ngx_http_zt_mask_json_error(ngx_http_zt_mask_json_t *js,
 
 ngx_http_zt_mask_json_t *
 ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_emit_t *emit, ngx_http_zt_mask_jpath_t *track,
-    ngx_uint_t ntrack)
+    ngx_http_zt_mask_emit_t *emit)
 {
     size_t                     len;
     ngx_uint_t                 i, j, n, bit;
@@ -168,7 +170,7 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
     js->mr = mr;
     js->emit = emit;
 
-    n = mr->npaths + ntrack;
+    n = mr->npaths;
 
     if (n) {
         js->jpaths = ngx_palloc(mr->pool,
@@ -182,17 +184,8 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
 
     for (i = 0; i < n; i++) {
         jp = &js->jpaths[i];
-
-        if (i < mr->npaths) {
-            jp->path = &mr->paths[i]->path;
-            jp->rule = mr->paths[i];
-            jp->track = 0;
-
-        } else {
-            *jp = track[i - mr->npaths];
-            jp->rule = NULL;
-        }
-
+        jp->path = &mr->paths[i]->path;
+        jp->rule = mr->paths[i];
         jp->bit = bit;
         bit += jp->path->nsteps + 1;
 
@@ -214,17 +207,6 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
     js->root = ngx_pcalloc(mr->pool, 2 * js->words * sizeof(uint64_t));
     if (js->root == NULL) {
         return NULL;
-    }
-
-    js->owner = ngx_palloc(mr->pool, (bit ? bit : 1) * sizeof(ngx_uint_t));
-    if (js->owner == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < n; i++) {
-        for (j = 0; j <= js->jpaths[i].path->nsteps; j++) {
-            js->owner[js->jpaths[i].bit + j] = i;
-        }
     }
 
     js->cur = js->root + js->words;
@@ -257,12 +239,20 @@ ngx_http_zt_mask_json_create(ngx_http_zt_mask_req_t *mr,
 }
 
 
+/*
+ * The watcher is told where each value starts, where each container ends
+ * and the text of each scalar it takes; it rewrites the strings it takes
+ * itself, and those only if it is fed each JSON text whole, in one buffer
+ * (the SSE parser).  A name or scalar cut between two chunks is kept until
+ * it is whole, so that a watcher that only reads (the usage reader) may be
+ * fed a JSON body as it arrives.
+ */
+
 void
-ngx_http_zt_mask_json_set_hook(ngx_http_zt_mask_json_t *js,
-    ngx_http_zt_mask_track_pt hook, void *data)
+ngx_http_zt_mask_json_watch(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_watch_t *watch)
 {
-    js->hook = hook;
-    js->hook_data = data;
+    js->watch = watch;
 }
 
 
@@ -277,8 +267,10 @@ ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js)
     js->in_key = 0;
     js->hold.len = 0;
     js->changes = 0;
-    js->track = 0;
-    js->scalar_split = 0;
+    js->quiet = 0;
+    js->told = 0;
+    js->keeping = 0;
+    js->keep_name = 0;
 }
 
 
@@ -289,33 +281,18 @@ ngx_http_zt_mask_json_changes(ngx_http_zt_mask_json_t *js)
 }
 
 
-/* the index of the current element of the array open at "level" */
-
-ngx_int_t
-ngx_http_zt_mask_json_index(ngx_http_zt_mask_json_t *js, ngx_uint_t level)
-{
-    if (level >= js->depth || js->frames[level].type != '['
-        || js->frames[level].index == 0)
-    {
-        return NGX_ERROR;
-    }
-
-    return js->frames[level].index - 1;
-}
-
-
 ngx_int_t
 ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
     u_char *last, ngx_uint_t eof)
 {
-    u_char     ch, *from;
+    u_char     ch;
     ngx_int_t  rc;
 
     js->start = p;
     js->last = last;
     js->copy = (js->skipping || js->holding) ? NULL : p;
 
-    if (js->holding) {
+    if (js->holding || js->keeping) {
         js->held = p;
     }
 
@@ -563,7 +540,9 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
             js->esc = 0;
             js->escaped = 0;
 
-            if (!js->skipping && js->max_name) {
+            js->keep_name = (js->watch && js->quiet == 0 && !js->skipping);
+
+            if (js->keep_name || (!js->skipping && js->max_name)) {
                 js->in_key = 1;
                 js->key_over = 0;
                 js->key_raw.len = 0;
@@ -624,47 +603,46 @@ ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js, u_char *p,
 
 done:
 
-    /* a watched number or literal goes on in the next chunk: keep it */
+    /*
+     * What goes on in the next chunk is kept: a held string, a told number
+     * or literal (unless the body ends here, and with it the number), a
+     * key, the name of a member whose value the watcher is yet to be told.
+     */
 
-    if (js->track && (js->state == sw_number || js->state == sw_literal)) {
-        from = js->scalar_split ? js->start : js->value;
-
-        if ((size_t) (last - from) > sizeof(js->scalar) - js->scalar_len) {
-            js->scalar_over = 1;
-
-        } else if (!js->scalar_over) {
-            js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, from,
-                                        last - from)
-                             - js->scalar;
-        }
-
-        js->scalar_split = 1;
-    }
-
-    if (js->holding) {
+    if (js->holding || (js->keeping && !eof)) {
         if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
                                      last - js->held, js->mr->max)
             != NGX_OK)
         {
             if (js->mr->err == NULL) {
-                js->mr->err = "a string value is longer than zt_mask_buffer";
+                js->mr->err = js->holding
+                              ? "a string value is longer than zt_mask_buffer"
+                              : "a number is longer than zt_mask_buffer";
             }
 
             return NGX_ERROR;
         }
     }
 
-    if (js->in_key && !js->key_over) {
-        if ((size_t) (last - js->key_start)
-            > js->key_raw.size - js->key_raw.len)
+    if (js->in_key) {
+        if (!js->key_over
+            && ngx_http_zt_mask_json_key_add(js, js->key_start, last)
+               != NGX_OK)
         {
-            js->key_over = 1;
-
-        } else {
-            js->key_raw.len = ngx_cpymem(js->key_raw.data + js->key_raw.len,
-                                         js->key_start, last - js->key_start)
-                              - js->key_raw.data;
+            return NGX_ERROR;
         }
+
+    } else if (js->keep_name && js->name != js->key_raw.data) {
+        js->key_raw.len = 0;
+
+        if (ngx_http_zt_mask_json_key_add(js, js->name,
+                                          js->name + js->name_len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        js->name = js->key_raw.data ? js->key_raw.data : (u_char *) "";
     }
 
     if (js->copy) {
@@ -742,19 +720,22 @@ ngx_http_zt_mask_json_plain(u_char *p, u_char *last)
 }
 
 
-/* a value starts at p: is it selected, watched, held, or passed through? */
+/* a value starts at p: is it selected, told, held, or passed through? */
 
 static ngx_int_t
 ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 {
     size_t                     size;
-    uint64_t                   w, *bits;
-    ngx_uint_t                 i, b, n, need;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i, n, need;
+    uint64_t                  *bits;
     ngx_http_zt_mask_jpath_t  *jp;
     ngx_http_zt_mask_frame_t  *frame, *frames;
 
-    js->track = 0;
     js->selected = NULL;
+    js->told = 0;
+    js->keep_name = 0;
+    frame = NULL;
 
     if (!js->skipping) {
 
@@ -771,25 +752,12 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             ngx_http_zt_mask_json_step(js, frame, js->cur);
         }
 
-        /* the paths that end here, in their order: set bits only */
+        for (i = 0; i < js->njpaths; i++) {
+            jp = &js->jpaths[i];
 
-        for (i = 0; i < js->words && js->selected == NULL; i++) {
-            for (w = js->cur[i]; w; w &= w - 1) {
-                b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
-                jp = &js->jpaths[js->owner[b]];
-
-                if (b != jp->bit + jp->path->nsteps) {
-                    continue;
-                }
-
-                if (jp->rule) {
-                    js->selected = jp->rule;
-                    break;
-                }
-
-                if (js->track == 0) {
-                    js->track = jp->track;
-                }
+            if (ngx_http_zt_bit_test(js->cur, jp->bit + jp->path->nsteps)) {
+                js->selected = jp->rule;
+                break;
             }
         }
 
@@ -798,9 +766,14 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
                 return NGX_ERROR;
             }
 
-            if (js->emit->ref(js->emit->data, js->selected->with_json.data,
-                              js->selected->with_json.len)
-                != NGX_OK)
+            /* a placeholder is known once the value is read (a request
+             * body is one buffer) */
+
+            if (!js->selected->restore
+                && js->emit->ref(js->emit->data,
+                                 js->selected->with_json.data,
+                                 js->selected->with_json.len)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -808,10 +781,36 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
             (*js->mr->masked)++;
             js->changes++;
 
+            js->skip_start = p;
+            js->skip_rule = js->selected;
             js->skipping = 1;
             js->skip_depth = js->depth;
             js->copy = NULL;
-            js->track = 0;
+
+        } else if (js->watch && js->quiet == 0) {
+            if (frame == NULL) {
+                rc = js->watch->value(js->watch->data, p, NULL, 0, -1);
+
+            } else if (frame->type == '{') {
+                rc = js->watch->value(js->watch->data, p, js->name,
+                                      js->name_len, -1);
+
+            } else {
+                rc = js->watch->value(js->watch->data, p, NULL, 0,
+                                      frame->index - 1);
+            }
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                js->told = 1;
+
+            } else if (*p == '{' || *p == '[') {
+                /* nothing in it is told, up to its end */
+                js->quiet = js->depth + 1;
+            }
         }
 
     } else if (js->depth && js->frames[js->depth - 1].type == '[') {
@@ -819,9 +818,6 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     }
 
     js->value = p;
-    js->scalar_split = 0;
-    js->scalar_over = 0;
-    js->scalar_len = 0;
 
     switch (*p) {
 
@@ -877,7 +873,6 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         }
 
         js->state = (*p == '{') ? sw_key_or_close : sw_value_or_close;
-        js->track = 0;
 
         return NGX_OK;
 
@@ -887,7 +882,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         js->esc = 0;
         js->escaped = 0;
 
-        need = (js->mr->npatterns || js->track);
+        need = (js->mr->npatterns || js->told || js->mr->restore);
 
         if (!js->skipping && need) {
             if (js->copy && ngx_http_zt_mask_json_flush(js, p) != NGX_OK) {
@@ -905,33 +900,34 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
     case '-':
         js->state = sw_number;
         js->num = sw_num_minus;
-        return NGX_OK;
+        break;
 
     case 't':
-        js->lit = "true";
-        break;
-
     case 'f':
-        js->lit = "false";
-        break;
-
     case 'n':
-        js->lit = "null";
+        js->state = sw_literal;
+        js->lit = (*p == 't') ? "true" : (*p == 'f') ? "false" : "null";
+        js->lit_pos = 1;
         break;
 
     default:
 
-        if (*p >= '0' && *p <= '9') {
-            js->state = sw_number;
-            js->num = (*p == '0') ? sw_num_zero : sw_num_int;
-            return NGX_OK;
+        if (*p < '0' || *p > '9') {
+            return ngx_http_zt_mask_json_error(js, p, "a value expected");
         }
 
-        return ngx_http_zt_mask_json_error(js, p, "a value expected");
+        js->state = sw_number;
+        js->num = (*p == '0') ? sw_num_zero : sw_num_int;
+        break;
     }
 
-    js->state = sw_literal;
-    js->lit_pos = 1;
+    /* a number or a literal the watcher takes: kept if cut */
+
+    if (js->told) {
+        js->keeping = 1;
+        js->held = p;
+        js->hold.len = 0;
+    }
 
     return NGX_OK;
 }
@@ -939,44 +935,72 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
 
 /* a value ended just before "end" */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_zt_mask_json_end(ngx_http_zt_mask_json_t *js, u_char *end,
     ngx_uint_t scalar)
 {
-    ngx_int_t  rc;
+    js->state = sw_after;
 
-    if (js->skipping && js->depth == js->skip_depth) {
-        js->skipping = 0;
-        js->copy = end;
+    if (js->skipping || (scalar && js->told)) {
+        return ngx_http_zt_mask_json_ended(js, end);
     }
 
-    if (scalar && js->track && js->hook && !js->scalar_split) {
-        rc = js->hook(js->hook_data, js->track, js->value, end - js->value);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
+    return NGX_OK;
+}
+
+
+/* ... and it was replaced, or the watcher is told its text */
+
+static ngx_int_t
+ngx_http_zt_mask_json_ended(ngx_http_zt_mask_json_t *js, u_char *end)
+{
+    u_char  *raw;
+    size_t   len;
+
+    if (js->skipping) {
+        if (js->depth == js->skip_depth) {
+            js->skipping = 0;
+            js->copy = end;
+
+            if (js->skip_rule->restore
+                && ngx_http_zt_mask_json_placeholder(js, end) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
-    } else if (scalar && js->track && js->hook && !js->scalar_over
-               && (size_t) (end - js->start)
-                  <= sizeof(js->scalar) - js->scalar_len)
-    {
+        return NGX_OK;
+    }
+
+    js->keeping = 0;
+
+    if (js->hold.len) {
+
         /* begun in an earlier chunk: its bytes there, then these */
 
-        js->scalar_len = ngx_cpymem(js->scalar + js->scalar_len, js->start,
-                                    end - js->start)
-                         - js->scalar;
+        if (ngx_http_zt_mask_buf_add(js->mr, &js->hold, js->held,
+                                     end - js->held, js->mr->max)
+            != NGX_OK)
+        {
+            if (js->mr->err == NULL) {
+                js->mr->err = "a number is longer than zt_mask_buffer";
+            }
 
-        rc = js->hook(js->hook_data, js->track, js->scalar, js->scalar_len);
-        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
+
+        raw = js->hold.data;
+        len = js->hold.len;
+        js->hold.len = 0;
+
+    } else {
+        raw = js->value;
+        len = end - js->value;
     }
 
-    js->track = 0;
-    js->scalar_split = 0;
-    js->scalar_over = 0;
-    js->scalar_len = 0;
-    js->state = sw_after;
+    if (js->watch->scalar(js->watch->data, raw, len) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -994,6 +1018,18 @@ ngx_http_zt_mask_json_close(ngx_http_zt_mask_json_t *js, u_char *p,
         return ngx_http_zt_mask_json_error(js, p, "mismatched bracket");
     }
 
+    if (js->quiet) {
+        if (js->quiet == js->depth) {
+            /* the container the watcher declined */
+            js->quiet = 0;
+        }
+
+    } else if (js->watch && !js->skipping
+               && js->watch->close(js->watch->data) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     js->depth--;
 
     return ngx_http_zt_mask_json_end(js, p + 1, 0);
@@ -1006,7 +1042,6 @@ static void
 ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
     ngx_http_zt_mask_frame_t *parent, uint64_t *child)
 {
-    uint64_t                   w;
     ngx_uint_t                 i, k, b;
     ngx_http_zt_jp_step_t     *st;
     ngx_http_zt_mask_jpath_t  *jp;
@@ -1015,19 +1050,13 @@ ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
         child[i] = 0;
     }
 
-    /*
-     * Only the positions the parent reached, bit by bit: most values (all
-     * of them below a key no path names) are reached by none.
-     */
+    for (i = 0; i < js->njpaths; i++) {
+        jp = &js->jpaths[i];
 
-    for (i = 0; i < js->words; i++) {
-        for (w = parent->bits[i]; w; w &= w - 1) {
-            b = i * 64 + (ngx_uint_t) __builtin_ctzll(w);
-            jp = &js->jpaths[js->owner[b]];
-            k = b - jp->bit;
+        for (k = 0; k < jp->path->nsteps; k++) {
+            b = jp->bit + k;
 
-            if (k == jp->path->nsteps) {
-                /* the path ends at the parent: nothing below it */
+            if (!ngx_http_zt_bit_test(parent->bits, b)) {
                 continue;
             }
 
@@ -1086,6 +1115,38 @@ ngx_http_zt_mask_json_key_is(ngx_http_zt_mask_json_t *js, ngx_str_t *name)
 }
 
 
+/*
+ * Keeps bytes of a key, or of the name of a member whose value is yet to
+ * come: as many as zt_mask_buffer for the watcher, which is told names
+ * whole, else only as many as a path can match.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_json_key_add(ngx_http_zt_mask_json_t *js, u_char *p,
+    u_char *end)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_zt_mask_buf_add(js->mr, &js->key_raw, p, end - p,
+                                  js->keep_name ? js->mr->max : js->key_cap);
+
+    if (rc == NGX_DECLINED) {
+        if (js->keep_name) {
+            js->mr->err = "a key is longer than zt_mask_buffer";
+            return NGX_ERROR;
+        }
+
+        /* no path names it */
+        js->key_over = 1;
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/* a key closed at p: its name for the watcher, unescaped for the paths */
+
 static ngx_int_t
 ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js, u_char *p)
 {
@@ -1095,38 +1156,46 @@ ngx_http_zt_mask_json_key_end(ngx_http_zt_mask_json_t *js, u_char *p)
 
     js->in_key = 0;
 
-    if (!js->escaped && js->key_raw.len == 0 && !js->key_over) {
+    if (js->key_raw.len == 0) {
+        /* the usual key: in one chunk */
+        js->name = js->key_start;
+        js->name_len = p - js->key_start;
 
-        /* the usual key: in one chunk, nothing to unescape */
-
-        js->key_len = p - js->key_start;
-
-        if (js->key_len > js->max_name) {
-            js->key_over = 1;
-            return NGX_OK;
+    } else {
+        if (!js->key_over
+            && ngx_http_zt_mask_json_key_add(js, js->key_start, p) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
-        ngx_memcpy(js->key, js->key_start, js->key_len);
+        js->name = js->key_raw.data;
+        js->name_len = js->key_raw.len;
+    }
 
+    if (js->max_name == 0) {
         return NGX_OK;
     }
 
-    if (js->key_over
-        || (size_t) (p - js->key_start) > js->key_raw.size - js->key_raw.len)
-    {
+    if (js->key_over || js->name_len > js->key_cap) {
         js->key_over = 1;
         return NGX_OK;
     }
 
-    js->key_raw.len = ngx_cpymem(js->key_raw.data + js->key_raw.len,
-                                 js->key_start, p - js->key_start)
-                      - js->key_raw.data;
+    if (js->escaped) {
+        js->key_len = ngx_http_zt_mask_json_unescape(js->key, js->name,
+                                                     js->name_len);
 
-    js->key_len = ngx_http_zt_mask_json_unescape(js->key, js->key_raw.data,
-                                                 js->key_raw.len);
+    } else {
+        js->key_len = js->name_len;
+    }
 
     if (js->key_len > js->max_name) {
         js->key_over = 1;
+        return NGX_OK;
+    }
+
+    if (!js->escaped) {
+        ngx_memcpy(js->key, js->name, js->key_len);
     }
 
     return NGX_OK;
@@ -1175,8 +1244,8 @@ ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js, u_char *p)
     js->hold.len = 0;
     js->copy = p + 1;
 
-    if (js->track && js->hook) {
-        rc = js->hook(js->hook_data, js->track, raw, len);
+    if (js->told) {
+        rc = js->watch->scalar(js->watch->data, raw, len);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
@@ -1206,12 +1275,11 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     size_t                     n, ulen, uo, hold;
     ngx_uint_t                 ri, emitted;
     ngx_http_zt_mask_req_t    *mr;
-    ngx_http_zt_mask_rule_t   *rule;
     ngx_http_zt_mask_range_t  *range;
 
     mr = js->mr;
 
-    if (mr->npatterns == 0) {
+    if (mr->npatterns == 0 && mr->restore == NULL) {
         return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
     }
 
@@ -1258,17 +1326,9 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
                 return NGX_ERROR;
             }
 
-            rule = range[ri].rule;
-
-            if (js->emit->ref(js->emit->data, rule->with_esc.data,
-                              rule->with_esc.len)
-                != NGX_OK)
-            {
+            if (ngx_http_zt_mask_json_with(js, &range[ri], u) != NGX_OK) {
                 return NGX_ERROR;
             }
-
-            (*mr->masked)++;
-            js->changes++;
 
             seg = raw + 1 + range[ri].end;
         }
@@ -1295,18 +1355,11 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
                     return NGX_ERROR;
                 }
 
-                rule = range[ri].rule;
-
-                if (js->emit->ref(js->emit->data, rule->with_esc.data,
-                                  rule->with_esc.len)
-                    != NGX_OK)
-                {
+                if (ngx_http_zt_mask_json_with(js, &range[ri], u) != NGX_OK) {
                     return NGX_ERROR;
                 }
 
                 emitted = 1;
-                (*mr->masked)++;
-                js->changes++;
             }
 
             seg = p + n;
@@ -1322,6 +1375,78 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     }
 
     return ngx_http_zt_mask_json_raw(js, seg, raw + len - seg, in_chunk);
+}
+
+
+/* the placeholder of a whole value a "restore" rule selects, as a string */
+
+static ngx_int_t
+ngx_http_zt_mask_json_placeholder(ngx_http_zt_mask_json_t *js, u_char *end)
+{
+    ngx_str_t                ph;
+    ngx_http_zt_mask_req_t  *mr;
+
+    mr = js->mr;
+
+    if (js->skip_start < js->start) {
+        mr->err = "a value to restore spans buffers";
+        return NGX_ERROR;
+    }
+
+    if (mr->placeholder(mr, js->skip_rule, js->skip_start,
+                        end - js->skip_start, 1, &ph)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (js->emit->copy(js->emit->data, (u_char *) "\"", 1) != NGX_OK
+        || js->emit->ref(js->emit->data, ph.data, ph.len) != NGX_OK
+        || js->emit->copy(js->emit->data, (u_char *) "\"", 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a match in the unescaped string u becomes: the rule's replacement,
+ * a placeholder of request masking, or the value a placeholder stands for.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_json_with(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_range_t *range, u_char *u)
+{
+    ngx_str_t                 text;
+    ngx_http_zt_mask_req_t   *mr;
+    ngx_http_zt_mask_rule_t  *rule;
+
+    mr = js->mr;
+    rule = range->rule;
+    js->changes++;
+
+    if (rule == NULL) {
+        text = range->restore->value_esc;
+
+    } else if (rule->restore) {
+        if (mr->placeholder(mr, rule, u + range->start,
+                            range->end - range->start, 0, &text)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        (*mr->masked)++;
+
+    } else {
+        text = rule->with_esc;
+        (*mr->masked)++;
+    }
+
+    return js->emit->ref(js->emit->data, text.data, text.len);
 }
 
 

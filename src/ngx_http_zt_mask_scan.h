@@ -8,7 +8,7 @@
  * comes back up (masked bytes, watched values) goes through the function
  * pointers the caller hands down.  Included by those files, and by the
  * reader of an answer's usage (ngx_http_zt_usage_read.c), which feeds the
- * parser and the scanner without rules, for their watched values only.
+ * parser and the scanner without rules and watches their values.
  */
 
 
@@ -39,26 +39,52 @@ typedef struct {
 } ngx_http_zt_mask_emit_t;
 
 
-/* a JSON path the scanner follows: a zt_mask rule, or one the SSE parser
- * watches (rule == NULL, track != 0) */
+/* a JSON path the scanner follows: a zt_mask rule */
 typedef struct {
     ngx_http_zt_jsonpath_t        *path;
     ngx_http_zt_mask_rule_t       *rule;
-    ngx_uint_t                     track;
     ngx_uint_t                     bit;        /* first position bit */
 } ngx_http_zt_mask_jpath_t;
 
 
-/* a detector match in an unescaped string: bytes [start, end) */
+/*
+ * A value request masking replaced with a placeholder: the answer gets it
+ * back.  Lives in the request's pool only.
+ */
+typedef struct {
+    ngx_str_t                      placeholder;  /* [EMAIL_1] */
+    ngx_str_t                      value;        /* unescaped */
+    ngx_str_t                      value_esc;    /* JSON-escaped */
+    ngx_http_zt_mask_rule_t       *rule;
+    ngx_uint_t                     number;       /* the 1 of [EMAIL_1] */
+} ngx_http_zt_mask_restore_t;
+
+
+/*
+ * A match in an unescaped string: bytes [start, end), masked by a rule, or
+ * a placeholder to restore (rule NULL).
+ */
 typedef struct {
     size_t                         start;
     size_t                         end;
     ngx_http_zt_mask_rule_t       *rule;
+    ngx_http_zt_mask_restore_t    *restore;
 } ngx_http_zt_mask_range_t;
 
 
-/* the rules that apply to one response, and scratch space they share */
-typedef struct {
+typedef struct ngx_http_zt_mask_req_s  ngx_http_zt_mask_req_t;
+
+/*
+ * The placeholder for a value a "restore" rule masks in a request: raw is
+ * JSON text (a whole value), else unescaped text (a match in a string).
+ */
+typedef ngx_int_t (*ngx_http_zt_mask_placeholder_pt)(
+    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_rule_t *rule, u_char *p,
+    size_t len, ngx_uint_t raw, ngx_str_t *placeholder);
+
+
+/* the rules that apply to one response or request, and their scratch */
+struct ngx_http_zt_mask_req_s {
     ngx_http_request_t            *r;
     ngx_pool_t                    *pool;
     size_t                         max;        /* zt_mask_buffer */
@@ -75,40 +101,60 @@ typedef struct {
     off_t                          base;       /* bytes before the chunk */
     off_t                          error_at;   /* invalid JSON here, or -1 */
     const char                    *err;        /* why it failed closed */
-} ngx_http_zt_mask_req_t;
+
+    ngx_array_t                   *restore;    /* of ..._restore_t: answer */
+    ngx_http_zt_mask_placeholder_pt  placeholder;  /* request */
+    void                          *data;
+};
 
 
 typedef struct ngx_http_zt_mask_json_s  ngx_http_zt_mask_json_t;
 typedef struct ngx_http_zt_mask_sse_s   ngx_http_zt_mask_sse_t;
 
-/* a watched value: id, position in choices[], raw JSON text */
-typedef ngx_int_t (*ngx_http_zt_mask_track_pt)(void *data, ngx_uint_t id,
-    u_char *raw, size_t len);
 
-/* an event's data lines, joined */
-typedef ngx_int_t (*ngx_http_zt_mask_sse_data_pt)(void *data, u_char *p,
-    size_t len);
+/*
+ * What the SSE parser follows of the JSON of an event (and the usage
+ * reader of an answer): where each value starts (a member "name", raw, of
+ * an object, an element "index" of an array, or the top, index -1), where
+ * each container closes, and the raw text of each number, literal and
+ * string (quotes included).  value() returns NGX_DECLINED for a value the
+ * watcher does not take: it is not told its text, nor anything inside it,
+ * nor its close.  For a string, scalar() returns NGX_OK when the watcher
+ * rewrites it, NGX_DECLINED when the scanner masks it itself.  Values a
+ * zt_mask path replaces are not told.  Names and texts are valid during
+ * the call, and later too if the JSON text was fed in one buffer.
+ */
+typedef struct {
+    ngx_int_t                    (*value)(void *data, u_char *p,
+                                          u_char *name, size_t name_len,
+                                          ngx_int_t index);
+    ngx_int_t                    (*close)(void *data);
+    ngx_int_t                    (*scalar)(void *data, u_char *raw,
+                                           size_t len);
+    void                          *data;
+} ngx_http_zt_mask_watch_t;
 
+
+/* ngx_http_zt_mask_request.c */
+ngx_int_t ngx_http_zt_mask_request_handler(ngx_http_request_t *r);
+ngx_array_t *ngx_http_zt_mask_request_restore(ngx_http_zt_ctx_t *ctx);
 
 /* ngx_http_zt_mask_sse.c */
 ngx_http_zt_mask_sse_t *ngx_http_zt_mask_sse_create(
     ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
 ngx_int_t ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof);
-void ngx_http_zt_mask_sse_set_data_hook(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_sse_data_pt hook, void *data);
+ngx_int_t ngx_http_zt_mask_sse_watch(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_watch_t *watch);
 
 /* ngx_http_zt_mask_json.c */
 ngx_http_zt_mask_json_t *ngx_http_zt_mask_json_create(
-    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit,
-    ngx_http_zt_mask_jpath_t *track, ngx_uint_t ntrack);
+    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
 void ngx_http_zt_mask_json_reset(ngx_http_zt_mask_json_t *js);
 ngx_int_t ngx_http_zt_mask_json_feed(ngx_http_zt_mask_json_t *js,
     u_char *p, u_char *last, ngx_uint_t eof);
-void ngx_http_zt_mask_json_set_hook(ngx_http_zt_mask_json_t *js,
-    ngx_http_zt_mask_track_pt hook, void *data);
-ngx_int_t ngx_http_zt_mask_json_index(ngx_http_zt_mask_json_t *js,
-    ngx_uint_t level);
+void ngx_http_zt_mask_json_watch(ngx_http_zt_mask_json_t *js,
+    ngx_http_zt_mask_watch_t *watch);
 ngx_uint_t ngx_http_zt_mask_json_changes(ngx_http_zt_mask_json_t *js);
 size_t ngx_http_zt_mask_json_unescape(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_zt_mask_buf_add(ngx_http_zt_mask_req_t *mr,
@@ -119,8 +165,14 @@ ngx_int_t ngx_http_zt_mask_buf_reserve(ngx_http_zt_mask_req_t *mr,
 /* ngx_http_zt_mask_detect.c */
 char *ngx_http_zt_mask_detector(ngx_conf_t *cf, ngx_http_zt_mask_rule_t *rule,
     ngx_str_t *value, ngx_uint_t nvalues, ngx_uint_t *n);
+ngx_int_t ngx_http_zt_mask_label(ngx_conf_t *cf, ngx_str_t *label,
+    ngx_str_t *name);
+ngx_int_t ngx_http_zt_mask_select(ngx_http_request_t *r,
+    ngx_http_zt_mask_req_t *mr, ngx_array_t *rules, ngx_http_zt_ctx_t *zctx);
 ngx_int_t ngx_http_zt_mask_detect(ngx_http_zt_mask_req_t *mr, u_char *s,
     size_t len, size_t from, ngx_uint_t partial, size_t *hold);
+ngx_str_t *ngx_http_zt_mask_text(ngx_http_zt_mask_range_t *range,
+    ngx_uint_t line);
 
 
 #endif /* _NGX_HTTP_ZT_MASK_SCAN_H_INCLUDED_ */

@@ -5,12 +5,28 @@
  * arrive, the JSON in their data lines is masked like a JSON body and each
  * event goes out at once; only the event being read is held.
  *
- * In OpenAI-style streams a secret can arrive in pieces, one per event
- * (choices[i].delta.content, or choices[i].text).  Detectors see those
- * pieces joined: the trailing characters of a piece that could still start
- * a match are held back and go out with the next piece of the same choice,
- * when its finish_reason comes, at "[DONE]" or at the end of the stream
- * (then in an event of their own).
+ * A secret can arrive in pieces, one per event, in any string the API
+ * streams: content, reasoning, tool call arguments, Anthropic's text and
+ * partial_json deltas, the Responses API's deltas, plain-text data lines.
+ * So every string of an event is a piece of a channel, and the detectors
+ * see each channel's pieces joined.  A channel is named by the string's
+ * place: its path, where an array element or an object that carries an
+ * "index", a "..._index" or an "item_id" member is named by those members
+ * instead of its position, plus the event's top-level "type".  Strings of
+ * members that name the protocol rather than carry text (id, type, model,
+ * role, name, status, ..._id, ..._reason) are masked on their own.
+ *
+ * What could still start a match at the end of a piece is held back and
+ * goes out with the channel's next piece, or, in an event of its own made
+ * like the channel's last one, when the channel ends: at "[DONE]", at the
+ * end of the stream, or when an event comes for the channel's object (the
+ * innermost one with an index or id) without a piece of it, or for an
+ * object around it without any text (a finish event).  A non-null
+ * "..._reason" next to a piece ends the channel with that piece.
+ *
+ * Memory: each channel holds back at most zt_mask_buffer bytes and a
+ * stream has at most NGX_HTTP_ZT_SSE_MAX_CHANNELS channels holding text
+ * back; over either the response fails closed.
  */
 
 
@@ -18,38 +34,65 @@
 #include "ngx_http_zt_mask_scan.h"
 
 
-#define NGX_HTTP_ZT_SSE_CONTENT      1
-#define NGX_HTTP_ZT_SSE_TEXT         2
-#define NGX_HTTP_ZT_SSE_INDEX        3
-#define NGX_HTTP_ZT_SSE_FINISH       4
+#define NGX_HTTP_ZT_SSE_CONTEXT        32    /* bytes kept for lookbehinds */
+#define NGX_HTTP_ZT_SSE_MAX_CHANNELS   1024
 
-#define NGX_HTTP_ZT_SSE_CONTEXT      32     /* bytes kept for lookbehinds */
-#define NGX_HTTP_ZT_SSE_MAX_CHOICES  256
+/* what a member of an event's JSON is */
+#define NGX_HTTP_ZT_SSE_TEXT           0     /* a string: a channel's piece */
+#define NGX_HTTP_ZT_SSE_ID             1     /* names its object */
+#define NGX_HTTP_ZT_SSE_TYPE           2     /* "type" at the top */
+#define NGX_HTTP_ZT_SSE_PROTOCOL       3     /* names the protocol */
+#define NGX_HTTP_ZT_SSE_REASON         4     /* ..._reason: ends channels */
 
 
-/* what is held back for one choice */
+/* a streamed channel: what is held back of it */
 typedef struct {
-    ngx_int_t                  index;
-    ngx_uint_t                 text;       /* choices[].text, not delta */
+    ngx_http_zt_mask_buf_t     key;
+    ngx_uint_t                 hash;
+    size_t                     scope;      /* key bytes that name its object */
+    ngx_uint_t                 seen;       /* the event of its last piece */
     ngx_http_zt_mask_buf_t     carry;
+    ngx_http_zt_mask_buf_t     tmpl;       /* an event to carry it alone */
+    size_t                     tmpl_at;    /* where the text goes in it */
     u_char                     context[NGX_HTTP_ZT_SSE_CONTEXT];
     size_t                     context_len;
-} ngx_http_zt_mask_choice_t;
+    unsigned                   text:1;     /* plain-text data lines */
+} ngx_http_zt_mask_channel_t;
 
 
-/* one element of choices[] in the event being masked */
+/* an object or array of the event's JSON */
 typedef struct {
-    ngx_int_t                  index;      /* its "index", -1: none */
-    u_char                    *raw;        /* the content string, quoted */
-    size_t                     raw_len;
-    size_t                     m_start;    /* where it is in the output */
-    size_t                     repl;       /* its rewrite in sse->e */
+    ngx_int_t                  parent;     /* -1: the top */
+    ngx_int_t                  member;     /* the member it is the value of */
+    ngx_uint_t                 first;      /* its members: [first, last) */
+    ngx_uint_t                 last;
+    size_t                     prefix;     /* its name in sse->names */
+    size_t                     prefix_len;
+    u_char                     type;       /* '{' or '[' */
+    unsigned                   ids:1;      /* has an index or id member */
+    unsigned                   text:1;     /* a piece is inside */
+    unsigned                   finished:1; /* a ..._reason that is not null */
+    unsigned                   named:1;    /* prefix is computed */
+} ngx_http_zt_mask_cont_t;
+
+
+/* a value of the event's JSON */
+typedef struct {
+    ngx_int_t                  cont;       /* where it is, -1: the top */
+    u_char                    *name;       /* in an object */
+    size_t                     name_len;
+    ngx_int_t                  index;      /* in an array, else -1 */
+    ngx_int_t                  child;      /* a container: its number */
+    u_char                    *raw;        /* a scalar: its text */
+    size_t                     len;
+    ngx_uint_t                 kind;
+    ngx_int_t                  channel;    /* a piece: its channel */
+    size_t                     m_start;    /* a piece: where it is in m */
+    size_t                     repl;       /* a piece: its rewrite in e */
     size_t                     repl_len;
-    unsigned                   content:1;
-    unsigned                   text:1;
-    unsigned                   finish:1;
+    unsigned                   piece:1;
     unsigned                   changed:1;
-} ngx_http_zt_mask_sse_rec_t;
+} ngx_http_zt_mask_member_t;
 
 
 struct ngx_http_zt_mask_sse_s {
@@ -57,22 +100,31 @@ struct ngx_http_zt_mask_sse_s {
     ngx_http_zt_mask_emit_t   *out;
     ngx_http_zt_mask_json_t   *js;
     ngx_http_zt_mask_emit_t    memit;      /* the scanner writes into m */
+    ngx_http_zt_mask_watch_t   watch;
 
     ngx_http_zt_mask_buf_t     ev;         /* an event across chunks */
     ngx_http_zt_mask_buf_t     payload;    /* its data lines joined */
     ngx_http_zt_mask_buf_t     m;          /* the payload masked */
-    ngx_http_zt_mask_buf_t     f;          /* m, contents rewritten */
-    ngx_http_zt_mask_buf_t     s;          /* context, carry, content */
-    ngx_http_zt_mask_buf_t     e;          /* rewritten contents */
+    ngx_http_zt_mask_buf_t     f;          /* m, pieces rewritten */
+    ngx_http_zt_mask_buf_t     s;          /* context, carry, piece */
+    ngx_http_zt_mask_buf_t     e;          /* rewritten pieces */
+    ngx_http_zt_mask_buf_t     names;      /* names of the containers */
+    ngx_http_zt_mask_buf_t     key;
 
-    ngx_array_t                recs;       /* of ngx_http_zt_mask_sse_rec_t */
-    ngx_array_t                choices;    /* of ngx_http_zt_mask_choice_t */
+    ngx_array_t                conts;      /* of ngx_http_zt_mask_cont_t */
+    ngx_array_t                members;    /* of ngx_http_zt_mask_member_t */
+    ngx_int_t                  cur;        /* the open container */
 
-    ngx_http_zt_mask_sse_data_pt  data_hook;
-    void                      *data_hook_data;
+    ngx_array_t                channels;   /* of ngx_http_zt_mask_channel_t */
+    ngx_uint_t                 holding;    /* channels with a carry */
+    ngx_uint_t                 events;
+
+    ngx_str_t                  event;      /* its "event:" line, if any */
 
     u_char                    *ev_start;
     size_t                     line_len;
+    ngx_uint_t                 bom;        /* BOM bytes seen at the start */
+    unsigned                   started:1;
     unsigned                   cr:1;
     unsigned                   end_cr:1;
 };
@@ -85,10 +137,14 @@ typedef struct {
     u_char                    *term;       /* its line terminator */
     u_char                    *next;
     u_char                    *value;      /* after "field:" */
+    size_t                     name_len;   /* of the field */
     ngx_uint_t                 data;       /* a "data" field */
 } ngx_http_zt_mask_sse_line_t;
 
 
+static ngx_inline u_char *ngx_http_zt_mask_sse_eol(u_char *p, u_char *last);
+static ngx_int_t ngx_http_zt_mask_sse_start(ngx_http_zt_mask_sse_t *sse,
+    u_char **pp, u_char *last, ngx_uint_t eof);
 static ngx_int_t ngx_http_zt_mask_sse_event(ngx_http_zt_mask_sse_t *sse,
     u_char *end);
 static ngx_int_t ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse,
@@ -99,70 +155,54 @@ static ngx_int_t ngx_http_zt_mask_sse_json(ngx_http_zt_mask_sse_t *sse,
     u_char *payload, size_t len, ngx_uint_t *changed);
 static ngx_int_t ngx_http_zt_mask_sse_text(ngx_http_zt_mask_sse_t *sse,
     u_char *payload, size_t len, ngx_uint_t *changed);
-static ngx_int_t ngx_http_zt_mask_sse_content(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_sse_rec_t *rec, ngx_uint_t k);
+static ngx_int_t ngx_http_zt_mask_sse_name(ngx_http_zt_mask_sse_t *sse,
+    ngx_int_t c);
+static ngx_int_t ngx_http_zt_mask_sse_step(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_buf_t *b, ngx_http_zt_mask_member_t *m,
+    ngx_uint_t ids);
+static ngx_int_t ngx_http_zt_mask_sse_piece(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_member_t *m, u_char *type, size_t type_len);
+static void ngx_http_zt_mask_sse_ended(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_channel_t *ch, ngx_uint_t pieces);
+static ngx_int_t ngx_http_zt_mask_sse_rewrite(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_member_t *m);
+static ngx_int_t ngx_http_zt_mask_sse_template(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_channel_t *ch, ngx_http_zt_mask_member_t *m);
+static ngx_int_t ngx_http_zt_mask_sse_clean(ngx_http_zt_mask_sse_t *sse,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_choice_t *ch, ngx_uint_t partial, u_char *content,
+    ngx_http_zt_mask_channel_t *ch, ngx_uint_t partial, u_char *piece,
     size_t len, ngx_str_t *result);
 static ngx_int_t ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_choice_t *ch);
+    ngx_http_zt_mask_channel_t *ch);
 static ngx_int_t ngx_http_zt_mask_sse_flush_all(ngx_http_zt_mask_sse_t *sse);
 static ngx_int_t ngx_http_zt_mask_sse_reframe(ngx_http_zt_mask_sse_t *sse,
     u_char *raw, size_t len, ngx_uint_t in_chunk, u_char *f, size_t flen);
-static ngx_int_t ngx_http_zt_mask_sse_hook(void *data, ngx_uint_t id,
-    u_char *raw, size_t len);
-static ngx_http_zt_mask_choice_t *ngx_http_zt_mask_sse_choice(
-    ngx_http_zt_mask_sse_t *sse, ngx_int_t index, ngx_uint_t text,
-    ngx_uint_t create);
+static ngx_http_zt_mask_channel_t *ngx_http_zt_mask_sse_channel(
+    ngx_http_zt_mask_sse_t *sse, u_char *key, size_t len, size_t scope,
+    ngx_uint_t text);
+static ngx_int_t ngx_http_zt_mask_sse_value(void *data, u_char *p,
+    u_char *name, size_t name_len, ngx_int_t index);
+static ngx_int_t ngx_http_zt_mask_sse_close(void *data);
+static ngx_int_t ngx_http_zt_mask_sse_scalar(void *data, u_char *raw,
+    size_t len);
+static ngx_uint_t ngx_http_zt_mask_sse_kind(ngx_int_t cont, u_char *name,
+    size_t len);
 static ngx_int_t ngx_http_zt_mask_sse_m(void *data, u_char *p, size_t len);
 static ngx_int_t ngx_http_zt_mask_sse_out(ngx_http_zt_mask_sse_t *sse,
     u_char *p, size_t len, ngx_uint_t in_chunk);
+static ngx_int_t ngx_http_zt_mask_sse_add(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_buf_t *b, u_char *p, size_t len);
 
 
-static ngx_http_zt_jp_step_t  ngx_http_zt_mask_sse_content_steps[] = {
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("choices"), 0 },
-    { NGX_HTTP_ZT_JP_ANY, ngx_null_string, 0 },
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("delta"), 0 },
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("content"), 0 }
-};
-
-static ngx_http_zt_jp_step_t  ngx_http_zt_mask_sse_text_steps[] = {
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("choices"), 0 },
-    { NGX_HTTP_ZT_JP_ANY, ngx_null_string, 0 },
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("text"), 0 }
-};
-
-static ngx_http_zt_jp_step_t  ngx_http_zt_mask_sse_index_steps[] = {
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("choices"), 0 },
-    { NGX_HTTP_ZT_JP_ANY, ngx_null_string, 0 },
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("index"), 0 }
-};
-
-static ngx_http_zt_jp_step_t  ngx_http_zt_mask_sse_finish_steps[] = {
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("choices"), 0 },
-    { NGX_HTTP_ZT_JP_ANY, ngx_null_string, 0 },
-    { NGX_HTTP_ZT_JP_KEY, ngx_string("finish_reason"), 0 }
-};
-
-static ngx_http_zt_jsonpath_t  ngx_http_zt_mask_sse_paths[] = {
-    { ngx_string("$.choices[*].delta.content"),
-      ngx_http_zt_mask_sse_content_steps, 4 },
-    { ngx_string("$.choices[*].text"),
-      ngx_http_zt_mask_sse_text_steps, 3 },
-    { ngx_string("$.choices[*].index"),
-      ngx_http_zt_mask_sse_index_steps, 3 },
-    { ngx_string("$.choices[*].finish_reason"),
-      ngx_http_zt_mask_sse_finish_steps, 3 }
-};
+static u_char  ngx_http_zt_mask_bom[] = "\xef\xbb\xbf";
 
 
 ngx_http_zt_mask_sse_t *
 ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
     ngx_http_zt_mask_emit_t *emit)
 {
-    ngx_uint_t                 i;
-    ngx_http_zt_mask_sse_t    *sse;
-    ngx_http_zt_mask_jpath_t   track[4];
+    ngx_http_zt_mask_sse_t  *sse;
 
     sse = ngx_pcalloc(mr->pool, sizeof(ngx_http_zt_mask_sse_t));
     if (sse == NULL) {
@@ -176,33 +216,34 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
     sse->memit.copy = ngx_http_zt_mask_sse_m;
     sse->memit.data = sse;
 
-    /* the pieces of a streamed answer are followed only if detectors run */
-
-    for (i = 0; i < 4; i++) {
-        track[i].path = &ngx_http_zt_mask_sse_paths[i];
-        track[i].rule = NULL;
-        track[i].track = i + 1;
-        track[i].bit = 0;
-    }
-
-    sse->js = ngx_http_zt_mask_json_create(mr, &sse->memit, track,
-                                           mr->npatterns ? 4 : 0);
+    sse->js = ngx_http_zt_mask_json_create(mr, &sse->memit);
     if (sse->js == NULL) {
         return NULL;
     }
 
-    ngx_http_zt_mask_json_set_hook(sse->js, ngx_http_zt_mask_sse_hook, sse);
+    /*
+     * The pieces of a streamed answer are followed only if detectors run
+     * or placeholders are restored.
+     */
 
-    if (ngx_array_init(&sse->recs, mr->pool, 2,
-                       sizeof(ngx_http_zt_mask_sse_rec_t))
-        != NGX_OK)
-    {
-        return NULL;
+    if (mr->npatterns || mr->restore) {
+        sse->watch.value = ngx_http_zt_mask_sse_value;
+        sse->watch.close = ngx_http_zt_mask_sse_close;
+        sse->watch.scalar = ngx_http_zt_mask_sse_scalar;
+        sse->watch.data = sse;
+
+        ngx_http_zt_mask_json_watch(sse->js, &sse->watch);
     }
 
-    if (ngx_array_init(&sse->choices, mr->pool, 1,
-                       sizeof(ngx_http_zt_mask_choice_t))
-        != NGX_OK)
+    if (ngx_array_init(&sse->conts, mr->pool, 8,
+                       sizeof(ngx_http_zt_mask_cont_t))
+        != NGX_OK
+        || ngx_array_init(&sse->members, mr->pool, 16,
+                          sizeof(ngx_http_zt_mask_member_t))
+           != NGX_OK
+        || ngx_array_init(&sse->channels, mr->pool, 4,
+                          sizeof(ngx_http_zt_mask_channel_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -211,14 +252,23 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
 }
 
 
-/* an event's data (its data lines joined), before it is masked */
+/*
+ * A watcher of the JSON of each event, for a parser that masks nothing
+ * (the usage reader's): its scanner tells it what it would tell the
+ * parser.  A parser that masks follows the events itself.
+ */
 
-void
-ngx_http_zt_mask_sse_set_data_hook(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_sse_data_pt hook, void *data)
+ngx_int_t
+ngx_http_zt_mask_sse_watch(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_watch_t *watch)
 {
-    sse->data_hook = hook;
-    sse->data_hook_data = data;
+    if (sse->watch.value) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_zt_mask_json_watch(sse->js, watch);
+
+    return NGX_OK;
 }
 
 
@@ -226,7 +276,16 @@ ngx_int_t
 ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof)
 {
-    u_char  ch;
+    u_char     ch;
+    ngx_int_t  rc;
+
+    if (!sse->started) {
+        rc = ngx_http_zt_mask_sse_start(sse, &p, last, eof);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     sse->ev_start = p;
 
@@ -280,7 +339,10 @@ ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
             continue;
         }
 
-        sse->line_len++;
+        /* the rest of the line */
+
+        sse->line_len = 1;
+        p = ngx_http_zt_mask_sse_eol(p + 1, last) - 1;
     }
 
     if (sse->ev_start < last) {
@@ -318,6 +380,54 @@ ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     }
 
     return ngx_http_zt_mask_sse_flush_all(sse);
+}
+
+
+/*
+ * A UTF-8 byte order mark at the start of the stream is not part of the
+ * first field's name: the EventSource parser drops it.  It goes out as it
+ * came; bytes that only began to look like one are the first line's.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_start(ngx_http_zt_mask_sse_t *sse, u_char **pp,
+    u_char *last, ngx_uint_t eof)
+{
+    u_char  *p;
+
+    for (p = *pp; p < last && sse->bom < 3; p++) {
+        if (*p != ngx_http_zt_mask_bom[sse->bom]) {
+            break;
+        }
+
+        sse->bom++;
+    }
+
+    *pp = p;
+
+    if (sse->bom == 3) {
+        sse->started = 1;
+        return ngx_http_zt_mask_sse_out(sse, ngx_http_zt_mask_bom, 3, 1);
+    }
+
+    if (p == last && !eof) {
+        return NGX_OK;
+    }
+
+    sse->started = 1;
+
+    if (sse->bom) {
+        if (ngx_http_zt_mask_buf_add(sse->mr, &sse->ev, ngx_http_zt_mask_bom,
+                                     sse->bom, sse->mr->max)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        sse->line_len = sse->bom;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -362,14 +472,13 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
     u_char                       *p, *last, *data, *d;
     size_t                        dlen, n;
     ngx_uint_t                    ndata, changed;
-    ngx_http_zt_mask_req_t       *mr;
     ngx_http_zt_mask_sse_line_t   ln;
 
-    mr = sse->mr;
     last = raw + len;
     ndata = 0;
     data = NULL;
     dlen = 0;
+    ngx_str_null(&sse->event);
 
     /* the data lines, joined with LF */
 
@@ -381,6 +490,11 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
         }
 
         if (!ln.data) {
+            if (ln.name_len == 5 && ngx_strncmp(ln.start, "event", 5) == 0) {
+                sse->event.data = ln.start;
+                sse->event.len = ln.end - ln.start;
+            }
+
             continue;
         }
 
@@ -394,19 +508,17 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
             if (ndata == 1) {
                 sse->payload.len = 0;
 
-                if (ngx_http_zt_mask_buf_add(mr, &sse->payload, data, dlen,
-                                             (size_t) -1)
+                if (ngx_http_zt_mask_sse_add(sse, &sse->payload, data, dlen)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
                 }
             }
 
-            if (ngx_http_zt_mask_buf_add(mr, &sse->payload, (u_char *) "\n",
-                                         1, (size_t) -1)
+            if (ngx_http_zt_mask_sse_add(sse, &sse->payload,
+                                         (u_char *) "\n", 1)
                 != NGX_OK
-                || ngx_http_zt_mask_buf_add(mr, &sse->payload, ln.value, n,
-                                            (size_t) -1)
+                || ngx_http_zt_mask_sse_add(sse, &sse->payload, ln.value, n)
                    != NGX_OK)
             {
                 return NGX_ERROR;
@@ -424,11 +536,7 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
         return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
     }
 
-    if (sse->data_hook
-        && sse->data_hook(sse->data_hook_data, data, dlen) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    sse->events++;
 
     for (d = data; d < data + dlen; d++) {
         if (*d != ' ' && *d != '\t' && *d != '\n') {
@@ -470,6 +578,40 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
 }
 
 
+/*
+ * The first CR or LF from p, or last.  Eight bytes at a time: a byte of w
+ * is zero exactly when (w - 0x01...) & ~w has its high bit set.
+ */
+
+static ngx_inline u_char *
+ngx_http_zt_mask_sse_eol(u_char *p, u_char *last)
+{
+    uint64_t  w, a, b;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    while (last - p >= 8) {
+        ngx_memcpy(&w, p, 8);
+
+        a = w ^ (ones * '\n');
+        b = w ^ (ones * '\r');
+
+        if ((((a - ones) & ~a) | ((b - ones) & ~b)) & high) {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < last && *p != '\n' && *p != '\r') {
+        p++;
+    }
+
+    return p;
+}
+
+
 static void
 ngx_http_zt_mask_sse_line(u_char *p, u_char *last,
     ngx_http_zt_mask_sse_line_t *ln)
@@ -478,9 +620,7 @@ ngx_http_zt_mask_sse_line(u_char *p, u_char *last,
 
     ln->start = p;
 
-    while (p < last && *p != '\r' && *p != '\n') {
-        p++;
-    }
+    p = ngx_http_zt_mask_sse_eol(p, last);
 
     ln->end = p;
     ln->term = p;
@@ -491,6 +631,7 @@ ngx_http_zt_mask_sse_line(u_char *p, u_char *last,
 
     ln->next = p;
     ln->data = 0;
+    ln->name_len = 0;
     ln->value = ln->end;
 
     if (ln->start == ln->end || *ln->start == ':') {
@@ -510,29 +651,39 @@ ngx_http_zt_mask_sse_line(u_char *p, u_char *last,
         }
     }
 
-    ln->data = ((colon ? colon : ln->end) - ln->start == 4
-                && ngx_strncmp(ln->start, "data", 4) == 0);
+    ln->name_len = (colon ? colon : ln->end) - ln->start;
+    ln->data = (ln->name_len == 4 && ngx_strncmp(ln->start, "data", 4) == 0);
 }
 
 
-/* masks a JSON payload into sse->f; *changed says whether it differs */
+/*
+ * Masks a JSON payload into sse->f; *changed says whether it differs.  The
+ * scanner masks what it can alone (zt_mask paths, the protocol's strings)
+ * and hands the pieces over; once the event is read, each piece gets its
+ * channel and is joined to what the channel held back.
+ */
 
 static ngx_int_t
 ngx_http_zt_mask_sse_json(ngx_http_zt_mask_sse_t *sse, u_char *payload,
     size_t len, ngx_uint_t *changed)
 {
-    size_t                       pos;
-    ngx_uint_t                   i, nchanged;
+    u_char                      *type;
+    size_t                       pos, type_len;
+    ngx_uint_t                   i, nchanged, pieces;
     ngx_http_zt_mask_req_t      *mr;
-    ngx_http_zt_mask_choice_t   *ch;
-    ngx_http_zt_mask_sse_rec_t  *rec;
+    ngx_http_zt_mask_cont_t     *c;
+    ngx_http_zt_mask_member_t   *m;
+    ngx_http_zt_mask_channel_t  *ch;
 
     mr = sse->mr;
 
     ngx_http_zt_mask_json_reset(sse->js);
     sse->m.len = 0;
     sse->e.len = 0;
-    sse->recs.nelts = 0;
+    sse->names.len = 0;
+    sse->conts.nelts = 0;
+    sse->members.nelts = 0;
+    sse->cur = -1;
     mr->base = 0;
 
     if (ngx_http_zt_mask_json_feed(sse->js, payload, payload + len, 1)
@@ -547,33 +698,68 @@ ngx_http_zt_mask_sse_json(ngx_http_zt_mask_sse_t *sse, u_char *payload,
 
     nchanged = ngx_http_zt_mask_json_changes(sse->js);
 
-    rec = sse->recs.elts;
+    m = sse->members.elts;
 
-    for (i = 0; i < sse->recs.nelts; i++) {
+    /* the event's "type" is part of its channels' names */
 
-        if (rec[i].content) {
-            if (ngx_http_zt_mask_sse_content(sse, &rec[i], i) != NGX_OK) {
+    type = NULL;
+    type_len = 0;
+
+    for (i = 0; i < sse->members.nelts; i++) {
+        if (m[i].kind == NGX_HTTP_ZT_SSE_TYPE && m[i].raw) {
+            type = m[i].raw;
+            type_len = m[i].len;
+            break;
+        }
+    }
+
+    pieces = 0;
+
+    for (i = 0; i < sse->members.nelts; i++) {
+        if (m[i].piece) {
+            if (ngx_http_zt_mask_sse_piece(sse, &m[i], type, type_len)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
-            nchanged += rec[i].changed;
-            continue;
+            pieces++;
         }
+    }
 
-        if (!rec[i].finish) {
-            continue;
-        }
+    /* channels this event ends without a piece of them */
 
-        /* the choice ends without a piece to carry what is held back */
+    if (sse->holding) {
+        c = sse->conts.elts;
 
-        ch = ngx_http_zt_mask_sse_choice(sse, rec[i].index >= 0
-                                              ? rec[i].index
-                                              : (ngx_int_t) i, 0, 0);
-
-        if (ch && ch->carry.len) {
-            if (ngx_http_zt_mask_sse_flush(sse, ch) != NGX_OK) {
+        for (i = 0; i < sse->conts.nelts; i++) {
+            if (c[i].ids && ngx_http_zt_mask_sse_name(sse, i) != NGX_OK) {
                 return NGX_ERROR;
             }
+        }
+
+        ch = sse->channels.elts;
+
+        for (i = 0; i < sse->channels.nelts; i++) {
+            if (ch[i].carry.len && ch[i].seen != sse->events) {
+                ngx_http_zt_mask_sse_ended(sse, &ch[i], pieces);
+
+                if (ch[i].seen == 0
+                    && ngx_http_zt_mask_sse_flush(sse, &ch[i]) != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    for (i = 0; i < sse->members.nelts; i++) {
+        if (m[i].channel >= 0) {
+            if (ngx_http_zt_mask_sse_rewrite(sse, &m[i]) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            nchanged += m[i].changed;
         }
     }
 
@@ -583,124 +769,328 @@ ngx_http_zt_mask_sse_json(ngx_http_zt_mask_sse_t *sse, u_char *payload,
         return NGX_OK;
     }
 
-    /* m with each rewritten content in place of the original */
+    /* m with each rewritten piece in place of the original */
 
     sse->f.len = 0;
     pos = 0;
 
-    for (i = 0; i < sse->recs.nelts; i++) {
-        if (!rec[i].changed) {
+    for (i = 0; i < sse->members.nelts; i++) {
+        if (!m[i].changed) {
             continue;
         }
 
-        if (ngx_http_zt_mask_buf_add(mr, &sse->f, sse->m.data + pos,
-                                     rec[i].m_start - pos, (size_t) -1)
+        if (ngx_http_zt_mask_sse_add(sse, &sse->f, sse->m.data + pos,
+                                     m[i].m_start - pos)
             != NGX_OK
-            || ngx_http_zt_mask_buf_add(mr, &sse->f, sse->e.data + rec[i].repl,
-                                        rec[i].repl_len, (size_t) -1)
+            || ngx_http_zt_mask_sse_add(sse, &sse->f,
+                                        sse->e.data + m[i].repl,
+                                        m[i].repl_len)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        pos = rec[i].m_start + rec[i].raw_len;
+        pos = m[i].m_start + m[i].len;
     }
 
-    return ngx_http_zt_mask_buf_add(mr, &sse->f, sse->m.data + pos,
-                                    sse->m.len - pos, (size_t) -1);
+    return ngx_http_zt_mask_sse_add(sse, &sse->f, sse->m.data + pos,
+                                    sse->m.len - pos);
 }
 
 
-/* a payload that is not JSON: detectors see it as one string */
+/* a piece: the name of its channel, and the channel */
 
 static ngx_int_t
-ngx_http_zt_mask_sse_text(ngx_http_zt_mask_sse_t *sse, u_char *payload,
-    size_t len, ngx_uint_t *changed)
+ngx_http_zt_mask_sse_piece(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_member_t *m, u_char *type, size_t type_len)
 {
-    size_t                     hold, pos;
-    ngx_uint_t                 i;
-    ngx_http_zt_mask_req_t    *mr;
-    ngx_http_zt_mask_range_t  *range;
+    size_t                       prefix, scope;
+    ngx_int_t                    c, i;
+    ngx_http_zt_mask_cont_t     *conts;
+    ngx_http_zt_mask_channel_t  *ch;
 
-    mr = sse->mr;
-    *changed = 0;
+    conts = sse->conts.elts;
+    prefix = 0;
+    scope = 0;
 
-    if (mr->npatterns == 0) {
-        return NGX_OK;
+    sse->key.len = 0;
+
+    if (m->cont >= 0) {
+        if (ngx_http_zt_mask_sse_name(sse, m->cont) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        prefix = conts[m->cont].prefix_len;
+
+        if (ngx_http_zt_mask_sse_add(sse, &sse->key,
+                                     sse->names.data + conts[m->cont].prefix,
+                                     prefix)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the innermost object around it that names itself */
+
+        for (c = m->cont; c >= 0; c = conts[c].parent) {
+            conts[c].text = 1;
+
+            if (scope == 0 && conts[c].ids) {
+                scope = conts[c].prefix_len;
+            }
+        }
     }
 
-    if (ngx_http_zt_mask_detect(mr, payload, len, 0, 0, &hold) != NGX_OK) {
+    if (ngx_http_zt_mask_sse_step(sse, &sse->key, m, 0) != NGX_OK
+        || ngx_http_zt_mask_sse_add(sse, &sse->key, (u_char *) "\x02", 1)
+           != NGX_OK
+        || ngx_http_zt_mask_sse_add(sse, &sse->key, type, type_len)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    if (mr->ranges.nelts == 0) {
-        return NGX_OK;
-    }
-
-    *changed = 1;
-    sse->f.len = 0;
-    pos = 0;
-    range = mr->ranges.elts;
-
-    for (i = 0; i < mr->ranges.nelts; i++) {
-        if (ngx_http_zt_mask_buf_add(mr, &sse->f, payload + pos,
-                                     range[i].start - pos, (size_t) -1)
-            != NGX_OK
-            || ngx_http_zt_mask_buf_add(mr, &sse->f,
-                                        range[i].rule->with_line.data,
-                                        range[i].rule->with_line.len,
-                                        (size_t) -1)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        pos = range[i].end;
-        (*mr->masked)++;
-    }
-
-    return ngx_http_zt_mask_buf_add(mr, &sse->f, payload + pos, len - pos,
-                                    (size_t) -1);
-}
-
-
-/* the content piece of choices[k]: joined to what was held back for it */
-
-static ngx_int_t
-ngx_http_zt_mask_sse_content(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_sse_rec_t *rec, ngx_uint_t k)
-{
-    size_t                      n, start;
-    u_char                     *p;
-    ngx_str_t                   result;
-    ngx_http_zt_mask_req_t     *mr;
-    ngx_http_zt_mask_choice_t  *ch;
-
-    mr = sse->mr;
-
-    ch = ngx_http_zt_mask_sse_choice(sse, rec->index >= 0 ? rec->index
-                                                          : (ngx_int_t) k,
-                                     rec->text, 1);
+    ch = ngx_http_zt_mask_sse_channel(sse, sse->key.data, sse->key.len,
+                                      scope, 0);
     if (ch == NULL) {
         return NGX_ERROR;
     }
 
-    /* the unescaped content goes into mr->scratch */
+    ch->seen = sse->events;
 
-    mr->scratch.len = 0;
+    i = ch - (ngx_http_zt_mask_channel_t *) sse->channels.elts;
+    m->channel = i;
 
-    if (ngx_http_zt_mask_buf_reserve(mr, &mr->scratch, rec->raw_len,
-                                     (size_t) -1)
+    return NGX_OK;
+}
+
+
+/*
+ * The name of a container, as the names of its channels begin: the names
+ * of the containers around it, the step to it, and for an object the
+ * members that name it.  A step into an array is the element's index, or
+ * "#" when the element is an object that names itself.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_name(ngx_http_zt_mask_sse_t *sse, ngx_int_t c)
+{
+    size_t                      start, n;
+    ngx_uint_t                  i;
+    ngx_http_zt_mask_cont_t    *cont, *conts;
+    ngx_http_zt_mask_member_t  *m;
+
+    conts = sse->conts.elts;
+    cont = &conts[c];
+
+    if (cont->named) {
+        return NGX_OK;
+    }
+
+    if (cont->parent >= 0
+        && ngx_http_zt_mask_sse_name(sse, cont->parent) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the parent's name may have moved the buffer, not the offsets */
+
+    conts = sse->conts.elts;
+    cont = &conts[c];
+    m = sse->members.elts;
+
+    start = sse->names.len;
+
+    if (cont->parent >= 0) {
+        n = conts[cont->parent].prefix_len;
+
+        /* from the buffer into itself: room first */
+
+        if (ngx_http_zt_mask_buf_reserve(sse->mr, &sse->names, n,
+                                         (size_t) -1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(sse->names.data + start,
+                   sse->names.data + conts[cont->parent].prefix, n);
+        sse->names.len += n;
+    }
+
+    if (cont->member >= 0
+        && ngx_http_zt_mask_sse_step(sse, &sse->names, &m[cont->member],
+                                     cont->ids)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_zt_mask_sse_add(sse, &sse->names, &cont->type, 1)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    n = ngx_http_zt_mask_json_unescape(mr->scratch.data, rec->raw + 1,
-                                       rec->raw_len - 2);
+    if (cont->ids) {
+        for (i = cont->first; i < cont->last; i++) {
+            if (m[i].cont != c || m[i].kind != NGX_HTTP_ZT_SSE_ID
+                || m[i].raw == NULL)
+            {
+                continue;
+            }
 
-    if (ngx_http_zt_mask_sse_release(sse, ch, !rec->finish, mr->scratch.data,
-                                     n, &result)
+            if (ngx_http_zt_mask_sse_add(sse, &sse->names, m[i].name,
+                                         m[i].name_len)
+                != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, &sse->names,
+                                            (u_char *) "=", 1)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, &sse->names, m[i].raw,
+                                            m[i].len)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, &sse->names,
+                                            (u_char *) "\x01", 1)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_zt_mask_sse_add(sse, &sse->names, (u_char *) "}", 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    cont->prefix = start;
+    cont->prefix_len = sse->names.len - start;
+    cont->named = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_mask_sse_step(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_buf_t *b, ngx_http_zt_mask_member_t *m, ngx_uint_t ids)
+{
+    u_char  num[NGX_INT_T_LEN + 1];
+
+    if (m->index >= 0) {
+        if (ids) {
+            return ngx_http_zt_mask_sse_add(sse, b, (u_char *) "[#", 2);
+        }
+
+        return ngx_http_zt_mask_sse_add(sse, b, num,
+                                        ngx_sprintf(num, "[%i", m->index)
+                                        - num);
+    }
+
+    if (m->name == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_zt_mask_sse_add(sse, b, (u_char *) ".", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_zt_mask_sse_add(sse, b, m->name, m->name_len);
+}
+
+
+/*
+ * Whether this event, which has no piece of the channel, ends it: it has
+ * the object the channel's name says the channel belongs to, or an object
+ * around that one without any piece in it.  A channel of an object that
+ * names itself nowhere ends with an event without any piece.  Ended
+ * channels get ch->seen set to 0.
+ */
+
+static void
+ngx_http_zt_mask_sse_ended(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_channel_t *ch, ngx_uint_t pieces)
+{
+    u_char                   *name;
+    ngx_uint_t                i;
+    ngx_http_zt_mask_cont_t  *c;
+
+    if (ch->text) {
+        return;
+    }
+
+    c = sse->conts.elts;
+
+    for (i = 0; i < sse->conts.nelts; i++) {
+
+        if (!c[i].ids || c[i].prefix_len > ch->scope) {
+            continue;
+        }
+
+        name = sse->names.data + c[i].prefix;
+
+        if (ngx_memcmp(name, ch->key.data, c[i].prefix_len) != 0) {
+            continue;
+        }
+
+        if (c[i].prefix_len == ch->scope || !c[i].text) {
+            ch->seen = 0;
+            return;
+        }
+    }
+
+    if (ch->scope == 0 && pieces == 0) {
+        ch->seen = 0;
+    }
+}
+
+
+/* a piece joined to what its channel held back, and rewritten if needed */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_rewrite(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_member_t *m)
+{
+    u_char                      *p;
+    size_t                       n, start;
+    ngx_int_t                    c;
+    ngx_str_t                    result;
+    ngx_uint_t                   partial;
+    ngx_http_zt_mask_req_t      *mr;
+    ngx_http_zt_mask_cont_t     *conts;
+    ngx_http_zt_mask_channel_t  *ch;
+
+    mr = sse->mr;
+    conts = sse->conts.elts;
+    ch = (ngx_http_zt_mask_channel_t *) sse->channels.elts + m->channel;
+
+    /* a ..._reason around the piece that is not null ends the channel */
+
+    partial = 1;
+
+    for (c = m->cont; c >= 0; c = conts[c].parent) {
+        if (conts[c].finished) {
+            partial = 0;
+            break;
+        }
+    }
+
+    /* the unescaped piece goes into mr->scratch */
+
+    mr->scratch.len = 0;
+
+    if (ngx_http_zt_mask_buf_reserve(mr, &mr->scratch, m->len, (size_t) -1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_zt_mask_json_unescape(mr->scratch.data, m->raw + 1,
+                                       m->len - 2);
+
+    if (ngx_http_zt_mask_sse_release(sse, ch, partial, mr->scratch.data, n,
+                                     &result)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -708,7 +1098,7 @@ ngx_http_zt_mask_sse_content(ngx_http_zt_mask_sse_t *sse,
 
     if (result.data == NULL) {
         /* nothing held, nothing matched: the original bytes stay */
-        return NGX_OK;
+        goto done;
     }
 
     /* a JSON string for the output */
@@ -727,29 +1117,290 @@ ngx_http_zt_mask_sse_content(ngx_http_zt_mask_sse_t *sse,
 
     sse->e.len = p - sse->e.data;
 
-    rec->repl = start;
-    rec->repl_len = sse->e.len - start;
-    rec->changed = 1;
+    m->repl = start;
+    m->repl_len = sse->e.len - start;
+    m->changed = 1;
+
+done:
+
+    if (ch->carry.len) {
+        return ngx_http_zt_mask_sse_template(sse, ch, m);
+    }
 
     return NGX_OK;
 }
 
 
 /*
- * Runs the detectors over the choice's context, held-back text and new
- * content.  What can go out now, masked, is left in *result (data NULL when
- * that is the content unchanged); with "partial", what could still start a
+ * The event that carries a channel's held-back text alone if it ends
+ * without another piece: its "event:" line, and JSON made of the objects
+ * and arrays on the way to the piece, with their members that name them
+ * or the protocol, numbers and literals, but no other text and no
+ * ..._reason.  An element named by its position comes after empty ones.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_template(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_channel_t *ch, ngx_http_zt_mask_member_t *m)
+{
+    u_char                      *filler;
+    ngx_int_t                    c, path[NGX_HTTP_ZT_MASK_MAX_DEPTH];
+    ngx_str_t                    value;
+    ngx_uint_t                   depth, k, i, n;
+    ngx_http_zt_mask_buf_t      *t;
+    ngx_http_zt_mask_cont_t     *conts, *cont;
+    ngx_http_zt_mask_member_t   *members, *next, *mb;
+
+    conts = sse->conts.elts;
+    members = sse->members.elts;
+    t = &ch->tmpl;
+    t->len = 0;
+
+    depth = 0;
+
+    for (c = m->cont; c >= 0; c = conts[c].parent) {
+        path[depth++] = c;
+    }
+
+    if (sse->event.len
+        && (ngx_http_zt_mask_sse_add(sse, t, sse->event.data, sse->event.len)
+            != NGX_OK
+            || ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\n", 1)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "data: ", 6) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (k = depth; k-- > 0; /* void */) {
+        cont = &conts[path[k]];
+        next = (k > 0) ? &members[conts[path[k - 1]].member] : m;
+
+        if (ngx_http_zt_mask_sse_add(sse, t, &cont->type, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (cont->type == '[') {
+
+            /* elements named by their position: empty ones before */
+
+            n = (next->child >= 0 && conts[next->child].ids) ? 0
+                                                              : next->index;
+            filler = (next->child < 0) ? (u_char *) "\"\","
+                     : (conts[next->child].type == '{') ? (u_char *) "{},"
+                                                        : (u_char *) "[],";
+
+            for (i = 0; i < n; i++) {
+                if (ngx_http_zt_mask_sse_add(sse, t, filler,
+                                             ngx_strlen(filler))
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        for (i = cont->first; i < cont->last; i++) {
+            mb = &members[i];
+
+            if (mb->cont != path[k] || mb == next || mb->raw == NULL
+                || mb->kind == NGX_HTTP_ZT_SSE_REASON
+                || (mb->kind == NGX_HTTP_ZT_SSE_TEXT && mb->raw[0] == '"'))
+            {
+                continue;
+            }
+
+            value.data = mb->raw;
+            value.len = mb->len;
+
+            if (mb->raw[0] == '"'
+                && ngx_http_zt_mask_sse_clean(sse, &value) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\"", 1)
+                != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, t, mb->name, mb->name_len)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\":", 2)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, t, value.data, value.len)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, t, (u_char *) ",", 1)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\"", 1) != NGX_OK
+            || ngx_http_zt_mask_sse_add(sse, t, next->name, next->name_len)
+               != NGX_OK
+            || ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\":", 2)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\"", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ch->tmpl_at = t->len;
+
+    if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\"", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < depth; k++) {
+        if (ngx_http_zt_mask_sse_add(sse, t,
+                                     (conts[path[k]].type == '{')
+                                     ? (u_char *) "}" : (u_char *) "]", 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\n\n", 2);
+}
+
+
+/*
+ * A string of the template as the event had it: the scanner masked it in
+ * the event, so a string in which a detector matches is replaced whole.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_clean(ngx_http_zt_mask_sse_t *sse, ngx_str_t *value)
+{
+    size_t                     n, hold;
+    ngx_uint_t                 i;
+    ngx_http_zt_mask_req_t    *mr;
+    ngx_http_zt_mask_range_t  *range;
+
+    mr = sse->mr;
+    mr->scratch.len = 0;
+
+    if (ngx_http_zt_mask_buf_reserve(mr, &mr->scratch, value->len,
+                                     (size_t) -1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_zt_mask_json_unescape(mr->scratch.data, value->data + 1,
+                                       value->len - 2);
+
+    if (ngx_http_zt_mask_detect(mr, mr->scratch.data, n, 0, 0, &hold)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    range = mr->ranges.elts;
+
+    for (i = 0; i < mr->ranges.nelts; i++) {
+        if (range[i].rule) {
+            *value = range[i].rule->with_json;
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a payload that is not JSON: one piece of the stream's text */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_text(ngx_http_zt_mask_sse_t *sse, u_char *payload,
+    size_t len, ngx_uint_t *changed)
+{
+    ngx_str_t                    result;
+    ngx_http_zt_mask_channel_t  *ch;
+
+    *changed = 0;
+
+    if (sse->mr->npatterns == 0 && sse->mr->restore == NULL) {
+        return NGX_OK;
+    }
+
+    /* text of differently named events is not joined */
+
+    sse->key.len = 0;
+
+    if (ngx_http_zt_mask_sse_add(sse, &sse->key, (u_char *) "\x03", 1)
+        != NGX_OK
+        || ngx_http_zt_mask_sse_add(sse, &sse->key, sse->event.data,
+                                    sse->event.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ch = ngx_http_zt_mask_sse_channel(sse, sse->key.data, sse->key.len, 0, 1);
+    if (ch == NULL) {
+        return NGX_ERROR;
+    }
+
+    ch->seen = sse->events;
+
+    if (ngx_http_zt_mask_sse_release(sse, ch, 1, payload, len, &result)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ch->carry.len) {
+        ch->tmpl.len = 0;
+
+        if (sse->event.len
+            && (ngx_http_zt_mask_sse_add(sse, &ch->tmpl, sse->event.data,
+                                         sse->event.len)
+                != NGX_OK
+                || ngx_http_zt_mask_sse_add(sse, &ch->tmpl,
+                                            (u_char *) "\n", 1)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (result.data == NULL) {
+        return NGX_OK;
+    }
+
+    *changed = 1;
+    sse->f.len = 0;
+
+    return ngx_http_zt_mask_sse_add(sse, &sse->f, result.data, result.len);
+}
+
+
+/*
+ * Runs the detectors over the channel's context, held-back text and new
+ * piece.  What can go out now, masked, is left in *result (data NULL when
+ * that is the piece unchanged); with "partial", what could still start a
  * match stays held back.
  */
 
 static ngx_int_t
 ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_choice_t *ch, ngx_uint_t partial, u_char *content,
+    ngx_http_zt_mask_channel_t *ch, ngx_uint_t partial, u_char *piece,
     size_t len, ngx_str_t *result)
 {
     u_char                    *s, *p;
     size_t                     from, slen, hold, pos, n, need;
-    ngx_uint_t                 i;
+    ngx_str_t                 *with;
+    ngx_uint_t                 i, had;
     ngx_http_zt_mask_req_t    *mr;
     ngx_http_zt_mask_range_t  *range;
 
@@ -757,14 +1408,12 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
 
     sse->s.len = 0;
 
-    if (ngx_http_zt_mask_buf_add(mr, &sse->s, ch->context, ch->context_len,
-                                 (size_t) -1)
+    if (ngx_http_zt_mask_sse_add(sse, &sse->s, ch->context, ch->context_len)
         != NGX_OK
-        || ngx_http_zt_mask_buf_add(mr, &sse->s, ch->carry.data,
-                                    ch->carry.len, (size_t) -1)
+        || ngx_http_zt_mask_sse_add(sse, &sse->s, ch->carry.data,
+                                    ch->carry.len)
            != NGX_OK
-        || ngx_http_zt_mask_buf_add(mr, &sse->s, content, len, (size_t) -1)
-           != NGX_OK)
+        || ngx_http_zt_mask_sse_add(sse, &sse->s, piece, len) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -789,13 +1438,11 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
 
         /* what goes out: s[from, hold) with the matches replaced */
 
-        need = 0;
+        need = hold - from;
 
         for (i = 0; i < mr->ranges.nelts; i++) {
-            need += range[i].rule->with.len;
+            need += ngx_http_zt_mask_text(&range[i], ch->text)->len;
         }
-
-        need += hold - from;
 
         /* sse->s stays as it is: the result goes after it */
 
@@ -810,11 +1457,15 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
         pos = from;
 
         for (i = 0; i < mr->ranges.nelts; i++) {
+            with = ngx_http_zt_mask_text(&range[i], ch->text);
+
             p = ngx_cpymem(p, s + pos, range[i].start - pos);
-            p = ngx_cpymem(p, range[i].rule->with.data,
-                           range[i].rule->with.len);
+            p = ngx_cpymem(p, with->data, with->len);
             pos = range[i].end;
-            (*mr->masked)++;
+
+            if (range[i].rule) {
+                (*mr->masked)++;
+            }
         }
 
         p = ngx_cpymem(p, s + pos, hold - pos);
@@ -825,6 +1476,7 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
 
     /* the rest waits for the next piece */
 
+    had = (ch->carry.len != 0);
     ch->carry.len = 0;
 
     if (ngx_http_zt_mask_buf_add(mr, &ch->carry, s + hold, slen - hold,
@@ -832,11 +1484,15 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
         != NGX_OK)
     {
         if (mr->err == NULL) {
-            mr->err = "held-back content is longer than zt_mask_buffer";
+            mr->err = "held-back text of a streamed channel is longer than "
+                      "zt_mask_buffer";
         }
 
         return NGX_ERROR;
     }
+
+    sse->holding += (ch->carry.len != 0);
+    sse->holding -= had;
 
     /* lookbehinds at the start of the next piece see what was before it */
 
@@ -855,22 +1511,16 @@ ngx_http_zt_mask_sse_release(ngx_http_zt_mask_sse_t *sse,
 }
 
 
-/* what is held back for a choice goes out in an event of its own */
+/* what is held back for a channel goes out in an event of its own */
 
 static ngx_int_t
 ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
-    ngx_http_zt_mask_choice_t *ch)
+    ngx_http_zt_mask_channel_t *ch)
 {
-    u_char                  *p, *q, num[NGX_INT_T_LEN];
+    u_char                  *p, *last, *nl;
     size_t                   n;
     ngx_str_t                result;
     ngx_http_zt_mask_req_t  *mr;
-
-    static u_char  head[] = "data: {\"choices\":[{\"index\":";
-    static u_char  delta[] = ",\"delta\":{\"content\":\"";
-    static u_char  text[] = ",\"text\":\"";
-    static u_char  delta_tail[] = "\"}}]}\n\n";
-    static u_char  text_tail[] = "\"}]}\n\n";
 
     mr = sse->mr;
 
@@ -880,13 +1530,47 @@ ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
         return NGX_ERROR;
     }
 
-    if (result.data == NULL) {
+    if (result.data == NULL || result.len == 0) {
         return NGX_OK;
     }
 
-    n = ngx_http_zt_json_escape_len(result.data, result.len);
+    if (ch->text) {
 
-    /* sse->e may hold rewrites of the event being masked: use sse->f */
+        /* data lines, a line feed starts the next one */
+
+        if (ngx_http_zt_mask_sse_out(sse, ch->tmpl.data, ch->tmpl.len, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = result.data;
+        last = p + result.len;
+
+        for ( ;; ) {
+            nl = ngx_strlchr(p, last, '\n');
+
+            if (ngx_http_zt_mask_sse_out(sse, (u_char *) "data: ", 6, 0)
+                != NGX_OK
+                || ngx_http_zt_mask_sse_out(sse, p, (nl ? nl : last) - p, 0)
+                   != NGX_OK
+                || ngx_http_zt_mask_sse_out(sse, (u_char *) "\n", 1, 0)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (nl == NULL) {
+                break;
+            }
+
+            p = nl + 1;
+        }
+
+        return ngx_http_zt_mask_sse_out(sse, (u_char *) "\n", 1, 0);
+    }
+
+    n = ngx_http_zt_json_escape_len(result.data, result.len);
 
     sse->f.len = 0;
 
@@ -896,34 +1580,12 @@ ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
 
     p = ngx_http_zt_json_escape(sse->f.data, result.data, result.len);
 
-    q = ngx_sprintf(num, "%i", ch->index);
-
-    if (ngx_http_zt_mask_sse_out(sse, head, sizeof(head) - 1, 0) != NGX_OK
-        || ngx_http_zt_mask_sse_out(sse, num, q - num, 0) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ch->text) {
-        if (ngx_http_zt_mask_sse_out(sse, text, sizeof(text) - 1, 0)
-            != NGX_OK
-            || ngx_http_zt_mask_sse_out(sse, sse->f.data, p - sse->f.data, 0)
-               != NGX_OK
-            || ngx_http_zt_mask_sse_out(sse, text_tail, sizeof(text_tail) - 1,
-                                        0)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    if (ngx_http_zt_mask_sse_out(sse, delta, sizeof(delta) - 1, 0) != NGX_OK
+    if (ngx_http_zt_mask_sse_out(sse, ch->tmpl.data, ch->tmpl_at, 0)
+        != NGX_OK
         || ngx_http_zt_mask_sse_out(sse, sse->f.data, p - sse->f.data, 0)
            != NGX_OK
-        || ngx_http_zt_mask_sse_out(sse, delta_tail, sizeof(delta_tail) - 1,
-                                    0)
+        || ngx_http_zt_mask_sse_out(sse, ch->tmpl.data + ch->tmpl_at,
+                                    ch->tmpl.len - ch->tmpl_at, 0)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -936,12 +1598,12 @@ ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
 static ngx_int_t
 ngx_http_zt_mask_sse_flush_all(ngx_http_zt_mask_sse_t *sse)
 {
-    ngx_uint_t                  i;
-    ngx_http_zt_mask_choice_t  *ch;
+    ngx_uint_t                   i;
+    ngx_http_zt_mask_channel_t  *ch;
 
-    ch = sse->choices.elts;
+    ch = sse->channels.elts;
 
-    for (i = 0; i < sse->choices.nelts; i++) {
+    for (i = 0; i < sse->channels.nelts && sse->holding; i++) {
         if (ch[i].carry.len) {
             if (ngx_http_zt_mask_sse_flush(sse, &ch[i]) != NGX_OK) {
                 return NGX_ERROR;
@@ -1048,114 +1710,274 @@ ngx_http_zt_mask_sse_reframe(ngx_http_zt_mask_sse_t *sse, u_char *raw,
 }
 
 
+/*
+ * The channel of that name, made if new.  When the stream has as many
+ * channels as it may hold, the one least recently seen that holds nothing
+ * back makes room; if every one holds text back, the stream fails closed.
+ */
+
+static ngx_http_zt_mask_channel_t *
+ngx_http_zt_mask_sse_channel(ngx_http_zt_mask_sse_t *sse, u_char *key,
+    size_t len, size_t scope, ngx_uint_t text)
+{
+    ngx_uint_t                   i, hash;
+    ngx_http_zt_mask_channel_t  *ch, *free;
+
+    hash = ngx_hash_key(key, len);
+    ch = sse->channels.elts;
+    free = NULL;
+
+    for (i = 0; i < sse->channels.nelts; i++) {
+        if (ch[i].hash == hash && ch[i].key.len == len
+            && ngx_memcmp(ch[i].key.data, key, len) == 0)
+        {
+            return &ch[i];
+        }
+
+        /* not one this event has a piece of */
+
+        if (ch[i].carry.len == 0 && ch[i].seen != sse->events
+            && (free == NULL || ch[i].seen < free->seen))
+        {
+            free = &ch[i];
+        }
+    }
+
+    if (sse->channels.nelts < NGX_HTTP_ZT_SSE_MAX_CHANNELS) {
+        free = ngx_array_push(&sse->channels);
+        if (free == NULL) {
+            sse->mr->err = "out of memory";
+            return NULL;
+        }
+
+        ngx_memzero(free, sizeof(ngx_http_zt_mask_channel_t));
+
+    } else if (free == NULL) {
+        sse->mr->err = "too many streamed channels hold text back";
+        return NULL;
+    }
+
+    free->key.len = 0;
+
+    if (ngx_http_zt_mask_sse_add(sse, &free->key, key, len) != NGX_OK) {
+        return NULL;
+    }
+
+    free->hash = hash;
+    free->scope = scope;
+    free->context_len = 0;
+    free->text = text;
+    free->tmpl.len = 0;
+
+    return free;
+}
+
+
+/* ---- what the scanner tells of an event's JSON ---- */
+
+
 static ngx_int_t
-ngx_http_zt_mask_sse_hook(void *data, ngx_uint_t id, u_char *raw, size_t len)
+ngx_http_zt_mask_sse_value(void *data, u_char *p, u_char *name,
+    size_t name_len, ngx_int_t index)
 {
     ngx_http_zt_mask_sse_t *sse = data;
 
-    u_char                      *p;
-    ngx_int_t                    k, index;
-    ngx_http_zt_mask_sse_rec_t  *rec;
+    ngx_http_zt_mask_cont_t    *cont;
+    ngx_http_zt_mask_member_t  *m;
 
-    k = ngx_http_zt_mask_json_index(sse->js, 1);
-
-    if (k == NGX_ERROR) {
-        return NGX_DECLINED;
+    m = ngx_array_push(&sse->members);
+    if (m == NULL) {
+        sse->mr->err = "out of memory";
+        return NGX_ERROR;
     }
 
-    while ((ngx_int_t) sse->recs.nelts <= k) {
-        rec = ngx_array_push(&sse->recs);
-        if (rec == NULL) {
-            sse->mr->err = "out of memory";
-            return NGX_ERROR;
-        }
+    m->cont = sse->cur;
+    m->name = name;
+    m->name_len = name_len;
+    m->index = index;
+    m->child = -1;
+    m->raw = NULL;
+    m->len = 0;
+    m->channel = -1;
+    m->piece = 0;
+    m->changed = 0;
+    m->kind = name ? ngx_http_zt_mask_sse_kind(sse->cur, name, name_len)
+                   : NGX_HTTP_ZT_SSE_TEXT;
 
-        ngx_memzero(rec, sizeof(ngx_http_zt_mask_sse_rec_t));
-        rec->index = -1;
+    if (*p != '{' && *p != '[') {
+        return NGX_OK;
     }
 
-    rec = (ngx_http_zt_mask_sse_rec_t *) sse->recs.elts + k;
+    cont = ngx_array_push(&sse->conts);
+    if (cont == NULL) {
+        sse->mr->err = "out of memory";
+        return NGX_ERROR;
+    }
 
-    switch (id) {
+    ngx_memzero(cont, sizeof(ngx_http_zt_mask_cont_t));
 
-    case NGX_HTTP_ZT_SSE_CONTENT:
+    cont->parent = sse->cur;
+    cont->member = sse->members.nelts - 1;
+    cont->first = sse->members.nelts;
+    cont->type = *p;
+
+    m->child = sse->conts.nelts - 1;
+    sse->cur = m->child;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_mask_sse_close(void *data)
+{
+    ngx_http_zt_mask_sse_t *sse = data;
+
+    ngx_http_zt_mask_cont_t  *cont;
+
+    cont = (ngx_http_zt_mask_cont_t *) sse->conts.elts + sse->cur;
+    cont->last = sse->members.nelts;
+    sse->cur = cont->parent;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_mask_sse_scalar(void *data, u_char *raw, size_t len)
+{
+    ngx_http_zt_mask_sse_t *sse = data;
+
+    ngx_http_zt_mask_cont_t    *cont;
+    ngx_http_zt_mask_member_t  *m;
+
+    m = (ngx_http_zt_mask_member_t *) sse->members.elts
+        + sse->members.nelts - 1;
+
+    m->raw = raw;
+    m->len = len;
+
+    cont = (m->cont >= 0)
+           ? (ngx_http_zt_mask_cont_t *) sse->conts.elts + m->cont : NULL;
+
+    switch (m->kind) {
+
     case NGX_HTTP_ZT_SSE_TEXT:
 
-        if (len < 2 || raw[0] != '"' || rec->content) {
+        if (raw[0] != '"') {
             return NGX_DECLINED;
         }
 
-        rec->content = 1;
-        rec->text = (id == NGX_HTTP_ZT_SSE_TEXT);
-        rec->raw = raw;
-        rec->raw_len = len;
-        rec->m_start = sse->m.len;
-
-        /* it goes into m as it is, and is rewritten once "index" is known */
+        /* it goes into m as it is, and is rewritten once the event is read */
+        m->m_start = sse->m.len;
+        m->piece = 1;
         return NGX_OK;
 
-    case NGX_HTTP_ZT_SSE_INDEX:
+    case NGX_HTTP_ZT_SSE_ID:
 
-        if (len == 0 || len > 6) {
-            return NGX_DECLINED;
+        if (cont && cont->type == '{') {
+            cont->ids = 1;
         }
 
-        index = 0;
-
-        for (p = raw; p < raw + len; p++) {
-            if (*p < '0' || *p > '9') {
-                return NGX_DECLINED;
-            }
-
-            index = index * 10 + (*p - '0');
-        }
-
-        rec->index = index;
         return NGX_DECLINED;
 
-    default: /* NGX_HTTP_ZT_SSE_FINISH */
+    case NGX_HTTP_ZT_SSE_REASON:
 
-        rec->finish = !(len == 4 && ngx_strncmp(raw, "null", 4) == 0);
+        if (cont && !(len == 4 && ngx_strncmp(raw, "null", 4) == 0)) {
+            cont->finished = 1;
+        }
+
+        return NGX_DECLINED;
+
+    default:
         return NGX_DECLINED;
     }
 }
 
 
-static ngx_http_zt_mask_choice_t *
-ngx_http_zt_mask_sse_choice(ngx_http_zt_mask_sse_t *sse, ngx_int_t index,
-    ngx_uint_t text, ngx_uint_t create)
+/*
+ * What a member is, by its name: "index", "..._index" and "item_id" name
+ * their object; "type" at the top names the event; these and the others
+ * below name the protocol, not text a model wrote.
+ */
+
+static ngx_uint_t
+ngx_http_zt_mask_sse_kind(ngx_int_t cont, u_char *name, size_t len)
 {
-    ngx_uint_t                  i;
-    ngx_http_zt_mask_choice_t  *ch;
+    ngx_str_t  *w;
 
-    ch = sse->choices.elts;
+    static ngx_str_t  protocol[] = {
+        ngx_string("id"),
+        ngx_string("type"),
+        ngx_string("object"),
+        ngx_string("model"),
+        ngx_string("role"),
+        ngx_string("name"),
+        ngx_string("status"),
+        ngx_string("system_fingerprint"),
+        ngx_string("service_tier"),
+        ngx_string("modelVersion"),
+        ngx_null_string
+    };
 
-    for (i = 0; i < sse->choices.nelts; i++) {
-        if (ch[i].index == index) {
-            return &ch[i];
+#define ngx_http_zt_is(s)                                                     \
+    (len == sizeof(s) - 1 && ngx_memcmp(name, s, sizeof(s) - 1) == 0)
+#define ngx_http_zt_ends_with(s)                                              \
+    (len >= sizeof(s) - 1                                                     \
+     && ngx_memcmp(name + len - (sizeof(s) - 1), s, sizeof(s) - 1) == 0)
+
+    if (len == 0) {
+        return NGX_HTTP_ZT_SSE_TEXT;
+    }
+
+    switch (name[len - 1]) {
+
+    case 'x':
+        if (ngx_http_zt_is("index") || ngx_http_zt_ends_with("_index")) {
+            return NGX_HTTP_ZT_SSE_ID;
+        }
+
+        break;
+
+    case 'd':
+        if (ngx_http_zt_is("item_id")) {
+            return NGX_HTTP_ZT_SSE_ID;
+        }
+
+        if (ngx_http_zt_ends_with("_id") || ngx_http_zt_ends_with("Id")
+            || ngx_http_zt_is("id"))
+        {
+            return NGX_HTTP_ZT_SSE_PROTOCOL;
+        }
+
+        break;
+
+    case 'n':
+        if (ngx_http_zt_ends_with("_reason") || ngx_http_zt_ends_with("Reason"))
+        {
+            return NGX_HTTP_ZT_SSE_REASON;
+        }
+
+        break;
+
+    case 'e':
+        if (cont == 0 && ngx_http_zt_is("type")) {
+            return NGX_HTTP_ZT_SSE_TYPE;
+        }
+
+        break;
+    }
+
+    for (w = protocol; w->len; w++) {
+        if (len == w->len && ngx_memcmp(name, w->data, len) == 0) {
+            return NGX_HTTP_ZT_SSE_PROTOCOL;
         }
     }
 
-    if (!create) {
-        return NULL;
-    }
+#undef ngx_http_zt_is
+#undef ngx_http_zt_ends_with
 
-    if (sse->choices.nelts == NGX_HTTP_ZT_SSE_MAX_CHOICES) {
-        sse->mr->err = "too many choices in a stream";
-        return NULL;
-    }
-
-    ch = ngx_array_push(&sse->choices);
-    if (ch == NULL) {
-        sse->mr->err = "out of memory";
-        return NULL;
-    }
-
-    ngx_memzero(ch, sizeof(ngx_http_zt_mask_choice_t));
-    ch->index = index;
-    ch->text = text;
-
-    return ch;
+    return NGX_HTTP_ZT_SSE_TEXT;
 }
 
 
@@ -1164,7 +1986,7 @@ ngx_http_zt_mask_sse_m(void *data, u_char *p, size_t len)
 {
     ngx_http_zt_mask_sse_t *sse = data;
 
-    return ngx_http_zt_mask_buf_add(sse->mr, &sse->m, p, len, (size_t) -1);
+    return ngx_http_zt_mask_sse_add(sse, &sse->m, p, len);
 }
 
 
@@ -1181,4 +2003,23 @@ ngx_http_zt_mask_sse_out(ngx_http_zt_mask_sse_t *sse, u_char *p, size_t len,
     }
 
     return sse->out->copy(sse->out->data, p, len);
+}
+
+
+/* the buffers of an event: bounded by the event, itself bounded */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_add(ngx_http_zt_mask_sse_t *sse,
+    ngx_http_zt_mask_buf_t *b, u_char *p, size_t len)
+{
+    if (b->size - b->len >= len) {
+        if (len) {
+            ngx_memcpy(b->data + b->len, p, len);
+            b->len += len;
+        }
+
+        return NGX_OK;
+    }
+
+    return ngx_http_zt_mask_buf_add(sse->mr, b, p, len, (size_t) -1);
 }

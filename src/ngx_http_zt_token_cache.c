@@ -6,25 +6,35 @@
  * parsing and signature checks.  An entry never outlives the token's exp,
  * the least recently used entries go first when the zone is full, and a
  * reload (new keys) starts with an empty cache.
+ *
+ * An entry keeps the token itself and what it was verified under, and a
+ * lookup compares both byte for byte (the token in constant time):
+ * nothing is hashed on the way, and only the very token that was
+ * verified, under the very same settings, is ever found.
  */
 
 
 #include "ngx_http_zt_inference.h"
 
+#include <openssl/crypto.h>
+
 
 typedef struct {
-    ngx_rbtree_node_t           node;       /* key: the first digest bytes */
+    ngx_rbtree_node_t           node;       /* key: the token's last bytes */
     ngx_queue_t                 queue;      /* LRU, most recent first */
-    u_char                      digest[32];
     time_t                      expire;
     time_t                      exp;
     u_char                      fp[NGX_HTTP_ZT_FP_LEN];
+    uint16_t                    bind_len;
+    uint16_t                    token_len;
     uint16_t                    sub_len;
     uint16_t                    iss_len;
     uint16_t                    nscopes;
     uint16_t                    ngroups;
+    uint32_t                    lists_len;
     uint32_t                    payload_len;
-    u_char                      data[1];    /* sub iss scopes groups payload */
+    u_char                      data[1];    /* bind token sub iss scopes
+                                               groups payload */
 } ngx_http_zt_token_cache_node_t;
 
 
@@ -43,10 +53,19 @@ typedef struct {
 
 static ngx_int_t ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest);
+static void ngx_http_zt_token_cache_bind(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_token_cache_bind_t *bind);
+static ngx_rbtree_key_t ngx_http_zt_token_cache_key(ngx_str_t *token);
+static ngx_uint_t ngx_http_zt_token_cache_holds(
+    ngx_http_zt_token_cache_node_t *tn, ngx_str_t *token);
+static ngx_int_t ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key,
+    size_t token_len, u_char *bind, size_t bind_len,
+    ngx_http_zt_token_cache_node_t *tn);
+static void ngx_http_zt_token_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_zt_token_cache_node_t *ngx_http_zt_token_cache_find(
-    ngx_http_zt_token_cache_t *cache, u_char *digest);
+    ngx_http_zt_token_cache_t *cache, ngx_rbtree_key_t key, ngx_str_t *token,
+    ngx_http_zt_token_cache_bind_t *bind);
 static void ngx_http_zt_token_cache_free(ngx_http_zt_token_cache_t *cache,
     ngx_http_zt_token_cache_node_t *tn);
 static ngx_int_t ngx_http_zt_token_cache_strings(ngx_pool_t *pool,
@@ -54,7 +73,6 @@ static ngx_int_t ngx_http_zt_token_cache_strings(ngx_pool_t *pool,
 static size_t ngx_http_zt_token_cache_list_size(ngx_array_t *list);
 static u_char *ngx_http_zt_token_cache_list_copy(u_char *p,
     ngx_array_t *list);
-
 
 char *
 ngx_http_zt_token_cache_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -176,7 +194,7 @@ ngx_http_zt_token_cache_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * A reload hands over the old zone and its tree: the entries stay until
- * evicted, but none is found again, since every digest includes the new
+ * evicted, but none is found again, since every binding includes the new
  * configuration's salt.  So new keys or settings empty the cache.
  */
 
@@ -203,7 +221,7 @@ ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
-                    ngx_rbtree_insert_value);
+                    ngx_http_zt_token_cache_insert);
     ngx_queue_init(&cache->sh->queue);
 
     len = sizeof(" in zt_token_cache zone \"\"") + shm_zone->shm.name.len;
@@ -224,7 +242,7 @@ ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The digest binds the token to the settings it was verified under (keys
+ * The binding ties the token to the settings it was verified under (keys
  * and their issuer= bindings, issuers, audiences, algorithms, leeway,
  * claim names): a token verified for one location is no proof for another
  * with stricter settings.  The settings' addresses identify them within
@@ -235,43 +253,131 @@ ngx_http_zt_token_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  */
 
 static void
-ngx_http_zt_token_cache_digest(ngx_http_request_t *r,
-    ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char *digest)
+ngx_http_zt_token_cache_bind(ngx_http_request_t *r,
+    ngx_http_zt_jwt_conf_t *conf, ngx_http_zt_token_cache_bind_t *bind)
 {
-    ngx_str_t                 parts[4];
-    ngx_uint_t                versions[NGX_HTTP_ZT_JWKS_USES_MAX];
+    u_char                   *p;
+    ngx_uint_t                n, versions[NGX_HTTP_ZT_JWKS_USES_MAX];
     ngx_http_zt_main_conf_t  *zmcf;
 
     zmcf = ngx_http_get_module_main_conf(r, ngx_http_zt_inference_module);
 
-    parts[0].data = zmcf->cache_salt;
-    parts[0].len = sizeof(zmcf->cache_salt);
-    parts[1].data = (u_char *) conf;
-    parts[1].len = sizeof(ngx_http_zt_jwt_conf_t);
-    parts[2].data = (u_char *) versions;
-    parts[2].len = ngx_http_zt_jwks_versions(r, conf->remotes, versions)
-                   * sizeof(ngx_uint_t);
-    parts[3] = *token;
+    n = ngx_http_zt_jwks_versions(r, conf->remotes, versions);
 
-    if (ngx_http_zt_sha256_parts(digest, parts, 4) != NGX_OK) {
-        /* an all-zero digest is never stored: see ngx_..._cache_store() */
-        ngx_memzero(digest, 32);
+    p = ngx_cpymem(bind->data, zmcf->cache_salt, sizeof(zmcf->cache_salt));
+    p = ngx_cpymem(p, conf, sizeof(ngx_http_zt_jwt_conf_t));
+    p = ngx_cpymem(p, versions, n * sizeof(ngx_uint_t));
+
+    bind->len = p - bind->data;
+}
+
+
+/*
+ * The tree is ordered by the token's last bytes, then by the whole token
+ * and binding.  Those bytes end the signature, which only the issuer's
+ * key decides, so they spread the entries; and since equal ones are told
+ * apart by the full comparison, no token can stand in for another.
+ */
+
+static ngx_rbtree_key_t
+ngx_http_zt_token_cache_key(ngx_str_t *token)
+{
+    ngx_rbtree_key_t  key;
+
+    key = 0;
+
+    if (token->len >= sizeof(ngx_rbtree_key_t)) {
+        ngx_memcpy(&key, token->data + token->len - sizeof(ngx_rbtree_key_t),
+                   sizeof(ngx_rbtree_key_t));
     }
+
+    return key;
+}
+
+
+/*
+ * The tree is ordered by what is not secret or cannot be guessed from a
+ * walk: the token's last bytes, its length and the settings it was
+ * verified under.  The token's own bytes are never ordered on, only
+ * compared for equality in constant time, so how long a lookup takes
+ * says nothing about a cached token; one slot holds one token.
+ */
+
+static ngx_int_t
+ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key, size_t token_len,
+    u_char *bind, size_t bind_len, ngx_http_zt_token_cache_node_t *tn)
+{
+    if (key != tn->node.key) {
+        return (key < tn->node.key) ? -1 : 1;
+    }
+
+    if (token_len != tn->token_len) {
+        return (token_len < tn->token_len) ? -1 : 1;
+    }
+
+    if (bind_len != tn->bind_len) {
+        return (bind_len < tn->bind_len) ? -1 : 1;
+    }
+
+    return ngx_memcmp(bind, tn->data, bind_len);
+}
+
+
+static ngx_uint_t
+ngx_http_zt_token_cache_holds(ngx_http_zt_token_cache_node_t *tn,
+    ngx_str_t *token)
+{
+    return CRYPTO_memcmp(token->data, tn->data + tn->bind_len, token->len)
+           == 0;
+}
+
+
+static void
+ngx_http_zt_token_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t              **p;
+    ngx_http_zt_token_cache_node_t  *tn;
+
+    tn = (ngx_http_zt_token_cache_node_t *) node;
+
+    for ( ;; ) {
+
+        p = (ngx_http_zt_token_cache_cmp(node->key, tn->token_len, tn->data,
+                                         tn->bind_len,
+                                         (ngx_http_zt_token_cache_node_t *)
+                                         temp)
+             < 0)
+            ? &temp->left : &temp->right;
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
 }
 
 
 /*
  * NGX_OK: the identity is filled from the cache; NGX_DECLINED: a miss,
- * and digest (32 bytes) is what ngx_http_zt_token_cache_store() keeps the
- * identity under once the token is verified.
+ * and bind is what ngx_http_zt_token_cache_store() keeps the identity
+ * under once the token is verified.
  */
 
 ngx_int_t
 ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
     ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token, ngx_http_zt_identity_t *id,
-    u_char *digest)
+    ngx_http_zt_token_cache_bind_t *bind)
 {
-    u_char                          *p;
+    u_char                          *p, *q;
+    size_t                           size;
     ngx_int_t                        rc;
     ngx_http_zt_token_cache_t       *cache;
     ngx_http_zt_token_cache_node_t  *tn;
@@ -282,13 +388,15 @@ ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
 
     cache = lcf->token_cache->data;
 
-    ngx_http_zt_token_cache_digest(r, &lcf->jwt, token, digest);
+    ngx_http_zt_token_cache_bind(r, &lcf->jwt, bind);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    tn = ngx_http_zt_token_cache_find(cache, digest);
+    tn = ngx_http_zt_token_cache_find(cache,
+                                      ngx_http_zt_token_cache_key(token),
+                                      token, bind);
 
-    if (tn == NULL) {
+    if (tn == NULL || !ngx_http_zt_token_cache_holds(tn, token)) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -302,7 +410,10 @@ ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
     ngx_queue_remove(&tn->queue);
     ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
 
-    /* copy out under the lock: the entry may be evicted right after */
+    /*
+     * copied out under the lock, in one piece: the entry may be evicted
+     * right after
+     */
 
     rc = NGX_ERROR;
 
@@ -310,39 +421,37 @@ ngx_http_zt_token_cache_lookup(ngx_http_request_t *r,
     id->exp = tn->exp;
     ngx_memcpy(id->fp, tn->fp, NGX_HTTP_ZT_FP_LEN);
 
-    p = ngx_pnalloc(r->pool, tn->sub_len + tn->iss_len + tn->payload_len);
+    size = tn->sub_len + tn->iss_len + tn->lists_len + tn->payload_len;
+
+    p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
         goto done;
     }
 
+    ngx_memcpy(p, tn->data + tn->bind_len + tn->token_len, size);
+
     id->sub.data = p;
     id->sub.len = tn->sub_len;
-    p = ngx_cpymem(p, tn->data, tn->sub_len);
+    p += tn->sub_len;
 
     id->iss.data = p;
     id->iss.len = tn->iss_len;
-    p = ngx_cpymem(p, tn->data + tn->sub_len, tn->iss_len);
+    p += tn->iss_len;
 
-    id->payload.data = p;
-    id->payload.len = tn->payload_len;
+    q = p;
 
+    if (ngx_http_zt_token_cache_strings(r->pool, &id->scopes, &q,
+                                        tn->nscopes)
+        != NGX_OK
+        || ngx_http_zt_token_cache_strings(r->pool, &id->groups, &q,
+                                           tn->ngroups)
+           != NGX_OK)
     {
-        u_char  *q;
-
-        q = tn->data + tn->sub_len + tn->iss_len;
-
-        if (ngx_http_zt_token_cache_strings(r->pool, &id->scopes, &q,
-                                            tn->nscopes)
-            != NGX_OK
-            || ngx_http_zt_token_cache_strings(r->pool, &id->groups, &q,
-                                               tn->ngroups)
-            != NGX_OK)
-        {
-            goto done;
-        }
-
-        ngx_memcpy(p, q, tn->payload_len);
+        goto done;
     }
+
+    id->payload.data = p + tn->lists_len;
+    id->payload.len = tn->payload_len;
 
     rc = NGX_OK;
 
@@ -365,17 +474,17 @@ done:
 
 void
 ngx_http_zt_token_cache_store(ngx_http_request_t *r,
-    ngx_http_zt_loc_conf_t *lcf, u_char *digest, ngx_http_zt_identity_t *id)
+    ngx_http_zt_loc_conf_t *lcf, ngx_str_t *token,
+    ngx_http_zt_token_cache_bind_t *bind, ngx_http_zt_identity_t *id)
 {
     u_char                          *p;
-    size_t                           size;
+    size_t                           size, lists;
     time_t                           now, expire;
     ngx_uint_t                       tries;
     ngx_queue_t                     *q;
+    ngx_rbtree_key_t                 key;
     ngx_http_zt_token_cache_t       *cache;
     ngx_http_zt_token_cache_node_t  *tn;
-
-    static u_char                    zero[32];
 
     if (lcf->token_cache == NULL) {
         return;
@@ -391,6 +500,7 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
     }
 
     if (expire <= now || id->sub.len > 0xffff || id->iss.len > 0xffff
+        || token->len > 0xffff
         || (id->scopes && id->scopes->nelts > 0xffff)
         || (id->groups && id->groups->nelts > 0xffff))
     {
@@ -398,21 +508,26 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
     }
 
     cache = lcf->token_cache->data;
+    key = ngx_http_zt_token_cache_key(token);
 
-    if (ngx_memcmp(digest, zero, 32) == 0) {
-        return;
-    }
+    lists = ngx_http_zt_token_cache_list_size(id->scopes)
+            + ngx_http_zt_token_cache_list_size(id->groups);
 
     size = offsetof(ngx_http_zt_token_cache_node_t, data)
-           + id->sub.len + id->iss.len + id->payload.len
-           + ngx_http_zt_token_cache_list_size(id->scopes)
-           + ngx_http_zt_token_cache_list_size(id->groups);
+           + bind->len + token->len + id->sub.len + id->iss.len + lists
+           + id->payload.len;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    if (ngx_http_zt_token_cache_find(cache, digest)) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return;
+    tn = ngx_http_zt_token_cache_find(cache, key, token, bind);
+
+    if (tn) {
+        if (ngx_http_zt_token_cache_holds(tn, token)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        ngx_http_zt_token_cache_free(cache, tn);
     }
 
     for (tries = 0; /* void */; tries++) {
@@ -432,18 +547,22 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
                       ngx_queue_data(q, ngx_http_zt_token_cache_node_t, queue));
     }
 
-    ngx_memcpy(tn->digest, digest, 32);
-    ngx_memcpy(&tn->node.key, digest, sizeof(ngx_rbtree_key_t));
+    tn->node.key = key;
     tn->expire = expire;
     tn->exp = id->exp;
     ngx_memcpy(tn->fp, id->fp, NGX_HTTP_ZT_FP_LEN);
+    tn->bind_len = (uint16_t) bind->len;
+    tn->token_len = (uint16_t) token->len;
     tn->sub_len = (uint16_t) id->sub.len;
     tn->iss_len = (uint16_t) id->iss.len;
     tn->nscopes = (uint16_t) (id->scopes ? id->scopes->nelts : 0);
     tn->ngroups = (uint16_t) (id->groups ? id->groups->nelts : 0);
+    tn->lists_len = (uint32_t) lists;
     tn->payload_len = (uint32_t) id->payload.len;
 
-    p = ngx_cpymem(tn->data, id->sub.data, id->sub.len);
+    p = ngx_cpymem(tn->data, bind->data, bind->len);
+    p = ngx_cpymem(p, token->data, token->len);
+    p = ngx_cpymem(p, id->sub.data, id->sub.len);
     p = ngx_cpymem(p, id->iss.data, id->iss.len);
     p = ngx_http_zt_token_cache_list_copy(p, id->scopes);
     p = ngx_http_zt_token_cache_list_copy(p, id->groups);
@@ -457,32 +576,29 @@ ngx_http_zt_token_cache_store(ngx_http_request_t *r,
 
 
 static ngx_http_zt_token_cache_node_t *
-ngx_http_zt_token_cache_find(ngx_http_zt_token_cache_t *cache, u_char *digest)
+ngx_http_zt_token_cache_find(ngx_http_zt_token_cache_t *cache,
+    ngx_rbtree_key_t key, ngx_str_t *token,
+    ngx_http_zt_token_cache_bind_t *bind)
 {
-    ngx_rbtree_key_t                 key;
+    ngx_int_t                        rc;
     ngx_rbtree_node_t               *node, *sentinel;
     ngx_http_zt_token_cache_node_t  *tn;
-
-    ngx_memcpy(&key, digest, sizeof(ngx_rbtree_key_t));
 
     node = cache->sh->rbtree.root;
     sentinel = cache->sh->rbtree.sentinel;
 
     while (node != sentinel) {
 
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
-        }
-
         tn = (ngx_http_zt_token_cache_node_t *) node;
 
-        if (ngx_memcmp(tn->digest, digest, 32) == 0) {
+        rc = ngx_http_zt_token_cache_cmp(key, token->len, bind->data,
+                                         bind->len, tn);
+
+        if (rc == 0) {
             return tn;
         }
 
-        /* equal keys: ngx_rbtree_insert_value() put it on the right */
-        node = node->right;
+        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -545,6 +661,8 @@ ngx_http_zt_token_cache_list_copy(u_char *p, ngx_array_t *list)
 }
 
 
+/* the strings point into the copy of the entry at *p */
+
 static ngx_int_t
 ngx_http_zt_token_cache_strings(ngx_pool_t *pool, ngx_array_t **list,
     u_char **p, ngx_uint_t n)
@@ -568,12 +686,7 @@ ngx_http_zt_token_cache_strings(ngx_pool_t *pool, ngx_array_t **list,
         }
 
         s->len = len;
-        s->data = ngx_pnalloc(pool, len ? len : 1);
-        if (s->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(s->data, *p, len);
+        s->data = *p;
         *p += len;
     }
 

@@ -1,26 +1,27 @@
 
 /*
- * Reading the usage an answer reports, as it passes, with the masking
- * concern's streaming JSON scanner and its tracked paths: only a number
- * at one of the paths below counts, so that nothing the model writes (a
- * string that looks like a usage object) can be taken for the usage.
+ * Reading the usage an answer reports, as it passes: the masking concern's
+ * streaming JSON scanner (behind its SSE parser for a stream) tells this
+ * reader the members of each document, and only a number at one of these
+ * places counts, so that nothing the model writes (a string that looks
+ * like a usage object) can be taken for the usage:
  *
  *   OpenAI chat and completions:  $.usage.prompt_tokens,
  *                                 $.usage.completion_tokens
  *   Responses API, Anthropic:     $.usage.input_tokens, $.usage.output_tokens
  *   Anthropic message_start:      $.message.usage.input_tokens, ...
  *   Responses response.completed: $.response.usage.input_tokens, ...
- *   Anthropic prompt caching:     ..usage.cache_creation_input_tokens and
- *                                 ..usage.cache_read_input_tokens, added
- *                                 to the input
+ *   Anthropic prompt caching:     cache_creation_input_tokens and
+ *                                 cache_read_input_tokens of $.usage and
+ *                                 $.message.usage, added to the input
  *   OpenAI embeddings:            $.usage.prompt_tokens and
  *                                 $.usage.total_tokens, without completion
  *                                 tokens: the output is the difference
  *
- * A JSON answer is one document; in a stream (the masking concern's SSE
- * parser cuts it into events) each event's data is one, and a later
- * event's value replaces an earlier one (Anthropic's message_delta carries
- * the output so far).
+ * The reader declines every other value, so the scanner tells it nothing
+ * of the model's text.  A JSON answer is one document; in a stream each
+ * event's data is one, and a later event's value replaces an earlier one
+ * (Anthropic's message_delta carries the output so far).
  */
 
 
@@ -35,16 +36,42 @@
 #define NGX_HTTP_ZT_USAGE_TOTAL      4
 #define NGX_HTTP_ZT_USAGE_FIELDS     5
 
-#define NGX_HTTP_ZT_USAGE_NPATHS     13
 #define NGX_HTTP_ZT_USAGE_DIGITS     15
+
+/* the objects the reader goes into */
+#define NGX_HTTP_ZT_USAGE_TOP        0x01    /* $ */
+#define NGX_HTTP_ZT_USAGE_MESSAGE    0x02    /* $.message */
+#define NGX_HTTP_ZT_USAGE_RESPONSE   0x04    /* $.response */
+#define NGX_HTTP_ZT_USAGE_USAGE      0x08    /* $.usage */
+#define NGX_HTTP_ZT_USAGE_MUSAGE     0x10    /* $.message.usage */
+#define NGX_HTTP_ZT_USAGE_RUSAGE     0x20    /* $.response.usage */
+
+#define NGX_HTTP_ZT_USAGE_DEPTH      3       /* $.message.usage */
+
+/* the longest name a member the reader takes can have, escaped */
+#define NGX_HTTP_ZT_USAGE_NAME       192
+
+
+/* a member the reader takes: an object it goes into, or a count */
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     in;         /* objects it is taken in */
+    ngx_uint_t                     object;     /* the object it is, or 0 */
+    ngx_uint_t                     field;      /* the count it is */
+} ngx_http_zt_usage_member_t;
 
 
 struct ngx_http_zt_usage_read_s {
     ngx_http_zt_mask_req_t         mr;
     ngx_http_zt_mask_emit_t        emit;
+    ngx_http_zt_mask_watch_t       watch;
     ngx_http_zt_mask_json_t       *js;
     ngx_http_zt_mask_sse_t        *sse;
     ngx_uint_t                     masked;
+
+    ngx_uint_t                     at[NGX_HTTP_ZT_USAGE_DEPTH];
+    ngx_uint_t                     depth;      /* objects open in at[] */
+    ngx_uint_t                     field;      /* of the count told next */
 
     int64_t                        doc[NGX_HTTP_ZT_USAGE_FIELDS];
     int64_t                        last[NGX_HTTP_ZT_USAGE_FIELDS];
@@ -53,84 +80,58 @@ struct ngx_http_zt_usage_read_s {
 
 static ngx_int_t ngx_http_zt_usage_read_discard(void *data, u_char *p,
     size_t len);
-static ngx_int_t ngx_http_zt_usage_read_event(void *data, u_char *p,
+static ngx_int_t ngx_http_zt_usage_read_value(void *data, u_char *p,
+    u_char *name, size_t name_len, ngx_int_t index);
+static ngx_int_t ngx_http_zt_usage_read_close(void *data);
+static ngx_int_t ngx_http_zt_usage_read_scalar(void *data, u_char *raw,
     size_t len);
-static ngx_int_t ngx_http_zt_usage_read_value(void *data, ngx_uint_t id,
-    u_char *raw, size_t len);
 static void ngx_http_zt_usage_read_done(ngx_http_zt_usage_read_t *rd);
 
 
-#define ngx_http_zt_usage_step(name)                                          \
-    { NGX_HTTP_ZT_JP_KEY, ngx_string(name), 0 }
+#define ngx_http_zt_usage_object(name, in, object)                            \
+    { ngx_string(name), in, object, 0 }
+#define ngx_http_zt_usage_count(name, in, field)                              \
+    { ngx_string(name), in, 0, field }
 
-static ngx_http_zt_jp_step_t  ngx_http_zt_usage_steps[][3] = {
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("prompt_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("input_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("cache_creation_input_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("cache_read_input_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("completion_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("output_tokens") },
-    { ngx_http_zt_usage_step("message"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("input_tokens") },
-    { ngx_http_zt_usage_step("message"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("cache_creation_input_tokens") },
-    { ngx_http_zt_usage_step("message"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("cache_read_input_tokens") },
-    { ngx_http_zt_usage_step("message"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("output_tokens") },
-    { ngx_http_zt_usage_step("response"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("input_tokens") },
-    { ngx_http_zt_usage_step("response"), ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("output_tokens") },
-    { ngx_http_zt_usage_step("usage"),
-      ngx_http_zt_usage_step("total_tokens") }
+static ngx_http_zt_usage_member_t  ngx_http_zt_usage_members[] = {
+
+    ngx_http_zt_usage_object("usage", NGX_HTTP_ZT_USAGE_TOP,
+                             NGX_HTTP_ZT_USAGE_USAGE),
+    ngx_http_zt_usage_object("message", NGX_HTTP_ZT_USAGE_TOP,
+                             NGX_HTTP_ZT_USAGE_MESSAGE),
+    ngx_http_zt_usage_object("response", NGX_HTTP_ZT_USAGE_TOP,
+                             NGX_HTTP_ZT_USAGE_RESPONSE),
+    ngx_http_zt_usage_object("usage", NGX_HTTP_ZT_USAGE_MESSAGE,
+                             NGX_HTTP_ZT_USAGE_MUSAGE),
+    ngx_http_zt_usage_object("usage", NGX_HTTP_ZT_USAGE_RESPONSE,
+                             NGX_HTTP_ZT_USAGE_RUSAGE),
+
+    ngx_http_zt_usage_count("prompt_tokens", NGX_HTTP_ZT_USAGE_USAGE,
+                            NGX_HTTP_ZT_USAGE_IN),
+    ngx_http_zt_usage_count("input_tokens",
+                            NGX_HTTP_ZT_USAGE_USAGE | NGX_HTTP_ZT_USAGE_MUSAGE
+                            | NGX_HTTP_ZT_USAGE_RUSAGE,
+                            NGX_HTTP_ZT_USAGE_IN),
+    ngx_http_zt_usage_count("cache_creation_input_tokens",
+                            NGX_HTTP_ZT_USAGE_USAGE | NGX_HTTP_ZT_USAGE_MUSAGE,
+                            NGX_HTTP_ZT_USAGE_CREATION),
+    ngx_http_zt_usage_count("cache_read_input_tokens",
+                            NGX_HTTP_ZT_USAGE_USAGE | NGX_HTTP_ZT_USAGE_MUSAGE,
+                            NGX_HTTP_ZT_USAGE_CACHED),
+    ngx_http_zt_usage_count("completion_tokens", NGX_HTTP_ZT_USAGE_USAGE,
+                            NGX_HTTP_ZT_USAGE_OUT),
+    ngx_http_zt_usage_count("output_tokens",
+                            NGX_HTTP_ZT_USAGE_USAGE | NGX_HTTP_ZT_USAGE_MUSAGE
+                            | NGX_HTTP_ZT_USAGE_RUSAGE,
+                            NGX_HTTP_ZT_USAGE_OUT),
+    ngx_http_zt_usage_count("total_tokens", NGX_HTTP_ZT_USAGE_USAGE,
+                            NGX_HTTP_ZT_USAGE_TOTAL),
+
+    { ngx_null_string, 0, 0, 0 }
 };
 
-#undef ngx_http_zt_usage_step
-
-
-static ngx_http_zt_jsonpath_t  ngx_http_zt_usage_paths[] = {
-    { ngx_string("$.usage.prompt_tokens"), ngx_http_zt_usage_steps[0], 2 },
-    { ngx_string("$.usage.input_tokens"), ngx_http_zt_usage_steps[1], 2 },
-    { ngx_string("$.usage.cache_creation_input_tokens"),
-      ngx_http_zt_usage_steps[2], 2 },
-    { ngx_string("$.usage.cache_read_input_tokens"),
-      ngx_http_zt_usage_steps[3], 2 },
-    { ngx_string("$.usage.completion_tokens"),
-      ngx_http_zt_usage_steps[4], 2 },
-    { ngx_string("$.usage.output_tokens"), ngx_http_zt_usage_steps[5], 2 },
-    { ngx_string("$.message.usage.input_tokens"),
-      ngx_http_zt_usage_steps[6], 3 },
-    { ngx_string("$.message.usage.cache_creation_input_tokens"),
-      ngx_http_zt_usage_steps[7], 3 },
-    { ngx_string("$.message.usage.cache_read_input_tokens"),
-      ngx_http_zt_usage_steps[8], 3 },
-    { ngx_string("$.message.usage.output_tokens"),
-      ngx_http_zt_usage_steps[9], 3 },
-    { ngx_string("$.response.usage.input_tokens"),
-      ngx_http_zt_usage_steps[10], 3 },
-    { ngx_string("$.response.usage.output_tokens"),
-      ngx_http_zt_usage_steps[11], 3 },
-    { ngx_string("$.usage.total_tokens"), ngx_http_zt_usage_steps[12], 2 }
-};
-
-
-/* the field each path fills */
-static ngx_uint_t  ngx_http_zt_usage_fields[] = {
-    NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_IN,
-    NGX_HTTP_ZT_USAGE_CREATION, NGX_HTTP_ZT_USAGE_CACHED,
-    NGX_HTTP_ZT_USAGE_OUT, NGX_HTTP_ZT_USAGE_OUT,
-    NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_CREATION,
-    NGX_HTTP_ZT_USAGE_CACHED, NGX_HTTP_ZT_USAGE_OUT,
-    NGX_HTTP_ZT_USAGE_IN, NGX_HTTP_ZT_USAGE_OUT,
-    NGX_HTTP_ZT_USAGE_TOTAL
-};
+#undef ngx_http_zt_usage_object
+#undef ngx_http_zt_usage_count
 
 
 ngx_http_zt_usage_read_t *
@@ -139,7 +140,6 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
     ngx_uint_t                 i;
     ngx_http_zt_loc_conf_t    *lcf;
     ngx_http_zt_usage_read_t  *rd;
-    ngx_http_zt_mask_jpath_t   track[NGX_HTTP_ZT_USAGE_NPATHS];
 
     rd = ngx_pcalloc(r->pool, sizeof(ngx_http_zt_usage_read_t));
     if (rd == NULL) {
@@ -149,9 +149,9 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_inference_module);
 
     /*
-     * No rule: the scanner follows the paths and changes nothing, the
-     * parser hands each event over; an event or a watched string longer
-     * than zt_mask_buffer is not read.
+     * No rule: the scanner changes nothing and tells the reader what it
+     * takes; an event or a value the reader takes longer than
+     * zt_mask_buffer is not read.
      */
 
     rd->mr.r = r;
@@ -164,21 +164,10 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
     rd->emit.copy = ngx_http_zt_usage_read_discard;
     rd->emit.data = rd;
 
-    for (i = 0; i < NGX_HTTP_ZT_USAGE_NPATHS; i++) {
-        track[i].path = &ngx_http_zt_usage_paths[i];
-        track[i].rule = NULL;
-        track[i].track = i + 1;
-        track[i].bit = 0;
-    }
-
-    rd->js = ngx_http_zt_mask_json_create(&rd->mr, &rd->emit, track,
-                                          NGX_HTTP_ZT_USAGE_NPATHS);
-    if (rd->js == NULL) {
-        return NULL;
-    }
-
-    ngx_http_zt_mask_json_set_hook(rd->js, ngx_http_zt_usage_read_value, rd);
-    ngx_http_zt_mask_json_reset(rd->js);
+    rd->watch.value = ngx_http_zt_usage_read_value;
+    rd->watch.close = ngx_http_zt_usage_read_close;
+    rd->watch.scalar = ngx_http_zt_usage_read_scalar;
+    rd->watch.data = rd;
 
     for (i = 0; i < NGX_HTTP_ZT_USAGE_FIELDS; i++) {
         rd->doc[i] = -1;
@@ -187,13 +176,22 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
 
     if (sse) {
         rd->sse = ngx_http_zt_mask_sse_create(&rd->mr, &rd->emit);
-        if (rd->sse == NULL) {
+        if (rd->sse == NULL
+            || ngx_http_zt_mask_sse_watch(rd->sse, &rd->watch) != NGX_OK)
+        {
             return NULL;
         }
 
-        ngx_http_zt_mask_sse_set_data_hook(rd->sse,
-                                           ngx_http_zt_usage_read_event, rd);
+        return rd;
     }
+
+    rd->js = ngx_http_zt_mask_json_create(&rd->mr, &rd->emit);
+    if (rd->js == NULL) {
+        return NULL;
+    }
+
+    ngx_http_zt_mask_json_watch(rd->js, &rd->watch);
+    ngx_http_zt_mask_json_reset(rd->js);
 
     return rd;
 }
@@ -224,10 +222,6 @@ ngx_http_zt_usage_read_feed(ngx_http_zt_usage_read_t *rd, u_char *p,
     }
 
     rd->mr.base += last - p;
-
-    if (eof) {
-        ngx_http_zt_usage_read_done(rd);
-    }
 
     return NGX_OK;
 }
@@ -294,63 +288,111 @@ ngx_http_zt_usage_read_discard(void *data, u_char *p, size_t len)
 }
 
 
-/* an event's data: a JSON object is a document of its own */
+/*
+ * A value starts: the reader takes an object at the top, the objects on
+ * the way to a usage object, and the counts in it that start as a plain
+ * integer does; it declines all else, and then is told nothing inside.
+ */
 
 static ngx_int_t
-ngx_http_zt_usage_read_event(void *data, u_char *p, size_t len)
+ngx_http_zt_usage_read_value(void *data, u_char *p, u_char *name,
+    size_t name_len, ngx_int_t index)
 {
     ngx_http_zt_usage_read_t *rd = data;
 
-    u_char      *last;
-    ngx_uint_t   i;
+    u_char                       buf[NGX_HTTP_ZT_USAGE_NAME];
+    ngx_uint_t                   at;
+    ngx_http_zt_usage_member_t  *m;
 
-    last = p + len;
+    if (rd->depth == 0) {
+        /* a document */
 
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\n')) {
-        p++;
-    }
-
-    if (p == last || *p != '{') {
-        /* "[DONE]", text */
-        return NGX_OK;
-    }
-
-    ngx_http_zt_mask_json_reset(rd->js);
-
-    if (ngx_http_zt_mask_json_feed(rd->js, p, last, 1) != NGX_OK) {
-        /* the parser refuses the event too, and reading stops there */
-        for (i = 0; i < NGX_HTTP_ZT_USAGE_FIELDS; i++) {
-            rd->doc[i] = -1;
+        if (*p != '{') {
+            return NGX_DECLINED;
         }
 
+        rd->at[rd->depth++] = NGX_HTTP_ZT_USAGE_TOP;
+
         return NGX_OK;
     }
 
-    ngx_http_zt_usage_read_done(rd);
+    if (name == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* names are compared as JSON reads them: "us\u0061ge" is "usage" */
+
+    if (ngx_strlchr(name, name + name_len, '\\')) {
+        if (name_len > sizeof(buf)) {
+            return NGX_DECLINED;
+        }
+
+        name_len = ngx_http_zt_mask_json_unescape(buf, name, name_len);
+        name = buf;
+    }
+
+    at = rd->at[rd->depth - 1];
+
+    for (m = ngx_http_zt_usage_members; m->name.len; m++) {
+        if (!(m->in & at) || m->name.len != name_len
+            || ngx_memcmp(m->name.data, name, name_len) != 0)
+        {
+            continue;
+        }
+
+        if (m->object == 0) {
+            if (*p < '0' || *p > '9') {
+                return NGX_DECLINED;
+            }
+
+            rd->field = m->field;
+
+            return NGX_OK;
+        }
+
+        if (*p != '{' || rd->depth == NGX_HTTP_ZT_USAGE_DEPTH) {
+            return NGX_DECLINED;
+        }
+
+        rd->at[rd->depth++] = m->object;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* an object the reader took closes; the document's end, if at the top */
+
+static ngx_int_t
+ngx_http_zt_usage_read_close(void *data)
+{
+    ngx_http_zt_usage_read_t *rd = data;
+
+    if (rd->depth && --rd->depth == 0) {
+        ngx_http_zt_usage_read_done(rd);
+    }
 
     return NGX_OK;
 }
 
 
 /*
- * A value at a tracked path, as JSON text: a count is a plain
- * non-negative integer; anything else (null, a string, a fraction) is not
- * taken.  Two paths of one field in one document: the larger counts.
+ * A count's text: a plain non-negative integer is taken, anything else (a
+ * fraction, an exponent) is not.  Two members of one count in one
+ * document: the larger counts.
  */
 
 static ngx_int_t
-ngx_http_zt_usage_read_value(void *data, ngx_uint_t id, u_char *raw,
-    size_t len)
+ngx_http_zt_usage_read_scalar(void *data, u_char *raw, size_t len)
 {
     ngx_http_zt_usage_read_t *rd = data;
 
-    size_t      i;
-    int64_t     n;
-    ngx_uint_t  field;
+    size_t   i;
+    int64_t  n;
 
-    if (id == 0 || id > NGX_HTTP_ZT_USAGE_NPATHS || len == 0
-        || len > NGX_HTTP_ZT_USAGE_DIGITS)
-    {
+    if (len == 0 || len > NGX_HTTP_ZT_USAGE_DIGITS) {
         return NGX_DECLINED;
     }
 
@@ -364,10 +406,8 @@ ngx_http_zt_usage_read_value(void *data, ngx_uint_t id, u_char *raw,
         n = n * 10 + (raw[i] - '0');
     }
 
-    field = ngx_http_zt_usage_fields[id - 1];
-
-    if (n > rd->doc[field]) {
-        rd->doc[field] = n;
+    if (n > rd->doc[rd->field]) {
+        rd->doc[rd->field] = n;
     }
 
     return NGX_DECLINED;

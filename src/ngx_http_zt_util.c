@@ -2,12 +2,21 @@
 /*
  * Small helpers the concerns share: the request context, SHA-256 with a
  * digest context prepared once per process and freed when it exits,
- * reading a file that the configuration names (keys, credentials), and
- * strict base64url.
+ * reading a file that the
+ * configuration names (keys, credentials), and strict base64url on top
+ * of nginx's decoder.
  */
 
 
 #include "ngx_http_zt_inference.h"
+
+
+static ngx_int_t ngx_http_zt_sha256_init(void);
+
+
+static EVP_MD      *ngx_http_zt_sha256_md;
+static EVP_MD_CTX  *ngx_http_zt_sha256_ctx;
+static EVP_MD_CTX  *ngx_http_zt_sha256_copy;
 
 
 ngx_http_zt_ctx_t *
@@ -39,10 +48,6 @@ ngx_http_zt_get_ctx(ngx_http_request_t *r)
  * passes from one hash to the next.
  */
 
-static EVP_MD      *ngx_http_zt_sha256_md;
-static EVP_MD_CTX  *ngx_http_zt_sha256_ctx;
-
-
 ngx_int_t
 ngx_http_zt_sha256(u_char *out, u_char *data, size_t len)
 {
@@ -62,8 +67,31 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
 {
     ngx_uint_t    i;
     unsigned int  len;
-    EVP_MD_CTX   *mctx;
 
+    if (ngx_http_zt_sha256_init() != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (EVP_DigestUpdate(ngx_http_zt_sha256_ctx, parts[i].data,
+                             parts[i].len)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(ngx_http_zt_sha256_ctx, out, &len) != 1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_zt_sha256_init(void)
+{
     if (ngx_http_zt_sha256_ctx == NULL) {
         ngx_http_zt_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
         ngx_http_zt_sha256_ctx = EVP_MD_CTX_new();
@@ -74,19 +102,48 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
         }
     }
 
-    mctx = ngx_http_zt_sha256_ctx;
-
-    if (EVP_DigestInit_ex2(mctx, ngx_http_zt_sha256_md, NULL) != 1) {
+    if (EVP_DigestInit_ex2(ngx_http_zt_sha256_ctx, ngx_http_zt_sha256_md,
+                           NULL)
+        != 1)
+    {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < n; i++) {
-        if (EVP_DigestUpdate(mctx, parts[i].data, parts[i].len) != 1) {
+    return NGX_OK;
+}
+
+
+/*
+ * The SHA-256 of data and, on the way, of its first prefix bytes: hashing
+ * a token also yields the digest of its signing input, without a second
+ * pass over it.
+ */
+
+ngx_int_t
+ngx_http_zt_sha256_prefix(u_char *out, u_char *data, size_t len,
+    u_char *prefix_out, size_t prefix)
+{
+    unsigned int   n;
+    EVP_MD_CTX    *copy;
+
+    if (ngx_http_zt_sha256_copy == NULL) {
+        ngx_http_zt_sha256_copy = EVP_MD_CTX_new();
+        if (ngx_http_zt_sha256_copy == NULL) {
             return NGX_ERROR;
         }
     }
 
-    if (EVP_DigestFinal_ex(mctx, out, &len) != 1) {
+    copy = ngx_http_zt_sha256_copy;
+
+    if (ngx_http_zt_sha256_init() != NGX_OK
+        || EVP_DigestUpdate(ngx_http_zt_sha256_ctx, data, prefix) != 1
+        || EVP_MD_CTX_copy_ex(copy, ngx_http_zt_sha256_ctx) != 1
+        || EVP_DigestFinal_ex(copy, prefix_out, &n) != 1
+        || EVP_DigestUpdate(ngx_http_zt_sha256_ctx, data + prefix,
+                            len - prefix)
+           != 1
+        || EVP_DigestFinal_ex(ngx_http_zt_sha256_ctx, out, &n) != 1)
+    {
         return NGX_ERROR;
     }
 
@@ -97,9 +154,11 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
 void
 ngx_http_zt_util_exit_process(ngx_cycle_t *cycle)
 {
+    EVP_MD_CTX_free(ngx_http_zt_sha256_copy);
     EVP_MD_CTX_free(ngx_http_zt_sha256_ctx);
     EVP_MD_free(ngx_http_zt_sha256_md);
 
+    ngx_http_zt_sha256_copy = NULL;
     ngx_http_zt_sha256_ctx = NULL;
     ngx_http_zt_sha256_md = NULL;
 }
@@ -211,57 +270,19 @@ done:
 /*
  * Strict base64url (RFC 7515, 2): the URL-safe alphabet, no padding and no
  * stray bits in the last character, so that one value has one spelling.
- * NGX_DECLINED for bad input, NGX_ERROR when memory ran out.  Checked and
- * decoded in one pass: every token goes through here three times.
+ * nginx's decoder takes a "=" for the end of the text and drops the bits
+ * that no byte takes: both are refused here.  NGX_DECLINED for bad input,
+ * NGX_ERROR when memory ran out.
  */
 
 ngx_int_t
 ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    u_char      *s, *d, a, b, c, e;
-    size_t       n;
-    ngx_uint_t   rest;
+    u_char      c, last;
+    size_t      len;
+    ngx_uint_t  unused;
 
-    /* 0x40 and above: not in the alphabet */
-    static u_char  values[256] = {
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40,   62, 0x40, 0x40,
-          52,   53,   54,   55,   56,   57,   58,   59,
-          60,   61, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40,    0,    1,    2,    3,    4,    5,    6,
-           7,    8,    9,   10,   11,   12,   13,   14,
-          15,   16,   17,   18,   19,   20,   21,   22,
-          23,   24,   25, 0x40, 0x40, 0x40, 0x40,   63,
-        0x40,   26,   27,   28,   29,   30,   31,   32,
-          33,   34,   35,   36,   37,   38,   39,   40,
-          41,   42,   43,   44,   45,   46,   47,   48,
-          49,   50,   51, 0x40, 0x40, 0x40, 0x40, 0x40,
-
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
-        0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40
-    };
-
-    rest = src->len % 4;
-
-    if (rest == 1) {
+    if (src->len % 4 == 1) {
         return NGX_DECLINED;
     }
 
@@ -270,46 +291,59 @@ ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
         return NGX_ERROR;
     }
 
-    s = src->data;
-    d = dst->data;
-
-    for (n = src->len / 4; n; n--) {
-        a = values[s[0]];
-        b = values[s[1]];
-        c = values[s[2]];
-        e = values[s[3]];
-
-        if ((a | b | c | e) & 0x40) {
-            return NGX_DECLINED;
-        }
-
-        *d++ = (u_char) (a << 2 | b >> 4);
-        *d++ = (u_char) (b << 4 | c >> 2);
-        *d++ = (u_char) (c << 6 | e);
-
-        s += 4;
+    if (ngx_decode_base64url(dst, src) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
-    if (rest) {
-        a = values[s[0]];
-        b = values[s[1]];
-        c = (rest == 3) ? values[s[2]] : 0;
+    /*
+     * Every character but the first of each four adds a byte; the decoder
+     * stops at a "=", before all of them, so a text with one decodes to
+     * fewer bytes than its length makes.
+     */
 
-        if ((a | b | c) & 0x40
-            || (rest == 2 && (b & 0x0f))
-            || (rest == 3 && (c & 0x03)))
-        {
-            return NGX_DECLINED;
-        }
+    len = src->len / 4 * 3;
 
-        *d++ = (u_char) (a << 2 | b >> 4);
-
-        if (rest == 3) {
-            *d++ = (u_char) (b << 4 | c >> 2);
-        }
+    switch (src->len % 4) {
+    case 2:
+        len += 1;
+        unused = 0x0f;
+        break;
+    case 3:
+        len += 2;
+        unused = 0x03;
+        break;
+    default:
+        unused = 0;
+        break;
     }
 
-    dst->len = d - dst->data;
+    if (dst->len != len) {
+        return NGX_DECLINED;
+    }
 
-    return NGX_OK;
+    if (unused == 0) {
+        return NGX_OK;
+    }
+
+    /*
+     * The low bits of the last character, beyond the last byte, must be
+     * zero.  The decoder took the character: it is of the alphabet.
+     */
+
+    c = src->data[src->len - 1];
+
+    if (c >= 'A' && c <= 'Z') {
+        last = c - 'A';
+
+    } else if (c >= 'a' && c <= 'z') {
+        last = c - 'a' + 26;
+
+    } else if (c >= '0' && c <= '9') {
+        last = c - '0' + 52;
+
+    } else {
+        last = (c == '-') ? 62 : 63;
+    }
+
+    return (last & unused) ? NGX_DECLINED : NGX_OK;
 }

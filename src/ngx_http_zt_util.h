@@ -12,6 +12,8 @@
 ngx_int_t ngx_http_zt_sha256(u_char *out, u_char *data, size_t len);
 ngx_int_t ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts,
     ngx_uint_t n);
+ngx_int_t ngx_http_zt_sha256_prefix(u_char *out, u_char *data, size_t len,
+    u_char *prefix_out, size_t prefix);
 ngx_int_t ngx_http_zt_conf_file(ngx_conf_t *cf, ngx_pool_t *pool,
     ngx_str_t *name, size_t max, ngx_str_t *text);
 ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,

@@ -321,3 +321,60 @@ qr{\[emerg\] .*zt_jwks_file ".*/data" is not a regular file}
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*zt_jwks_file ".*/empty\.json" is empty}
+
+
+
+=== TEST 20: a JWKS naming a member twice stops nginx, with the line and column of the second
+--- user_files
+>>> twice.json
+{"keys": [],
+  "keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}
+--- config
+    location = /t {
+        zt_jwks_file ../html/twice.json;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*zt_jwks_file ".*/twice\.json" is not valid JSON: duplicate member name at line 2, column 3}
+
+
+
+=== TEST 21: a JWKS with "\u0000" in a string stops nginx
+--- user_files
+>>> nul.json
+{"keys": [{"kty": "oct", "kid": "a\u0000b",
+           "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}
+--- config
+    location = /t {
+        zt_jwks_file ../html/nul.json;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*zt_jwks_file ".*/nul\.json" is not valid JSON: a string holds "\\u0000"}
+
+
+
+=== TEST 22: a JWKS with escapes in its names and values is read as their unescaped text
+--- user_files eval
+">>> escaped.json\n" . do {
+    my $j = ZT::Token::jwk('rsa1');
+    my $n = $j->{n};
+    qq({"\\u006beys": [{"kty": "\\u0052SA", "kid": "\\u0072sa1", "e": "$j->{e}", "n": "$n"}]})
+}
+--- config
+    location = /t {
+        zt_jwks_file ../html/escaped.json;
+        zt_policy allow scope=inference:invoke;
+        echo "allowed";
+    }
+--- more_headers eval
+"Authorization: Bearer " . ZT::Token::mint()
+--- request
+GET /t
+--- error_code: 200
+--- response_body
+allowed

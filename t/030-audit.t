@@ -11,6 +11,16 @@ no_shuffle();
 
 our $TOKEN = ZT::Token::mint(claims => { groups => ['ops', 'ml'],
                                           email => "a\"b\@example.com" });
+# plain runs of every length with each byte JSON escapes between them, and
+# how a JSON reader reads the audit line's copy (invalid UTF-8 as U+FFFD)
+my @between = ("\x7f", "\"", "\\", "\x00", "\x1f", "\xc3\xa9", "\xff", "\xe2\x82", "\t");
+my @read    = ("\x7f", "\"", "\\", "\x00", "\x1f", "\x{e9}", "\x{fffd}",
+               "\x{fffd}\x{fffd}", "\t");
+our $MIXED = join '', map { ('abcdefghijklmnop' x ($_ % 3))
+                            . substr('0123456789', 0, $_ % 9) . $between[$_ % 9] } 1 .. 60;
+our $MIXED_READ = join '', map { ('abcdefghijklmnop' x ($_ % 3))
+                                 . substr('0123456789', 0, $_ % 9) . $read[$_ % 9] } 1 .. 60;
+
 our $BODY = qq({"model":"llama-8b","note":"quote \\" tab \t ctl \x01 bad \xff\xfe end"});
 
 add_block_preprocessor(sub {
@@ -309,3 +319,147 @@ GET /t
 zt: invalid token: malformed token: bad base64url, fp=
 --- no_error_log eval
 [qr/\Q$main::TOKEN\E/, qr/eyJ/]
+
+=== TEST 12: the audit's request_id is $request_id when the line asks first
+--- http_config
+    log_format zt_rid escape=none '$zt_audit|$request_id';
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        access_log logs/audit.log zt_rid;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["GET /t", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/^\{[^\n]*"request_id":"([0-9a-f]{32})"[^\n]*\}\|\1\n\z/]
+
+=== TEST 13: the audit's request_id is $request_id when nginx made it first
+--- http_config
+    log_format zt_rid escape=none '$request_id|$upstream_http_x_rid|$zt_audit';
+--- config
+    location = /ok { add_header X-Rid $http_x_request_id; return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        proxy_set_header X-Request-Id $request_id;
+        access_log logs/audit.log zt_rid;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["GET /t", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/^([0-9a-f]{32})\|\1\|\{[^\n]*"request_id":"\1"[^\n]*\}\n\z/]
+
+=== TEST 14: every request gets its own request_id
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", "Authorization: Bearer $main::TOKEN",
+ "Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 204, 204, 200]
+--- response_body_like eval
+["", "", "",
+ qr/\A(?:[^\n]*"request_id":"[0-9a-f]{32}"[^\n]*\n){3}\z/]
+--- response_body_unlike eval
+["^x", "^x", "^x",
+ qr/"request_id":"([0-9a-f]{32})".*"request_id":"\1"/s]
+
+=== TEST 15: a line longer than the writer's first guess is whole and valid JSON
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        zt_audit_body on;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["POST /t\n" . ("\x01\"" x 600) . "end", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer " . ZT::Token::mint(claims => {
+    sub => ("\x02" x 300) . "s" }), ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", ".*"]
+--- audit eval
+{ body => ("\x01\"" x 600) . "end", body_truncated => JSON::PP::false,
+  sub => ("\x02" x 300) . "s", decision => "allow",
+  token_fp => qr/^[0-9a-f]{16}$/ }
+
+=== TEST 16: long plain runs with every kind of byte JSON escapes between them stay whole and valid
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        zt_audit_body on;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["POST /t\n$main::MIXED", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/\\u007f/]
+--- response_body_unlike eval
+["^x", qr/[\x00-\x09\x0b-\x1f\x7f]/]
+--- audit eval
+{ body => sub {
+    defined $_[0] && $_[0] eq $main::MIXED_READ;
+  },
+  body_truncated => JSON::PP::false }
+
+=== TEST 17: the same runs in a line over the writer's guess (counted, then written) stay whole
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        zt_audit_body on;
+        access_log logs/audit.log zt_audit;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+    location = /audit { default_type text/plain; alias logs/audit.log; }
+--- request eval
+["POST /t\n$main::MIXED" . ("\x00" x 600), "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", ""]
+--- error_code eval
+[204, 200]
+--- response_body_like eval
+["", qr/\\u007f/]
+--- response_body_unlike eval
+["^x", qr/[\x00-\x09\x0b-\x1f\x7f]/]
+--- audit eval
+{ body => sub { defined $_[0] && $_[0] eq $main::MIXED_READ . ("\x00" x 600) },
+  body_truncated => JSON::PP::false }

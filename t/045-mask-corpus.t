@@ -82,6 +82,28 @@ sub stream_locations {
     return $conf;
 }
 
+# strings made to try the corners of the email matcher (a fixed seed), and
+# what the detector's regex does to them
+our @Generated = do {
+    srand(2026);
+    my $pick = sub { $_[int rand @_] };
+    my @local = (qw(a b 1 . _ % + -), 'Zz');
+    my @label = (qw(a b Z 1 - io com x));
+    map {
+        $pick->('', ' ', 'x', '.', '-', '@', 'a@', "\t")
+        . join('', map { $pick->(@local) } 0 .. int rand 4) . '@'
+        . join($pick->('.', '.', '.', '..', '-', '@'),
+               map { join '', map { $pick->(@label) } 0 .. int rand 3 } 0 .. int rand 4)
+        . $pick->('', '.', ' ', '1', 'x', '-', '@b.io', '.c', '.de.', '_')
+    } 1 .. 400;
+};
+
+sub email_regex {
+    my $s = shift;
+    $s =~ s/(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+\@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])/[REDACTED]/g;
+    return $s;
+}
+
 # the content of each choice, joined, equals the expected text
 add_response_body_check(sub {
     my ($block, $body, $req_idx) = @_;
@@ -126,3 +148,18 @@ __DATA__
 [map { '^data: ' } @main::DETECTORS]
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: the email detector's C matcher does what its regex does, on generated strings
+--- user_files eval
+">>> generated.json\n" . $main::JSON->encode(\@main::Generated)
+--- config
+    location = /generated.json {
+        types { application/json json; }
+        zt_mask_pattern email;
+    }
+--- request
+GET /generated.json
+--- response_body eval
+$main::JSON->encode([map { main::email_regex($_) } @main::Generated])

@@ -7,6 +7,16 @@ use Test::Nginx::Socket 'no_plan';
 use ZT::Token;
 
 our $TOKEN = ZT::Token::mint();
+# the cached token's signature on a payload of the same length: the same
+# length and the same last bytes as the token in the cache
+our $FORGED = do {
+    my ($h, $p, $sig) = split /\./, $TOKEN;
+    (my $claims = ZT::Token::unb64($p)) =~ s/"alice"/"mallo"/ or die;
+    my $f = "$h." . ZT::Token::b64($claims) . ".$sig";
+    die "forged token differs in length" if length $f != length $TOKEN;
+    $f;
+};
+
 our @POOL = map { ZT::Token::mint(claims => { jti => "t$_", pad => 'x' x 400 }) } 1 .. 60;
 
 # two workers: every block also proves the zone is shared between them
@@ -190,3 +200,72 @@ __DATA__
 --- must_die
 --- error_log
 zt_token_cache: invalid zone "zone=tokens", expected zone=NAME:SIZE
+
+=== TEST 9: a cached token's signature on another payload is verified, and refused
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /ok { return 204; }
+    location = /t {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        add_header X-Sub $zt_sub always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $main::TOKEN", "Authorization: Bearer $main::TOKEN",
+ "Authorization: Bearer $main::FORGED", "Authorization: Bearer $main::TOKEN"]
+--- error_code eval
+[204, 204, 401, 204]
+--- response_headers eval
+["X-Cache: MISS\nX-Sub: alice", "X-Cache: HIT\nX-Sub: alice",
+ "X-Cache: MISS\nX-Sub:", "X-Cache: HIT\nX-Sub: alice"]
+--- response_body_like eval
+["", "", "invalid signature", ""]
+
+=== TEST 10: one token cached under four settings is found under each, with each's claims
+--- http_config
+    zt_token_cache zone=tokens:1m;
+--- config
+    location = /ok { return 204; }
+    location /s/ {
+        zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+        zt_policy allow scope=inference:invoke;
+        add_header X-Cache $zt_token_cache always;
+        add_header X-Scopes $zt_scopes always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+
+        location = /s/a { proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok; }
+        location = /s/b {
+            zt_issuer https://issuer.zt.test;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+        }
+        location = /s/c {
+            zt_audience zt-gateway;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+        }
+        location = /s/d {
+            zt_scope_claim roles;
+            zt_policy allow scope=admin;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ok;
+        }
+    }
+--- request eval
+["GET /s/a", "GET /s/b", "GET /s/c", "GET /s/d",
+ "GET /s/d", "GET /s/c", "GET /s/b", "GET /s/a"]
+--- more_headers eval
+"Authorization: Bearer " . ZT::Token::mint(claims => { roles => ["admin"] })
+--- error_code eval
+[204, 204, 204, 204, 204, 204, 204, 204]
+--- response_headers eval
+["X-Cache: MISS\nX-Scopes: inference:invoke",
+ "X-Cache: MISS\nX-Scopes: inference:invoke",
+ "X-Cache: MISS\nX-Scopes: inference:invoke",
+ "X-Cache: MISS\nX-Scopes: admin",
+ "X-Cache: HIT\nX-Scopes: admin",
+ "X-Cache: HIT\nX-Scopes: inference:invoke",
+ "X-Cache: HIT\nX-Scopes: inference:invoke",
+ "X-Cache: HIT\nX-Scopes: inference:invoke"]

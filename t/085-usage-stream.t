@@ -94,6 +94,14 @@ our %Pieces = (
     # a count longer than any the reader takes, cut: not taken
     json_long => [ '{"usage":{"prompt_tokens":1|', ('0' x 70) . '|',
                    ',"completion_tokens":5}}|' ],
+    # names cut, and a name whose value comes in a later write
+    json_names => [ '{"id":"x","us|', 'age"|', ':{"prompt_to|', 'kens"|', ' :|',
+                    ' 12,"completion_tokens"|', ': 5,"note":"written over the last"}}|' ],
+    # names written with escapes are the same names
+    json_escaped => [ '{"us\\u0061ge":{"prompt_tokens":12,"completion\\u005Ftokens":5}}|' ],
+    # the model's text longer than zt_mask_buffer (64 bytes, below)
+    json_text => [ '{"choices":[{"index":0,"message":{"content":"' . ('long text ' x 30) . '|',
+                   ('more text ' x 30) . '"}}],|', '"usage":{"prompt_tokens":12,"completion_tokens":5}}|' ],
 );
 
 # the echo directives of a stream: one write each, flushed, a pause between
@@ -277,3 +285,32 @@ main::gateway()
 --- audit_usage eval
 [2, { 0 => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true },
       1 => { input_tokens => undef, output_tokens => undef, reserved => 15, charged => 15, from_answer => JSON::PP::false } }]
+
+
+
+=== TEST 9: a JSON answer cut inside its member names, and between a name and its value: read whole (12 + 5); names with escapes are the same names (12 + 5)
+--- config eval
+main::gateway()
+--- request eval
+["POST /v1/chat\n$::B15", "POST /v1/chat\n$::B15", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: json_names", "Authorization: Bearer $::Alice\nX-Model: json_escaped", ""]
+--- response_body_like eval
+['^' . quotemeta('{"id":"x","usage":{"prompt_tokens" : 12,"completion_tokens": 5,"note":"written over the last"}}') . '$', '^\{"us\\\\u0061ge"', '.*']
+--- audit_usage eval
+[2, { 0 => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true },
+      1 => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true } }]
+
+
+
+=== TEST 10: the model's text longer than zt_mask_buffer does not keep the usage from being read: the reader is told nothing of it (12 + 5)
+--- config eval
+main::gateway('zt_mask_buffer 64;')
+--- request eval
+["POST /v1/chat\n$::B15", "GET /audit"]
+--- more_headers eval
+["Authorization: Bearer $::Alice\nX-Model: json_text", ""]
+--- response_body_like eval
+['^\{"choices":\[\{"index":0,"message":\{"content":"(long text ){30}(more text ){30}"\}\}\],"usage":\{"prompt_tokens":12,"completion_tokens":5\}\}$', '.*']
+--- audit_usage eval
+[1, { 0 => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true } }]

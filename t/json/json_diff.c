@@ -7,6 +7,16 @@
  * the same, and the strings handed out (member names and string values,
  * unescaped, in document order) must be those of jansson's document.
  *
+ * The members of an outermost object (rd->members) must be jansson's, in
+ * its order: the same names, types, string values and numbers, texts that
+ * jansson reads back to the same value, the strings within each, and
+ * "nested" exactly when a member holds an object or an array.  rd->nul
+ * must tell exactly when jansson, without JSON_ALLOW_NUL, refuses a text
+ * both accept (as it does for the tokens' header and payload).
+ *
+ * ngx_http_zt_json_load() must read as json_loadb() with
+ * JSON_REJECT_DUPLICATES alone reads (jansson's NUL quirk below aside).
+ *
  * Inputs: a hand-written corpus (escapes, surrogates, huge numbers, deep
  * nesting, duplicates, NUL, invalid UTF-8, BOMs, UTF-16), random valid
  * documents, and random mutations of both, from a fixed seed.
@@ -219,6 +229,180 @@ ref_strings(json_t *v, ngx_array_t *out)
 }
 
 
+static int same_text(json_t *a, json_t *b);
+
+
+/* whether a value holds an object or an array */
+
+static int
+ref_nested(json_t *v)
+{
+    size_t       i;
+    json_t      *e;
+    const char  *key;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            if (json_is_array(e) || json_is_object(e)) {
+                return 1;
+            }
+        }
+
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, e) {
+            if (json_is_array(e) || json_is_object(e)) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* rd's members against jansson's object, one by one */
+
+static int
+same_members(json_t *ref, ngx_http_zt_json_read_t *rd,
+    ngx_http_zt_json_read_t *bare)
+{
+    size_t                      klen, i, n;
+    json_t                     *v, *back;
+    ngx_str_t                  *mine, *want;
+    ngx_uint_t                  k;
+    const char                 *key;
+    ngx_array_t                *theirs;
+    ngx_http_zt_json_member_t  *m, *b;
+
+    if (rd->object != (json_is_object(ref) != 0)
+        || bare->object != rd->object)
+    {
+        fprintf(stderr, "json-diff: the reader says %s object\n",
+                rd->object ? "an" : "no");
+        return 0;
+    }
+
+    if (!json_is_object(ref)) {
+        if (rd->members->nelts || bare->members->nelts) {
+            fprintf(stderr, "json-diff: members of no object\n");
+            return 0;
+        }
+
+        return 1;
+    }
+
+    if (rd->members->nelts != json_object_size(ref)
+        || bare->members->nelts != rd->members->nelts)
+    {
+        fprintf(stderr, "json-diff: %u and %u members, jansson has %u\n",
+                (unsigned) rd->members->nelts,
+                (unsigned) bare->members->nelts,
+                (unsigned) json_object_size(ref));
+        return 0;
+    }
+
+    m = rd->members->elts;
+    b = bare->members->elts;
+    mine = rd->strings->elts;
+    k = 0;
+
+    json_object_keylen_foreach(ref, key, klen, v) {
+
+        if (m[k].name.len != klen
+            || memcmp(m[k].name.data, key, klen) != 0)
+        {
+            show("member", m[k].name.data, m[k].name.len);
+            show("jansson's", (u_char *) key, klen);
+            return 0;
+        }
+
+        if ((json_type) m[k].type != json_typeof(v)) {
+            fprintf(stderr, "json-diff: member of type %d, jansson's %d\n",
+                    (int) m[k].type, (int) json_typeof(v));
+            show("member", m[k].name.data, m[k].name.len);
+            return 0;
+        }
+
+        if (json_is_string(v)
+            && (m[k].value.len != json_string_length(v)
+                || memcmp(m[k].value.data, json_string_value(v),
+                          m[k].value.len) != 0))
+        {
+            show("value", m[k].value.data, m[k].value.len);
+            return 0;
+        }
+
+        if (json_is_number(v) && m[k].number != json_number_value(v)) {
+            fprintf(stderr, "json-diff: number %.17g, jansson's %.17g\n",
+                    m[k].number, json_number_value(v));
+            return 0;
+        }
+
+        if (!json_is_string(v)) {
+            back = json_loadb((const char *) m[k].value.data,
+                              m[k].value.len, FLAGS, NULL);
+
+            if (back == NULL || !same_text(v, back)) {
+                show("member's text", m[k].value.data, m[k].value.len);
+                if (back) {
+                    json_decref(back);
+                }
+                return 0;
+            }
+
+            json_decref(back);
+        }
+
+        if (m[k].nested != ref_nested(v)) {
+            fprintf(stderr, "json-diff: nested %u, jansson's %d\n",
+                    (unsigned) m[k].nested, ref_nested(v));
+            show("member", m[k].name.data, m[k].name.len);
+            return 0;
+        }
+
+        theirs = ngx_array_create(&pool, 4, sizeof(ngx_str_t));
+        ref_strings(v, theirs);
+        want = theirs->elts;
+        n = theirs->nelts;
+
+        if (m[k].nstrings != n || m[k].strings + n > rd->strings->nelts) {
+            fprintf(stderr, "json-diff: %u strings in a member, jansson "
+                    "has %u\n", (unsigned) m[k].nstrings, (unsigned) n);
+            return 0;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (mine[m[k].strings + i].len != want[i].len
+                || memcmp(mine[m[k].strings + i].data, want[i].data,
+                          want[i].len) != 0)
+            {
+                show("string in a member", mine[m[k].strings + i].data,
+                     mine[m[k].strings + i].len);
+                return 0;
+            }
+        }
+
+        /* without strings wanted, the same members */
+
+        if (b[k].type != m[k].type || b[k].nested != m[k].nested
+            || b[k].name.len != m[k].name.len
+            || memcmp(b[k].name.data, m[k].name.data, m[k].name.len) != 0
+            || b[k].value.len != m[k].value.len
+            || memcmp(b[k].value.data, m[k].value.data, m[k].value.len)
+               != 0
+            || b[k].number != m[k].number)
+        {
+            show("member read bare", b[k].name.data, b[k].name.len);
+            return 0;
+        }
+
+        k++;
+    }
+
+    return 1;
+}
+
+
 static int
 same_text(json_t *a, json_t *b)
 {
@@ -297,12 +481,54 @@ nul_dropped(const u_char *data, size_t len, json_t *ref)
 }
 
 
+/* ngx_http_zt_json_load() against json_loadb(JSON_REJECT_DUPLICATES) */
+
+static int
+same_load(u_char *data, size_t len)
+{
+    int                       same;
+    json_t                   *ref, *mine;
+    ngx_http_zt_json_read_t   rd;
+
+    memset(&rd, 0, sizeof(rd));
+    rd.pool = &pool;
+
+    mine = ngx_http_zt_json_load(&rd, data, len);
+    ref = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, NULL);
+
+    if (mine) {
+        same = ref && same_text(ref, mine);
+
+    } else {
+        /* a NUL byte jansson's lexer drops: see nul_dropped() */
+        same = (ref == NULL || memchr(data, '\0', len) != NULL)
+               && rd.why != NULL;
+    }
+
+    if (!same) {
+        fprintf(stderr, "json-diff: json_loadb() %s, ngx_http_zt_json_load() "
+                "%s (%s)\n", ref ? "accepts" : "refuses",
+                mine ? "accepts" : "refuses", rd.why ? rd.why : "-");
+    }
+
+    if (mine) {
+        json_decref(mine);
+    }
+
+    if (ref) {
+        json_decref(ref);
+    }
+
+    return same;
+}
+
+
 static void
 check(const u_char *input, size_t len)
 {
     int                       ok;
     u_char                   *data;
-    json_t                   *ref;
+    json_t                   *ref, *nonul;
     ngx_int_t                 rc, rc2;
     ngx_str_t                *a, *b;
     ngx_uint_t                i;
@@ -323,6 +549,8 @@ check(const u_char *input, size_t len)
     rd.pool = &pool;
     rd.build = 1;
     rd.strings = ngx_array_create(&pool, 4, sizeof(ngx_str_t));
+    rd.members = ngx_array_create(&pool, 4,
+                                  sizeof(ngx_http_zt_json_member_t));
 
     rc = ngx_http_zt_json_read(&rd, data, len);
 
@@ -330,6 +558,8 @@ check(const u_char *input, size_t len)
 
     memset(&rd2, 0, sizeof(rd2));
     rd2.pool = &pool;
+    rd2.members = ngx_array_create(&pool, 4,
+                                   sizeof(ngx_http_zt_json_member_t));
 
     rc2 = ngx_http_zt_json_read(&rd2, data, len);
 
@@ -382,6 +612,25 @@ check(const u_char *input, size_t len)
             }
         }
 
+        if (ok && !same_members(ref, &rd, &rd2)) {
+            ok = 0;
+        }
+
+        nonul = json_loadb((const char *) data, len, FLAGS & ~JSON_ALLOW_NUL,
+                           NULL);
+
+        if (ok && (nonul == NULL) != rd.nul) {
+            fprintf(stderr, "json-diff: without JSON_ALLOW_NUL jansson "
+                    "%s, the reader says %s\n",
+                    nonul ? "accepts" : "refuses",
+                    rd.nul ? "\\u0000" : "no \\u0000");
+            ok = 0;
+        }
+
+        if (nonul) {
+            json_decref(nonul);
+        }
+
     } else {
         refused++;
 
@@ -389,6 +638,10 @@ check(const u_char *input, size_t len)
             fprintf(stderr, "json-diff: a refusal without a reason\n");
             ok = 0;
         }
+    }
+
+    if (!same_load(data, len)) {
+        ok = 0;
     }
 
     if (!ok) {
@@ -642,6 +895,21 @@ static ngx_str_t  corpus[] = {
     S("{\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,"
       "\"k8\":8,\"k9\":9,\"k10\":{\"x\":1,\"x\":2},\"k11\":11}"),
     S("{\"model\": \"llama-8b\", "), S("{\"model\": \"llama-8b\"} \n\r\t"),
+
+    /* what tokens carry: JOSE headers and claims */
+    S("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}"),
+    S("{\"alg\":\"RS256\",\"alg\":\"none\"}"),
+    S("{\"alg\":\"RS256\",\"\\u0061lg\":\"none\"}"),
+    S("{\"\\u0061lg\":\"\\u0052S256\"}"), S("{\"alg\":\"RS256\\u0000\"}"),
+    S("{\"alg\":[\"RS256\"],\"kid\":{\"a\":\"b\"},\"crit\":[]}"),
+    S("{\"alg\":\"RS256\",\"kid\":null,\"typ\":7}"),
+    S(" \t{ \"alg\" : \"ES256\" } \n"), S("[{\"alg\":\"RS256\"}]"),
+    S("{\"sub\":\"alice\",\"exp\":1700000000,\"nbf\":1.5e9,"
+      "\"iat\":-0,\"aud\":[\"a\",1,null,\"b\"],\"scope\":\"x y\","
+      "\"groups\":[\"g\",[\"h\"],{\"i\":\"j\"}],\"cnf\":{}}"),
+    S("{\"exp\":9223372036854775807,\"nbf\":1e308,\"iat\":"
+      "12345678901234567890.5}"),
+    S("{\"aud\":[],\"scope\":[\"a\\u0000\"],\"x\":{\"y\":[[]]}}"),
 };
 
 
