@@ -20,6 +20,7 @@ static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_zt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static void ngx_http_zt_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_zt_leeway_bounds = {
@@ -280,7 +281,7 @@ ngx_module_t  ngx_http_zt_inference_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_zt_redis_exit_process,        /* exit process */
+    ngx_http_zt_exit_process,              /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -329,6 +330,18 @@ ngx_http_zt_postconfiguration(ngx_conf_t *cf)
     /* above the masking filter: a key set fetch is never masked */
 
     return ngx_http_zt_jwks_filter_init(cf);
+}
+
+
+/* what each concern keeps for the life of a process, released as it exits */
+
+static void
+ngx_http_zt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_zt_redis_exit_process(cycle);
+    ngx_http_zt_jwt_exit_process(cycle);
+    ngx_http_zt_regex_exit_process(cycle);
+    ngx_http_zt_util_exit_process(cycle);
 }
 
 

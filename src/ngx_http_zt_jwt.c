@@ -67,6 +67,14 @@ typedef struct {
 } ngx_http_zt_jwt_keys_t;
 
 
+/*
+ * The process's caches (see _digest() and _md()), freed by
+ * ngx_http_zt_jwt_exit_process().
+ */
+static EVP_MD_CTX              *mctx;
+static EVP_MD                  *mds[3];
+
+
 static ngx_int_t ngx_http_zt_jwt_check(ngx_http_request_t *r,
     ngx_http_zt_jwt_conf_t *conf, ngx_str_t *token, u_char **dot,
     u_char *digest, ngx_http_zt_identity_t *id, ngx_str_t *err);
@@ -1365,8 +1373,6 @@ ngx_http_zt_jwt_digest(const EVP_MD *md, ngx_str_t *input, u_char *digest,
 {
     unsigned int  n;
 
-    static EVP_MD_CTX  *mctx;
-
     if (mctx == NULL) {
         mctx = EVP_MD_CTX_new();
         if (mctx == NULL) {
@@ -1486,8 +1492,6 @@ ngx_http_zt_jwt_md(ngx_uint_t hash)
     ngx_uint_t   i;
     const char  *name;
 
-    static EVP_MD  *mds[3];
-
     switch (hash) {
     case 256:
         i = 0;
@@ -1510,6 +1514,21 @@ ngx_http_zt_jwt_md(ngx_uint_t hash)
     }
 
     return mds[i];
+}
+
+
+void
+ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    EVP_MD_CTX_free(mctx);
+    mctx = NULL;
+
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(mds[i]);
+        mds[i] = NULL;
+    }
 }
 
 

@@ -60,6 +60,7 @@ char *ngx_http_zt_jwt_set_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_zt_jwt_signature(ngx_log_t *log, ngx_http_zt_alg_t *alg,
     ngx_http_zt_key_t *key, ngx_str_t *input, ngx_str_t *sig);
+void ngx_http_zt_jwt_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_ZT_JWT_H_INCLUDED_ */

@@ -526,18 +526,14 @@ ngx_http_zt_mask_pcre(ngx_http_zt_mask_req_t *mr,
     ngx_http_zt_mask_rule_t *rule, u_char *s, size_t len, size_t off,
     ngx_uint_t partial, size_t *ms, size_t *me, size_t *hold)
 {
-    int          rc;
-    PCRE2_SIZE  *ov;
+    int                rc;
+    PCRE2_SIZE        *ov;
+    pcre2_match_data  *md;
 
-    /* a worker is single-threaded: one match block serves every match */
-    static pcre2_match_data  *md;
-
+    md = ngx_http_zt_regex_match_data();
     if (md == NULL) {
-        md = pcre2_match_data_create(1, NULL);
-        if (md == NULL) {
-            mr->err = "out of memory";
-            return NGX_ERROR;
-        }
+        mr->err = "out of memory";
+        return NGX_ERROR;
     }
 
     rc = pcre2_match(rule->re.code, s ? s : (u_char *) "", len, off,

@@ -2,7 +2,8 @@
 /*
  * PCRE2 regexes of the configuration (zt_policy body~ and json:~, masking
  * patterns): compiled and JIT-compiled once, released with the
- * configuration, matched with one match block per process.
+ * configuration, matched with one match block per process, freed when the
+ * process exits.
  */
 
 
@@ -10,6 +11,10 @@
 
 
 static void ngx_http_zt_regex_cleanup(void *data);
+
+
+/* a worker is single-threaded: one match block serves every match */
+static pcre2_match_data  *ngx_http_zt_regex_md;
 
 
 char *
@@ -84,16 +89,12 @@ ngx_http_zt_regex_cleanup(void *data)
 ngx_int_t
 ngx_http_zt_regex_match(ngx_http_zt_regex_t *re, u_char *s, size_t len)
 {
-    int  rc;
+    int                rc;
+    pcre2_match_data  *md;
 
-    /* a worker is single-threaded: one match block serves every match */
-    static pcre2_match_data  *md;
-
+    md = ngx_http_zt_regex_match_data();
     if (md == NULL) {
-        md = pcre2_match_data_create(1, NULL);
-        if (md == NULL) {
-            return NGX_ERROR;
-        }
+        return NGX_ERROR;
     }
 
     rc = pcre2_match(re->code, s ? s : (u_char *) "", len, 0, 0, md, NULL);
@@ -107,4 +108,28 @@ ngx_http_zt_regex_match(ngx_http_zt_regex_t *re, u_char *s, size_t len)
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The process's match block, made on first use: room for the whole match
+ * only, its offsets valid until the next match.
+ */
+
+pcre2_match_data *
+ngx_http_zt_regex_match_data(void)
+{
+    if (ngx_http_zt_regex_md == NULL) {
+        ngx_http_zt_regex_md = pcre2_match_data_create(1, NULL);
+    }
+
+    return ngx_http_zt_regex_md;
+}
+
+
+void
+ngx_http_zt_regex_exit_process(ngx_cycle_t *cycle)
+{
+    pcre2_match_data_free(ngx_http_zt_regex_md);
+    ngx_http_zt_regex_md = NULL;
 }

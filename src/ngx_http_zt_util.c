@@ -1,7 +1,8 @@
 
 /*
  * Small helpers the concerns share: the request context, SHA-256 with a
- * digest context prepared once per process, reading a file that the
+ * digest context prepared once per process and freed when it exits,
+ * reading a file that the
  * configuration names (keys, credentials), and strict base64url on top
  * of nginx's decoder.
  */
@@ -13,7 +14,9 @@
 static ngx_int_t ngx_http_zt_sha256_init(void);
 
 
+static EVP_MD      *ngx_http_zt_sha256_md;
 static EVP_MD_CTX  *ngx_http_zt_sha256_ctx;
+static EVP_MD_CTX  *ngx_http_zt_sha256_copy;
 
 
 ngx_http_zt_ctx_t *
@@ -89,22 +92,20 @@ ngx_http_zt_sha256_parts(u_char *out, ngx_str_t *parts, ngx_uint_t n)
 static ngx_int_t
 ngx_http_zt_sha256_init(void)
 {
-    static EVP_MD  *md;
-
     if (ngx_http_zt_sha256_ctx == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_zt_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
         ngx_http_zt_sha256_ctx = EVP_MD_CTX_new();
 
-        if (md == NULL || ngx_http_zt_sha256_ctx == NULL) {
-            EVP_MD_free(md);
-            EVP_MD_CTX_free(ngx_http_zt_sha256_ctx);
-            md = NULL;
-            ngx_http_zt_sha256_ctx = NULL;
+        if (ngx_http_zt_sha256_md == NULL || ngx_http_zt_sha256_ctx == NULL) {
+            ngx_http_zt_util_exit_process(NULL);
             return NGX_ERROR;
         }
     }
 
-    if (EVP_DigestInit_ex2(ngx_http_zt_sha256_ctx, md, NULL) != 1) {
+    if (EVP_DigestInit_ex2(ngx_http_zt_sha256_ctx, ngx_http_zt_sha256_md,
+                           NULL)
+        != 1)
+    {
         return NGX_ERROR;
     }
 
@@ -122,16 +123,17 @@ ngx_int_t
 ngx_http_zt_sha256_prefix(u_char *out, u_char *data, size_t len,
     u_char *prefix_out, size_t prefix)
 {
-    unsigned int  n;
+    unsigned int   n;
+    EVP_MD_CTX    *copy;
 
-    static EVP_MD_CTX  *copy;
-
-    if (copy == NULL) {
-        copy = EVP_MD_CTX_new();
-        if (copy == NULL) {
+    if (ngx_http_zt_sha256_copy == NULL) {
+        ngx_http_zt_sha256_copy = EVP_MD_CTX_new();
+        if (ngx_http_zt_sha256_copy == NULL) {
             return NGX_ERROR;
         }
     }
+
+    copy = ngx_http_zt_sha256_copy;
 
     if (ngx_http_zt_sha256_init() != NGX_OK
         || EVP_DigestUpdate(ngx_http_zt_sha256_ctx, data, prefix) != 1
@@ -146,6 +148,19 @@ ngx_http_zt_sha256_prefix(u_char *out, u_char *data, size_t len,
     }
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_zt_util_exit_process(ngx_cycle_t *cycle)
+{
+    EVP_MD_CTX_free(ngx_http_zt_sha256_copy);
+    EVP_MD_CTX_free(ngx_http_zt_sha256_ctx);
+    EVP_MD_free(ngx_http_zt_sha256_md);
+
+    ngx_http_zt_sha256_copy = NULL;
+    ngx_http_zt_sha256_ctx = NULL;
+    ngx_http_zt_sha256_md = NULL;
 }
 
 

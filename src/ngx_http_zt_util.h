@@ -18,6 +18,7 @@ ngx_int_t ngx_http_zt_conf_file(ngx_conf_t *cf, ngx_pool_t *pool,
     ngx_str_t *name, size_t max, ngx_str_t *text);
 ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+void ngx_http_zt_util_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_ZT_UTIL_H_INCLUDED_ */

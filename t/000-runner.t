@@ -363,3 +363,14 @@ ok
     location = /t { return 500; }
 --- response_body
 never checked
+
+
+
+=== TEST 27: http_config may set the proxy and client body temp paths itself
+--- http_config
+    proxy_temp_path $TEST_NGINX_SERVER_ROOT/my_proxy_temp;
+    client_body_temp_path $TEST_NGINX_SERVER_ROOT/my_body_temp;
+--- config
+    location = /t { return 200 "ok\n"; }
+--- response_body
+ok

@@ -41,6 +41,7 @@ sub run_scratch {
     my @results;
     while (my $r = $parser->next) {
         push @results, [$r->description, $r->is_actual_ok, $r->has_skip] if $r->is_test;
+        push @results, ['Bail out! ' . $r->explanation, 0, 0] if $r->is_bailout;
     }
     return ($parser, \@results);
 }
@@ -190,6 +191,15 @@ GET /t
 fine
 --- no_error_log
 [error]
+
+=== TEST 13: a no_error_log pattern fails once for every line it matches
+--- config
+    error_page 404 /nope2.html;
+--- request
+GET /nope1.html
+--- error_code: 404
+--- no_error_log
+[error]
 _EOC_
 
 my @expect_fail = (
@@ -214,8 +224,33 @@ is("@t10", 'pass fail', 'array of requests: only the second status check fails')
 my @t12 = grep { $_->[0] =~ /TEST 12: all good/ } @$res;
 is(scalar @t12, 3, 'the good block ran its 3 checks');
 ok(!(grep { !$_->[1] } @t12), 'the good block passed');
+my @t13 = map { $_->[1] ? 'pass' : 'fail' } grep { $_->[0] =~ /TEST 13: .* - pattern "\[error\]"/ } @$res;
+is("@t13", 'fail fail', 'no_error_log: one failure for each of the two lines matched');
 isnt($parser->exit, 0, 'the scratch file exits non-zero');
 ok(nginx_gone(), 'no nginx left running after the scratch file');
+
+# --- an nginx that cannot start ends the run (BAIL_OUT), as in the real one
+($parser, $res) = run_scratch('bail', <<'_EOC_');
+use Test::Nginx::Socket 'no_plan';
+no_shuffle();
+run_tests();
+__DATA__
+=== TEST 1: nginx cannot start
+--- config
+    location = /t { no_such_directive; }
+--- request
+GET /t
+
+=== TEST 2: never runs
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+_EOC_
+is(outcome($res, qr/^Bail out! .*TEST 1: .* - Cannot start nginx/), 'fail',
+   'a failed start bails out');
+is(outcome($res, qr/TEST 2/), 'missing', 'no block runs after the bail-out');
+ok(nginx_gone(), 'no nginx left running after the bail-out');
 
 # --- ONLY, and a plan computed from blocks() and repeat_each()
 ($parser, $res) = run_scratch('only', <<'_EOC_');

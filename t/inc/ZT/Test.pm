@@ -18,6 +18,10 @@ package ZT::Test;
 #   ZT_ECHO_MODULE           the echo module: the one built beside the module,
 #                            else Debian's
 #   TEST_NGINX_LOAD_MODULES  when set, used as it is
+#   ZT_TIME_SCALE            a factor for "--- raw_request_middle_delay", for
+#                            an nginx that runs that much slower (valgrind):
+#                            a body sent "later" must still come after nginx
+#                            has read the header
 #
 # Debug-log checks: a block's "--- debug_log" and "--- no_debug_log" take
 # the patterns of "--- error_log" and "--- no_error_log" for lines that only
@@ -76,10 +80,20 @@ sub setup {
             or die "ZT::Test: no module at $Module: build it first (make)"
                    . " or set ZT_MODULE\n";
 
-        my $echo = $ENV{ZT_ECHO_MODULE}
-                   || (-f "$build/ngx_http_echo_module.so"
-                       ? "$build/ngx_http_echo_module.so"
-                       : '/usr/lib/nginx/modules/ngx_http_echo_module.so');
+        my $echo = $ENV{ZT_ECHO_MODULE};
+
+        if (!defined $echo && -f "$build/ngx_http_echo_module.so") {
+            $echo = "$build/ngx_http_echo_module.so";
+
+        } elsif (!defined $echo) {
+            # Debian's loads only into Debian's nginx
+            die "ZT::Test: no echo module for $Binary: build it beside the"
+                . " module (make NGINX_SRC=... ECHO_SRC=...) or set"
+                . " ZT_ECHO_MODULE\n"
+                if $Binary eq "$build/sbin/nginx";
+
+            $echo = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
+        }
 
         $ENV{TEST_NGINX_LOAD_MODULES} = "$Module $echo";
     }
@@ -94,6 +108,7 @@ sub import {
     require Test::Nginx::Socket;
 
     Test::Nginx::Util::add_block_preprocessor(\&debug_log_checks);
+    Test::Nginx::Util::add_block_preprocessor(\&time_scale);
 }
 
 sub patterns {
@@ -124,6 +139,18 @@ sub debug_log_checks {
         $block->set_value($to, [patterns(section($block, $to)), @debug]);
     }
 }
+
+sub time_scale {
+    my ($block) = @_;
+    my $scale = $ENV{ZT_TIME_SCALE} or return;
+    my $delay = section($block, 'raw_request_middle_delay');
+
+    return unless defined $delay && $delay =~ /^([\d.]+)(ms|s)?$/;
+
+    $block->set_value('raw_request_middle_delay',
+                      $1 * $scale . ($2 // ''));
+}
+
 
 # true when the nginx under test writes debug-level lines
 sub debug_build { return $Debug }

@@ -38,11 +38,8 @@ package Test::Nginx::Socket;
 #   dates, $TEST_NGINX_RAND_PORT_N, stap, valgrind, leak checking,
 #   benchmarks, HUP reload, no_nginx_manager, TEST_NGINX_RANDOMIZE,
 #   TEST_NGINX_NO_CLEAN, Test::LongString diffs.
-# Differences: nginx runs with "daemon off" and "-e logs/error.log"; the conf
-#   also sets *_temp_path inside the server root; load_module lines come
-#   before main_config (the real one appends them after it); a failed nginx
-#   start is one failed test instead of BAIL_OUT; a no_error_log pattern that
-#   matches several lines fails once.
+# Differences: nginx runs with "daemon off" and "-e logs/error.log", and its
+#   stderr is kept (logs/nginx.stderr) for must_die blocks.
 
 use Test::Base -base;    # Test::Base subclass, without Spiffy's source filter
 use Test::Nginx::Util;
@@ -379,20 +376,23 @@ sub fmt_str ($) {
     return $s;
 }
 
+# As the real one: a pattern that must not match fails once for every line
+# it matches.
 sub check_patterns ($$$$$) {
     my ($name, $file, $want, $lines, $ridx) = @_;
     for my $pat (grep { defined } pattern_list($want->{pats})) {
-        my ($hit) = grep { line_matches($_, $pat) } @$lines;
+        my @hits = grep { line_matches($_, $pat) } @$lines;
         if ($want->{present}) {
-            Test::More::ok(defined $hit, defined $hit
+            Test::More::ok(scalar @hits, @hits
                 ? "$name - pattern \"$pat\" matches a line in $file (req $ridx)"
                 : "$name - pattern \"$pat\" should match a line in $file (req $ridx)");
-        } else {
-            my $p = fmt_str($pat);
-            Test::More::ok(!defined $hit, defined $hit
-                ? "$name - pattern \"$p\" should not match any line in $file but matches line \"" . fmt_str($hit) . "\" (req $ridx)"
-                : "$name - pattern \"$p\" does not match a line in $file (req $ridx)");
+            next;
         }
+        my $p = fmt_str($pat);
+        Test::More::pass("$name - pattern \"$p\" does not match a line in $file (req $ridx)")
+            unless @hits;
+        Test::More::fail("$name - pattern \"$p\" should not match any line in $file but matches line \"" . fmt_str($_) . "\" (req $ridx)")
+            for @hits;
     }
 }
 

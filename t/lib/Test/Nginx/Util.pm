@@ -255,11 +255,16 @@ sub write_config_file ($$) {
     my %s = map { $_ => expand_env_in_text($block->$_, $name) // '' }
             qw(main_config http_config post_main_config);
     my $err_log = $block->error_log_file || $ErrLogFile;
-    my $server_name = $block->server_name // $ServerName;
+    (my $server_name = $block->server_name // $ServerName) =~ s/(['\\])/\\$1/g;
     my $env = join '', map { my $v = /\s/ ? "'$_'" : $_; "env $v;\n" }
                        qw(LD_PRELOAD LD_LIBRARY_PATH ASAN_OPTIONS), @EnvToNginx;
     my $modules = join '', map { "load_module $_;\n" } split ' ', $LoadModules;
+    # as the real one: no temp path the test sets itself or nginx lacks
+    my $nginx_v = `$NginxBinary -V 2>&1`;
     my $temp = join '', map { "    ${_}_temp_path $ServRoot/${_}_temp;\n" }
+                        grep { /^(?:client_body|proxy)$/
+                               ? $s{http_config} !~ /\b${_}_temp_path\b/
+                               : $nginx_v !~ /--without-http_${_}_module/ }
                         qw(client_body proxy fastcgi uwsgi scgi);
     my $root_location = $NoRootLocation ? '' : <<"_EOC_";
         location / {
@@ -374,12 +379,22 @@ sub run_test ($) {
         write_user_files($block);
         write_config_file($block, $config);
         return run_must_die($block) if defined $block->must_die;
-        my ($up, $status) = start_nginx($name);
-        if (!$up) {
-            Test::More::fail("$name - nginx failed to start (wait status $status)");
+        # as the real one: a port not yet free is tried again for up to
+        # 30 s; an nginx that cannot start ends the whole run
+        my ($up, $status, $tries, $waited) = (0, 0, 0, 0);
+        while (!(($up, $status) = start_nginx($name))[0]) {
             my ($err) = read_lines_from($StderrFile, 0);
-            Test::More::diag(@$err);
-            return;
+            my ($log) = read_lines_from($ErrLogFile, 0);
+            if ($waited >= 30
+                || !grep { /Address already in use/ } @$err, @$log)
+            {
+                Test::More::diag(@$err);
+                bail_out("$name - Cannot start nginx using command \"$NginxBinary -p $ServRoot/ -c $ConfFile\" (status code $status).");
+            }
+            my $delay = 0.1 * ++$tries;
+            $delay = 1 if $delay > 1;
+            sleep $delay;
+            $waited += $delay;
         }
     } elsif (!defined $PrevConfig) {
         bail_out("$name - No '--- config' section specified and could not get previous one.");
