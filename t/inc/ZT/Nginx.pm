@@ -103,7 +103,7 @@ sub stop {
     kill 'QUIT', $1;
 
     for (1 .. 200) {
-        return unless kill 0, $1;
+        return unless ZT::Test::alive($1);
         Time::HiRes::sleep(0.025);
     }
 

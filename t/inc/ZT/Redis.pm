@@ -57,7 +57,7 @@ sub wait_gone {
     my ($pid) = @_;
 
     for (1 .. 200) {
-        return 1 unless kill 0, $pid;
+        return 1 unless ZT::Test::alive($pid);
         Time::HiRes::sleep(0.025);
     }
 
@@ -67,7 +67,7 @@ sub wait_gone {
 sub stop {
     my $pid = pid() or return;
 
-    if (kill 0, $pid) {
+    if (ZT::Test::alive($pid)) {
         kill 'CONT', $pid;
         kill 'TERM', $pid;
         wait_gone($pid) or kill 'KILL', $pid;
@@ -88,7 +88,7 @@ sub resume {
 
 sub running {
     my $pid = pid();
-    return $pid && kill 0, $pid;
+    return $pid && ZT::Test::alive($pid);
 }
 
 # The first start of a file begins from an empty data directory; a start
