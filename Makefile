@@ -7,6 +7,11 @@
 #   make test-asan   the same suite with the module built under ASan
 #   make test-valgrind  the suite with nginx under valgrind memcheck
 #   make test-workers2  the same suite with worker_processes 2
+#   make test-openresty TEST_NGINX_LIB=/path/to/test-nginx/lib
+#                    the suite under openresty's Test::Nginx
+#   make test-matrix NGINX_SRCS="/tmp/nginx-1.26.3 ..." ECHO_SRC=...
+#                    the suite against each nginx.org source tree, with
+#                    and without --with-debug (scripts/matrix.sh)
 #   make test-e2e    a real OpenID provider rotating its keys under traffic,
 #                    and OpenAI's Node client against the usage limits
 #   make demo        gateway, Redis and a stub model on 127.0.0.1:8080
@@ -53,7 +58,7 @@ CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
 .DELETE_ON_ERROR:
 
 .PHONY: all deps module check-calls test check-echo test-json test-asan \
-        test-valgrind test-workers2 test-e2e demo demo-stop bench clean FORCE
+        test-valgrind test-workers2 test-openresty test-matrix test-e2e demo demo-stop bench clean FORCE
 
 all: deps module
 
@@ -133,6 +138,21 @@ test-workers2: deps module
 	TEST_NGINX_WORKERS=2 TEST_NGINX_MASTER_PROCESS=on MODULE=$(MODULE) \
 	    NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" PROVE_FLAGS="$(PROVE_FLAGS)" \
 	    sh scripts/test.sh
+
+# openresty's runner instead of the bundled one: TEST_NGINX_LIB is the lib/
+# of a checkout of github.com/openresty/test-nginx (scripts/test.sh takes
+# whichever Test::Nginx::Socket Perl finds first)
+TEST_NGINX_LIB ?=
+test-openresty:
+	@test -f "$(TEST_NGINX_LIB)/Test/Nginx/Socket.pm" || { echo \
+	    "TEST_NGINX_LIB=/path/to/test-nginx/lib (openresty's runner)" >&2; \
+	    exit 1; }
+	PERL5LIB="$(abspath $(TEST_NGINX_LIB))$${PERL5LIB:+:$$PERL5LIB}" \
+	    $(MAKE) test
+
+NGINX_SRCS  ?=
+test-matrix:
+	ECHO_SRC="$(ECHO_SRC)" sh scripts/matrix.sh $(NGINX_SRCS)
 
 # not part of "test": it needs the npm registry once (npm ci)
 test-e2e: deps module

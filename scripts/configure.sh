@@ -15,8 +15,11 @@ if [ -n "${NGINX_SRC:-}" ]; then
         exit 1
     }
     cp -a "$NGINX_SRC" "$BUILD_DIR"
+    # the modules the suite's configurations use: sub_filter, gunzip,
+    # dav_methods (a JWKS upload), ssl (client certificates, TLS upstreams)
     flags=(--with-compat --with-threads --with-http_sub_module
-           --with-http_gunzip_module)
+           --with-http_gunzip_module --with-http_dav_module
+           --with-http_ssl_module)
     # shellcheck disable=SC2206
     flags+=(${NGINX_CONFIGURE:-})
     if [ -n "${ECHO_SRC:-}" ]; then
