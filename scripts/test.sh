@@ -35,7 +35,7 @@ if [ "${VALGRIND:-}" = 1 ]; then
         echo "valgrind is not installed: apt-get install valgrind" >&2
         exit 1
     }
-    export ZT_VALGRIND_DIR="$top/t/servroot-valgrind"
+    export ZT_VALGRIND_DIR="${ZT_VALGRIND_DIR:-$top/t/servroot-valgrind}"
     export ZT_VALGRIND_NGINX="${NGINX_BIN:-/usr/sbin/nginx}"
     export TEST_NGINX_BINARY="$top/scripts/valgrind-nginx.sh"
     # an answer takes ten times as long, and the leak check at exit more

@@ -738,7 +738,7 @@ my $body = '{"model": "llama-8b", ';
 --- error_code: 400
 --- response_body_like chomp
 "code":"invalid_json".*premature end
---- error_log
+--- debug_log
 zt: waiting for the request body
 
 
