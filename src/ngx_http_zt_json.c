@@ -111,7 +111,8 @@ static void ngx_http_zt_json_cleanup(void *data);
  * name and string value, unescaped, in document order; rd->members, when
  * set, got the members of the text if it is an object, in order; rd->nul
  * tells whether a string value holds "\u0000", which jansson refuses
- * without JSON_ALLOW_NUL).  NGX_DECLINED: it is not, rd->kind, rd->why
+ * without JSON_ALLOW_NUL; rd->bytes counts the bytes of the string values,
+ * unescaped, as json_string_length() would for each).  NGX_DECLINED: it is not, rd->kind, rd->why
  * and rd->offset say why and where.  NGX_ERROR: no memory.
  *
  * Unescaped strings live in the pool for as long as it does: they are
@@ -140,6 +141,7 @@ ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
     jp->rd = rd;
 
     rd->root = NULL;
+    rd->bytes = 0;
     rd->kind = NGX_HTTP_ZT_JSON_VALID;
     rd->why = NULL;
     rd->offset = 0;
@@ -230,6 +232,7 @@ value:
         }
 
         jp->string = s;
+        rd->bytes += s.len;
 
         if (rd->strings) {
             str = ngx_array_push(rd->strings);

@@ -10,7 +10,9 @@
  * The members of an outermost object (rd->members) must be jansson's, in
  * its order: the same names, types, string values and numbers, texts that
  * jansson reads back to the same value, the strings within each, and
- * "nested" exactly when a member holds an object or an array.  rd->nul
+ * "nested" exactly when a member holds an object or an array.  rd->bytes
+ * must be the sum of json_string_length() over jansson's string values
+ * (what a usage limit counts of a prompt), whatever else is wanted.  rd->nul
  * must tell exactly when jansson, without JSON_ALLOW_NUL, refuses a text
  * both accept (as it does for the tokens' header and payload).
  *
@@ -225,6 +227,40 @@ ref_strings(json_t *v, ngx_array_t *out)
 
     default:
         break;
+    }
+}
+
+
+/* the bytes of jansson's string values, names left out (rd->bytes) */
+
+static size_t
+ref_string_bytes(json_t *v)
+{
+    size_t       i, n;
+    json_t      *e;
+    const char  *key;
+
+    switch (json_typeof(v)) {
+
+    case JSON_STRING:
+        return json_string_length(v);
+
+    case JSON_OBJECT:
+        n = 0;
+        json_object_foreach(v, key, e) {
+            n += ref_string_bytes(e);
+        }
+        return n;
+
+    case JSON_ARRAY:
+        n = 0;
+        json_array_foreach(v, i, e) {
+            n += ref_string_bytes(e);
+        }
+        return n;
+
+    default:
+        return 0;
     }
 }
 
@@ -613,6 +649,15 @@ check(const u_char *input, size_t len)
         }
 
         if (ok && !same_members(ref, &rd, &rd2)) {
+            ok = 0;
+        }
+
+        if (ok && (rd.bytes != ref_string_bytes(ref)
+                   || rd2.bytes != rd.bytes))
+        {
+            fprintf(stderr, "json-diff: %zu and %zu bytes of string "
+                    "values, jansson has %zu\n", rd.bytes, rd2.bytes,
+                    ref_string_bytes(ref));
             ok = 0;
         }
 
