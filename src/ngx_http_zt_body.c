@@ -57,9 +57,13 @@ ngx_http_zt_body_needs(ngx_http_zt_loc_conf_t *lcf)
                  |NGX_HTTP_ZT_BODY_STRINGS;
     }
 
+    /* json: paths to top-level members need no values built */
+
     if (lcf->policy.body_json) {
         needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
-                 |NGX_HTTP_ZT_BODY_VALUES;
+                 |NGX_HTTP_ZT_BODY_JSON
+                 |(lcf->policy.body_json_deep ? NGX_HTTP_ZT_BODY_VALUES
+                                              : NGX_HTTP_ZT_BODY_MEMBERS);
     }
 
     /*
@@ -682,7 +686,7 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                                        "byte order mark", 0);
     }
 
-    if (!(needs & NGX_HTTP_ZT_BODY_VALUES)
+    if (!(needs & NGX_HTTP_ZT_BODY_JSON)
         && !ctx->body_json_type
         && !ngx_http_zt_body_json_like(p, last))
     {
@@ -755,8 +759,12 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ctx->body_json_read = 1;
     ctx->body_string_bytes = rd.bytes;
 
-    if (rd.members && rd.object) {
-        ctx->body_members = rd.members;
+    if (rd.members) {
+        ctx->body_json_members = 1;
+
+        if (rd.object) {
+            ctx->body_members = rd.members;
+        }
     }
 
     if (rd.build) {

@@ -154,6 +154,8 @@ struct ngx_http_zt_ctx_s {
     unsigned                    body_json_parsed:1;
     unsigned                    body_json_invalid:1;
     unsigned                    body_json_read:1;  /* judged as JSON */
+    unsigned                    body_json_members:1;  /* body_members is
+                                                         the whole top */
     unsigned                    body_error:1;
     unsigned                    body_judged:1;
     unsigned                    body_json_type:1;  /* a JSON content type */
