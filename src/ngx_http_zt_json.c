@@ -13,6 +13,10 @@
 
 #include <math.h>
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 /* jansson's JSON_PARSER_MAX_DEPTH, which counts every value */
 #define NGX_HTTP_ZT_JSON_DEPTH_MAX   2048
@@ -691,6 +695,10 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp, ngx_str_t *s,
     size_t     n;
     uint32_t   u, lo;
     uint64_t   w;
+#if (__SSE2__)
+    int        bits;
+    __m128i    v, m;
+#endif
 
     p = jp->pos + 1;
     last = jp->last;
@@ -699,6 +707,43 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp, ngx_str_t *s,
     *nul = 0;
 
     for ( ;; ) {
+
+#if (__SSE2__)
+
+        /*
+         * Sixteen bytes at a time up to the first that is not plain
+         * ASCII: compared as signed bytes, a control character and a byte
+         * of a UTF-8 sequence are both below 0x20.
+         */
+
+        while (last - p >= 16) {
+            v = _mm_loadu_si128((const __m128i *) p);
+            m = _mm_or_si128(_mm_or_si128(
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            bits = _mm_movemask_epi8(m);
+
+            if (bits) {
+                n = __builtin_ctz(bits);
+
+                if (d) {
+                    d = ngx_cpymem(d, p, n);
+                }
+
+                p += n;
+                break;
+            }
+
+            if (d) {
+                _mm_storeu_si128((__m128i *) d, v);
+                d += 16;
+            }
+
+            p += 16;
+        }
+
+#endif
 
         /* most text is plain ASCII: skip it, or copy it, a word at a time */
 

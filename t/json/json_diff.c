@@ -981,6 +981,47 @@ deep(const char *open, const char *inner, const char *close, size_t n)
 }
 
 
+/*
+ * Long strings: plain text around one byte or escape that is not, at
+ * every offset across the reader's 16- and 8-byte strides, then a second
+ * string that copies after the first one's escape.
+ */
+
+static void
+long_strings(void)
+{
+    size_t       i, off, tail;
+    text_t       t;
+    const char  *odd;
+
+    static const char  *odds[] = {
+        "\\\"", "\\\\", "\\u0041", "\\ud83d\\ude00", "\\u0000",
+        "\xc3\xa9", "\xe4\xb8\x96", "\xf0\x9f\x98\x80", "\x7f",
+        "\x1f", "\x80", "\xc3", "\xed\xa0\x80", "\"", "\\", "\\x"
+    };
+
+    for (i = 0; i < sizeof(odds) / sizeof(odds[0]); i++) {
+        odd = odds[i];
+
+        for (off = 0; off < 40; off++) {
+            for (tail = 0; tail < 40; tail += 13) {
+                memset(&t, 0, sizeof(t));
+                puts_(&t, "{\"k\":\"");
+                put(&t, "abcdefghijklmnopqrstuvwxyz0123456789ABCD", off);
+                put(&t, odd, strlen(odd));
+                put(&t, "abcdefghijklmnopqrstuvwxyz0123456789ABCD", tail);
+                puts_(&t, "\",\"l\":\"");
+                put(&t, "0123456789abcdefghijklmnopqrstuvwxyz", tail);
+                puts_(&t, "\"}");
+
+                check(t.data, t.len);
+                free(t.data);
+            }
+        }
+    }
+}
+
+
 static void
 many_members(size_t n, ngx_int_t dup)
 {
@@ -1027,6 +1068,8 @@ main(int argc, char **argv)
         deep("{\"a\":", "\"x\"", "}", d);
         deep("[{\"a\":", "[]", "}]", d / 2);
     }
+
+    long_strings();
 
     many_members(9, -1);
     many_members(9, 0);
