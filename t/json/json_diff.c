@@ -1011,7 +1011,7 @@ long_strings(void)
                 put(&t, odd, strlen(odd));
                 put(&t, "abcdefghijklmnopqrstuvwxyz0123456789ABCD", tail);
                 puts_(&t, "\",\"l\":\"");
-                put(&t, "0123456789abcdefghijklmnopqrstuvwxyz", tail);
+                put(&t, "0123456789abcdefghijklmnopqrstuvwxyzABCD", tail);
                 puts_(&t, "\"}");
 
                 check(t.data, t.len);
