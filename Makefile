@@ -55,7 +55,8 @@ CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
 .DELETE_ON_ERROR:
 
 .PHONY: all deps module check-calls check-docs test check-echo test-json \
-        test-asan test-valgrind test-workers2 test-e2e demo demo-stop bench clean FORCE
+        test-asan test-valgrind test-workers2 test-e2e demo demo-stop bench \
+        clean FORCE
 
 all: deps module
 
