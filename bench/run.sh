@@ -203,9 +203,19 @@ wait_port() {
 
 wait_port "$GW"
 
-# one wrk run: prints "rps p50_ms p99_ms non2xx"
+# the gateway worker's CPU time so far (user + system), in clock ticks
+worker_ticks() {
+    local pid
+    pid=$(ps -o pid= --ppid "$(cat "$run/gw/nginx.pid")" | head -n1)
+    # the fields after the command's ")": utime and stime are 12th and 13th
+    sed 's/.*) //' "/proc/${pid// /}/stat" | awk '{ print $12 + $13 }'
+}
+hz=$(getconf CLK_TCK)
+
+# one wrk run: prints "rps p50_ms p99_ms non2xx requests worker_cpu_s"
 bench_one() {
-    local path=$1 tokens=$2 body=$3 out
+    local path=$1 tokens=$2 body=$3 out t0 t1
+    t0=$(worker_ticks)
     if [ -z "$body" ] && [ "$(wc -l < "${tokens:-/dev/null}")" -le 1 ]; then
         # one token or none: a fixed header, no Lua in wrk's way
         local auth=()
@@ -217,7 +227,8 @@ bench_one() {
               -d"${DURATION}s" --latency -s "$top/bench/tokens.lua" \
               "http://127.0.0.1:$GW$path")
     fi
-    echo "$out" | awk '
+    t1=$(worker_ticks)
+    echo "$out" | awk -v cpu="$(( t1 - t0 ))" -v hz="$hz" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -228,7 +239,9 @@ bench_one() {
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
         /Non-2xx/ { bad = $NF }
-        END { printf "%d %.2f %.2f %s\n", rps, p50, p99, bad ? bad : 0 }'
+        / requests in / { n = $1 }
+        END { printf "%d %.2f %.2f %s %d %.2f\n", rps, p50, p99,
+                     bad ? bad : 0, n, cpu / hz }'
 }
 
 worker_rss() {
@@ -267,13 +280,17 @@ if [ -n "$ONLY" ]; then
     scenarios=("${kept[@]}")
 fi
 
-declare -A ratios rps base p50 p99 rss bad
+declare -A ratios rps base p50 p99 rss bad cpurate
 for round in $(seq "$ROUNDS"); do
     for s in "${scenarios[@]}"; do
         IFS='|' read -r name path tokens body bpath <<<"$s"
         # the baseline gets the very same requests: only the location differs
         read -r brps _ _ _ <<<"$(bench_one "$bpath" "$tokens" "$body")"
-        read -r frps fp50 fp99 fbad <<<"$(bench_one "$path" "$tokens" "$body")"
+        read -r frps fp50 fp99 fbad fn fcpu \
+            <<<"$(bench_one "$path" "$tokens" "$body")"
+        # requests a second of the worker's own CPU time (user + system)
+        cpurate[$name]="${cpurate[$name]:-} $(awk -v n="$fn" -v c="$fcpu" \
+                                              'BEGIN { printf "%d", (c > 0) ? n / c : 0 }')"
         ratios[$name]="${ratios[$name]:-} $(awk -v f="$frps" -v b="$brps" \
                                             'BEGIN { printf "%.4f", b ? f / b : 0 }')"
         rps[$name]="${rps[$name]:-} $frps"
@@ -370,22 +387,32 @@ ec_v=$(openssl speed -seconds 2 ecdsap256 2>/dev/null \
     echo "of the same round, median of the rounds; instructions per request of the"
     echo "gateway worker under callgrind ($INSTR_REQUESTS requests), feature vs baseline."
     echo
-    echo "| scenario | req/s | ratio | ratios per round | p50 ms | p99 ms | instr/req (baseline) | worker RSS KiB per round | non-2xx |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | req/s | ratio | ratios per round | p50 ms | p99 ms | instr/req (baseline) | req per worker CPU-s | worker RSS KiB per round | non-2xx |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for s in "${scenarios[@]}"; do
         IFS='|' read -r name path tokens body bpath <<<"$s"
         r=$(echo "${rps[$name]}" | median)
         m=$(echo "${ratios[$name]}" | median)
+        c=$(echo "${cpurate[$name]}" | median)
         awk -v n="$name" -v r="$r" -v m="$m" -v all="${ratios[$name]}" \
+            -v c="$c" \
             -v p5="${p50[$name]}" -v p9="${p99[$name]}" \
             -v i="${instr[$path|$tokens|$body]:--}" \
             -v ib="${instr[$bpath|$tokens|$body]:--}" \
             -v s="${rss[$name]}" -v x="${bad[$name]}" \
-            'BEGIN { printf "| %s | %d | %.2fx | %s | %s | %s | %s (%s) | %s| %s |\n",
-                     n, r, m, all, p5, p9, i, ib, s, x }'
+            'BEGIN { printf "| %s | %d | %.2fx | %s | %s | %s | %s (%s) | %d | %s| %s |\n",
+                     n, r, m, all, p5, p9, i, ib, c, s, x }'
     done
     [ -n "$sse_line" ] && echo "$sse_line"
     echo
+    name="masking, 1 MiB JSON"
+    if [ -n "${rps[$name]:-}" ]; then
+        size=$(stat -c %s "$run/up/html/json1m.json")
+        awk -v r="$(echo "${rps[$name]}" | median)" \
+            -v c="$(echo "${cpurate[$name]}" | median)" -v s="$size" 'BEGIN {
+            printf "Masking 1 MiB: %.0f MB/s of the gateway worker'"'"'s own CPU time (user + system, from /proc), %.0f MB/s wall clock on this shared machine.\n",
+                   c * s / 1e6, r * s / 1e6 }'
+    fi
     for pair in "RS256|$rsa_v|rs-pool" "ES256|$ec_v|es-pool"; do
         IFS='|' read -r alg v pool <<<"$pair"
         name="$alg, every token verified (no cache)"

@@ -683,29 +683,24 @@ done:
 }
 
 
-/*
- * Skips the plain bytes of a string: the first '"', '\\' or control
- * character from p, or last.  Eight bytes at a time: a byte of w is zero
- * exactly when (w - 0x01...) & ~w has its high bit set.
- */
+/* skips the plain bytes of a string: the first '"', '\\' or control byte */
 
 static ngx_inline u_char *
 ngx_http_zt_mask_json_plain(u_char *p, u_char *last)
 {
-    uint64_t  w, q, b;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t  w, q, b, m;
 
     while (last - p >= 8) {
         ngx_memcpy(&w, p, 8);
 
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
+        q = w ^ (NGX_HTTP_ZT_ONES * '"');
+        b = w ^ (NGX_HTTP_ZT_ONES * '\\');
 
-        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w))
-            & high)
-        {
+        m = ngx_http_zt_swar_zero(q) | ngx_http_zt_swar_zero(b)
+            | ngx_http_zt_swar_below(w, 0x20);
+
+        if (m) {
+            p += ngx_http_zt_swar_skip(m);
             break;
         }
 
