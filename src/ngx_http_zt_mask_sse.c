@@ -1720,7 +1720,7 @@ ngx_http_zt_mask_sse_channel(ngx_http_zt_mask_sse_t *sse, u_char *key,
     ngx_uint_t                   i, hash;
     ngx_http_zt_mask_channel_t  *ch, *free;
 
-    hash = ngx_hash_key(key, len);
+    hash = ngx_murmur_hash2(key, len);
     ch = sse->channels.elts;
     free = NULL;
 
