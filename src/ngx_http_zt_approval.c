@@ -84,11 +84,15 @@ static ngx_int_t ngx_http_zt_approval_keys(ngx_http_request_t *r,
     ngx_str_t *args, ngx_str_t *id);
 static void ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out,
     void *data);
-static ngx_table_elt_t *ngx_http_zt_approval_header(ngx_http_request_t *r,
-    char *name);
 static void ngx_http_zt_approval_cut(ngx_str_t *s, size_t max);
 static ngx_int_t ngx_http_zt_approval_reply_str(ngx_http_request_t *r,
     redisReply *reply, ngx_str_t *s);
+
+
+static ngx_str_t  ngx_http_zt_approval_id_header =
+    ngx_string("X-ZT-Approval");
+static ngx_str_t  ngx_http_zt_approval_why_header =
+    ngx_string("X-ZT-Justification");
 
 
 /*
@@ -339,7 +343,7 @@ ngx_http_zt_approval_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h = ngx_http_zt_approval_header(r, "X-ZT-Approval");
+    h = ngx_http_zt_header_in(r, &ngx_http_zt_approval_id_header, 0);
 
     if (h) {
         rc = ngx_http_zt_approval_retry(r, ctx, a, &h->value);
@@ -405,7 +409,7 @@ ngx_http_zt_approval_park(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
     args[7].data = sha;
     args[7].len = 64;
 
-    h = ngx_http_zt_approval_header(r, "X-ZT-Justification");
+    h = ngx_http_zt_header_in(r, &ngx_http_zt_approval_why_header, 0);
 
     if (h) {
         args[8] = h->value;
@@ -916,39 +920,6 @@ ngx_http_zt_approval_write_note(ngx_http_zt_json_out_t *out, void *data)
 
     if (note->reason->len) {
         ngx_http_zt_json_member(out, "reason", note->reason);
-    }
-}
-
-
-static ngx_table_elt_t *
-ngx_http_zt_approval_header(ngx_http_request_t *r, char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
     }
 }
 

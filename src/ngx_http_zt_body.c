@@ -16,8 +16,6 @@ static ngx_int_t ngx_http_zt_body_encoding(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
 static ngx_int_t ngx_http_zt_body_type(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx);
-static ngx_table_elt_t *ngx_http_zt_body_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_uint_t n);
 static ngx_int_t ngx_http_zt_body_content_type(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_str_t *value);
 static u_char *ngx_http_zt_body_param_value(u_char *p, u_char *last,
@@ -187,7 +185,7 @@ ngx_http_zt_body_encoding(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 
     static ngx_str_t  name = ngx_string("Content-Encoding");
 
-    for (n = 0; (h = ngx_http_zt_body_header(r, &name, n)); n++) {
+    for (n = 0; (h = ngx_http_zt_header_in(r, &name, n)); n++) {
 
         /* "identity" alone, in any case, is no encoding at all */
 
@@ -236,7 +234,7 @@ ngx_http_zt_body_type(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_http_zt_body_header(r, &name, 1) != NULL) {
+    if (ngx_http_zt_header_in(r, &name, 1) != NULL) {
         return ngx_http_zt_body_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        "invalid_content_type",
                                        "request has more than one "
@@ -245,40 +243,6 @@ ngx_http_zt_body_type(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 
     return ngx_http_zt_body_content_type(r, ctx,
                                          &r->headers_in.content_type->value);
-}
-
-
-/* the request header called name that comes after n others so called */
-
-static ngx_table_elt_t *
-ngx_http_zt_body_header(ngx_http_request_t *r, ngx_str_t *name, ngx_uint_t n)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0
-            && n-- == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

@@ -371,46 +371,23 @@ static ngx_int_t
 ngx_http_zt_dpop_header(ngx_http_request_t *r, ngx_str_t *proof,
     ngx_str_t *err)
 {
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+
+    static ngx_str_t  name = ngx_string("DPoP");
 
     ngx_str_null(proof);
 
-    n = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_zt_header_in(r, &name, 0);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("DPoP") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "DPoP",
-                               sizeof("DPoP") - 1)
-               == 0)
-        {
-            *proof = h[i].value;
-            n++;
-        }
-    }
-
-    if (n == 0) {
+    if (h == NULL) {
         ngx_http_zt_dpop_fail("missing DPoP proof");
     }
 
-    if (n > 1) {
+    if (ngx_http_zt_header_in(r, &name, 1) != NULL) {
         ngx_http_zt_dpop_fail("more than one DPoP header");
     }
+
+    *proof = h->value;
 
     if (proof->len > NGX_HTTP_ZT_TOKEN_MAX) {
         ngx_http_zt_dpop_fail("DPoP proof too large");

@@ -323,48 +323,21 @@ ngx_int_t
 ngx_http_zt_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token,
     ngx_uint_t *dpop, ngx_str_t *err)
 {
-    u_char           *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
-    size_t            len;
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char  *p, *last, hash[32], fp[NGX_HTTP_ZT_FP_LEN];
+    size_t   len;
+
+    static ngx_str_t  name = ngx_string("Authorization");
 
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
     }
 
     /*
-     * nginx itself refuses a second Authorization line with 400; counting
-     * them again keeps this true whatever filled the list
+     * nginx itself refuses a second Authorization line with 400; looking
+     * again keeps this true whatever filled the list
      */
 
-    n = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                               sizeof("Authorization") - 1)
-               == 0)
-        {
-            n++;
-        }
-    }
-
-    if (n > 1) {
+    if (ngx_http_zt_header_in(r, &name, 1) != NULL) {
         ngx_str_set(err, "more than one Authorization header");
         goto failed;
     }

@@ -40,7 +40,7 @@ static ngx_int_t ngx_http_zt_policy_text(json_t *v, u_char *buf,
 
 
 /*
- * The operator may stand apart from its value, as in the SPEC's
+ * The operator may stand apart from its value, as in the reference's
  * body~* "drop\s+table": an argument that ends in an operator with nothing
  * after it is joined with the next one.  Returns the number of conditions,
  * which are then value[2] and on.
@@ -513,7 +513,7 @@ ngx_http_zt_policy_cond_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
             return 1;
         }
 
-        /* just-in-time grants, once looked up (section 6 of the spec) */
+        /* just-in-time grants, once looked up (docs/reference.md) */
 
         if (ctx->grants_loaded
             && ngx_http_zt_policy_strs_has(ctx->grants, &cond->value))

@@ -151,6 +151,44 @@ ngx_http_zt_sha256_prefix(u_char *out, u_char *data, size_t len,
 }
 
 
+
+/*
+ * The request header line called name that comes after n others so
+ * called: nginx keeps a pointer to one line of a few names only, and a
+ * second line of a name that must be single is looked for with n = 1.
+ */
+
+ngx_table_elt_t *
+ngx_http_zt_header_in(ngx_http_request_t *r, ngx_str_t *name, ngx_uint_t n)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0
+            && n-- == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
 void
 ngx_http_zt_util_exit_process(ngx_cycle_t *cycle)
 {

@@ -18,6 +18,8 @@ ngx_int_t ngx_http_zt_conf_file(ngx_conf_t *cf, ngx_pool_t *pool,
     ngx_str_t *name, size_t max, ngx_str_t *text);
 ngx_int_t ngx_http_zt_base64url_decode(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+ngx_table_elt_t *ngx_http_zt_header_in(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_uint_t n);
 void ngx_http_zt_util_exit_process(ngx_cycle_t *cycle);
 
 
