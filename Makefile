@@ -4,6 +4,8 @@
 #   make test        deps + module + the Test::Nginx suite
 #   make test-json   the strict JSON reader against jansson (t/json/)
 #   make check-calls no file of src/ calls back into one that calls it
+#   make check-docs  every directive and variable named in README.md and
+#                    docs/reference.md; nothing links outside the repository
 #   make test-asan   the same suite with the module built under ASan
 #   make test-valgrind  the suite with nginx under valgrind memcheck
 #   make test-workers2  the same suite with worker_processes 2
@@ -57,8 +59,9 @@ CONF_ARGS    = $(NGINX_SRC) | $(NGINX_CONFIGURE) | $(ECHO_SRC) | $(CC_OPT) \
 # a configure that fails leaves no objs/Makefile to look done
 .DELETE_ON_ERROR:
 
-.PHONY: all deps module check-calls test check-echo test-json test-asan \
-        test-valgrind test-workers2 test-openresty test-matrix test-e2e demo demo-stop bench clean FORCE
+.PHONY: all deps module check-calls check-docs test check-echo test-json \
+        test-asan test-valgrind test-workers2 test-openresty test-matrix \
+        test-e2e demo demo-stop bench clean FORCE
 
 all: deps module
 
@@ -113,7 +116,10 @@ test-json: deps $(JSON_DIFF)
 check-calls: module
 	perl scripts/check-calls.pl $(OBJS_DIR)/objs/addon/src
 
-test: check-echo deps module test-json check-calls
+check-docs:
+	perl scripts/check-docs.pl
+
+test: check-echo deps module test-json check-calls check-docs
 	ASAN=$(ASAN) MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) TESTS="$(TESTS)" \
 	    PROVE_FLAGS="$(PROVE_FLAGS)" sh scripts/test.sh
 

@@ -7,6 +7,10 @@
 # Each row also gets the instructions the gateway worker spends per request
 # (valgrind's callgrind, on a second gateway with the same configuration):
 # a count, not a time, so that a regression shows even on a noisy machine.
+# And the requests served per second of the worker's own CPU time (user +
+# system from /proc, during the wrk run), feature and baseline, and their
+# ratio: on a machine shared with wrk, the upstream and others, what the
+# worker itself spends varies far less than the wall clock.
 #
 # Environment: MODULE, NGINX_BIN, DURATION (s, default 5), CONNS (16),
 # ROUNDS (3: each ratio printed is the median of the rounds' ratios),
@@ -203,9 +207,19 @@ wait_port() {
 
 wait_port "$GW"
 
-# one wrk run: prints "rps p50_ms p99_ms non2xx"
+# the gateway worker's CPU time so far (user + system), in clock ticks
+worker_ticks() {
+    local pid
+    pid=$(ps -o pid= --ppid "$(cat "$run/gw/nginx.pid")" | head -n1)
+    # the fields after the command's ")": utime and stime are 12th and 13th
+    sed 's/.*) //' "/proc/${pid// /}/stat" | awk '{ print $12 + $13 }'
+}
+hz=$(getconf CLK_TCK)
+
+# one wrk run: prints "rps p50_ms p99_ms non2xx requests worker_cpu_s"
 bench_one() {
-    local path=$1 tokens=$2 body=$3 out
+    local path=$1 tokens=$2 body=$3 out t0 t1
+    t0=$(worker_ticks)
     if [ -z "$body" ] && [ "$(wc -l < "${tokens:-/dev/null}")" -le 1 ]; then
         # one token or none: a fixed header, no Lua in wrk's way
         local auth=()
@@ -217,7 +231,8 @@ bench_one() {
               -d"${DURATION}s" --latency -s "$top/bench/tokens.lua" \
               "http://127.0.0.1:$GW$path")
     fi
-    echo "$out" | awk '
+    t1=$(worker_ticks)
+    echo "$out" | awk -v cpu="$(( t1 - t0 ))" -v hz="$hz" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -228,7 +243,9 @@ bench_one() {
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
         /Non-2xx/ { bad = $NF }
-        END { printf "%d %.2f %.2f %s\n", rps, p50, p99, bad ? bad : 0 }'
+        / requests in / { n = $1 }
+        END { printf "%d %.2f %.2f %s %d %.2f\n", rps, p50, p99,
+                     bad ? bad : 0, n, cpu / hz }'
 }
 
 worker_rss() {
@@ -267,13 +284,25 @@ if [ -n "$ONLY" ]; then
     scenarios=("${kept[@]}")
 fi
 
-declare -A ratios rps base p50 p99 rss bad
+declare -A ratios rps base p50 p99 rss bad cpurate bcpurate cpuratio
 for round in $(seq "$ROUNDS"); do
     for s in "${scenarios[@]}"; do
         IFS='|' read -r name path tokens body bpath <<<"$s"
         # the baseline gets the very same requests: only the location differs
-        read -r brps _ _ _ <<<"$(bench_one "$bpath" "$tokens" "$body")"
-        read -r frps fp50 fp99 fbad <<<"$(bench_one "$path" "$tokens" "$body")"
+        read -r brps _ _ _ bn bcpu \
+            <<<"$(bench_one "$bpath" "$tokens" "$body")"
+        read -r frps fp50 fp99 fbad fn fcpu \
+            <<<"$(bench_one "$path" "$tokens" "$body")"
+        # requests a second of the worker's own CPU time (user + system)
+        cpurate[$name]="${cpurate[$name]:-} $(awk -v n="$fn" -v c="$fcpu" \
+                                              'BEGIN { printf "%d", (c > 0) ? n / c : 0 }')"
+        bcpurate[$name]="${bcpurate[$name]:-} $(awk -v n="$bn" -v c="$bcpu" \
+                                                'BEGIN { printf "%d", (c > 0) ? n / c : 0 }')"
+        # what a request costs the worker, next to the baseline's: the
+        # ratio the other processes on the machine disturb least
+        cpuratio[$name]="${cpuratio[$name]:-} $(awk -v fn="$fn" -v fc="$fcpu" \
+            -v bn="$bn" -v bc="$bcpu" 'BEGIN {
+                printf "%.4f", (fc > 0 && bn > 0) ? (fn / fc) / (bn / bc) : 0 }')"
         ratios[$name]="${ratios[$name]:-} $(awk -v f="$frps" -v b="$brps" \
                                             'BEGIN { printf "%.4f", b ? f / b : 0 }')"
         rps[$name]="${rps[$name]:-} $frps"
@@ -370,22 +399,34 @@ ec_v=$(openssl speed -seconds 2 ecdsap256 2>/dev/null \
     echo "of the same round, median of the rounds; instructions per request of the"
     echo "gateway worker under callgrind ($INSTR_REQUESTS requests), feature vs baseline."
     echo
-    echo "| scenario | req/s | ratio | ratios per round | p50 ms | p99 ms | instr/req (baseline) | worker RSS KiB per round | non-2xx |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | req/s | ratio | ratios per round | p50 ms | p99 ms | instr/req (baseline) | req per worker CPU-s (baseline), ratio | worker RSS KiB per round | non-2xx |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for s in "${scenarios[@]}"; do
         IFS='|' read -r name path tokens body bpath <<<"$s"
         r=$(echo "${rps[$name]}" | median)
         m=$(echo "${ratios[$name]}" | median)
+        c=$(echo "${cpurate[$name]}" | median)
+        cb=$(echo "${bcpurate[$name]}" | median)
+        cr=$(echo "${cpuratio[$name]}" | median)
         awk -v n="$name" -v r="$r" -v m="$m" -v all="${ratios[$name]}" \
+            -v c="$c" -v cb="$cb" -v cr="$cr" \
             -v p5="${p50[$name]}" -v p9="${p99[$name]}" \
             -v i="${instr[$path|$tokens|$body]:--}" \
             -v ib="${instr[$bpath|$tokens|$body]:--}" \
             -v s="${rss[$name]}" -v x="${bad[$name]}" \
-            'BEGIN { printf "| %s | %d | %.2fx | %s | %s | %s | %s (%s) | %s| %s |\n",
-                     n, r, m, all, p5, p9, i, ib, s, x }'
+            'BEGIN { printf "| %s | %d | %.2fx | %s | %s | %s | %s (%s) | %d (%d), %.2fx | %s| %s |\n",
+                     n, r, m, all, p5, p9, i, ib, c, cb, cr, s, x }'
     done
     [ -n "$sse_line" ] && echo "$sse_line"
     echo
+    name="masking, 1 MiB JSON"
+    if [ -n "${rps[$name]:-}" ]; then
+        size=$(stat -c %s "$run/up/html/json1m.json")
+        awk -v r="$(echo "${rps[$name]}" | median)" \
+            -v c="$(echo "${cpurate[$name]}" | median)" -v s="$size" 'BEGIN {
+            printf "Masking 1 MiB: %.0f MB/s of the gateway worker'"'"'s own CPU time (user + system, from /proc), %.0f MB/s wall clock on this shared machine.\n",
+                   c * s / 1e6, r * s / 1e6 }'
+    fi
     for pair in "RS256|$rsa_v|rs-pool" "ES256|$ec_v|es-pool"; do
         IFS='|' read -r alg v pool <<<"$pair"
         name="$alg, every token verified (no cache)"

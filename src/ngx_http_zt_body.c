@@ -55,16 +55,23 @@ ngx_http_zt_body_needs(ngx_http_zt_loc_conf_t *lcf)
                  |NGX_HTTP_ZT_BODY_STRINGS;
     }
 
+    /* json: paths to top-level members need no values built */
+
     if (lcf->policy.body_json) {
         needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
-                 |NGX_HTTP_ZT_BODY_VALUES;
+                 |NGX_HTTP_ZT_BODY_JSON
+                 |(lcf->policy.body_json_deep ? NGX_HTTP_ZT_BODY_VALUES
+                                              : NGX_HTTP_ZT_BODY_MEMBERS);
     }
 
-    /* the usage estimate: what the model reads, its limits if JSON */
+    /*
+     * the usage estimate: what the model reads, and if it is JSON the
+     * bytes of its strings and its top-level counts, read as it is judged
+     */
 
     if (lcf->usage.limits) {
         needs |= NGX_HTTP_ZT_BODY_READ|NGX_HTTP_ZT_BODY_JUDGE
-                 |NGX_HTTP_ZT_BODY_BUILD;
+                 |NGX_HTTP_ZT_BODY_MEMBERS;
     }
 
     /* request masking rewrites it: compressed or undecodable, it cannot */
@@ -643,7 +650,7 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
                                        "byte order mark", 0);
     }
 
-    if (!(needs & NGX_HTTP_ZT_BODY_VALUES)
+    if (!(needs & NGX_HTTP_ZT_BODY_JSON)
         && !ctx->body_json_type
         && !ngx_http_zt_body_json_like(p, last))
     {
@@ -666,8 +673,15 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
 
     rd.pool = r->pool;
-    rd.build = (needs & (NGX_HTTP_ZT_BODY_VALUES|NGX_HTTP_ZT_BODY_BUILD))
-               ? 1 : 0;
+    rd.build = (needs & NGX_HTTP_ZT_BODY_VALUES) ? 1 : 0;
+
+    if (needs & NGX_HTTP_ZT_BODY_MEMBERS) {
+        rd.members = ngx_array_create(r->pool, 8,
+                                      sizeof(ngx_http_zt_json_member_t));
+        if (rd.members == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     if (needs & NGX_HTTP_ZT_BODY_STRINGS) {
         rd.strings = ngx_array_create(r->pool, 8, sizeof(ngx_str_t));
@@ -706,6 +720,16 @@ ngx_http_zt_body_judge(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     ctx->body_strings = rd.strings;
+    ctx->body_json_read = 1;
+    ctx->body_string_bytes = rd.bytes;
+
+    if (rd.members) {
+        ctx->body_json_members = 1;
+
+        if (rd.object) {
+            ctx->body_members = rd.members;
+        }
+    }
 
     if (rd.build) {
         if (ngx_http_zt_json_cleanup_add(r->pool, rd.root) != NGX_OK) {

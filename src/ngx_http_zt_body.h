@@ -14,8 +14,11 @@
 #define NGX_HTTP_ZT_BODY_JUDGE    0x02  /* read it as the model will, or
                                            refuse it */
 #define NGX_HTTP_ZT_BODY_STRINGS  0x04  /* a JSON body's strings, unescaped */
-#define NGX_HTTP_ZT_BODY_VALUES   0x08  /* it must be JSON, values built */
-#define NGX_HTTP_ZT_BODY_BUILD    0x10  /* values built, if it is JSON */
+#define NGX_HTTP_ZT_BODY_JSON     0x08  /* it must be JSON */
+#define NGX_HTTP_ZT_BODY_VALUES   0x20  /* values built, if it is JSON */
+#define NGX_HTTP_ZT_BODY_MEMBERS  0x10  /* if it is JSON: the members of an
+                                           outermost object, the bytes of
+                                           its strings; no values built */
 
 
 /* why the gateway answered instead of the model: 400, 413 or 415 */

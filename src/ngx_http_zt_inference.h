@@ -132,6 +132,10 @@ struct ngx_http_zt_ctx_s {
     u_char                      body_sha256[32];
     json_t                     *body_json;  /* parsed once, if JSON */
     ngx_array_t                *body_strings;  /* unescaped, for body~ */
+    ngx_array_t                *body_members;  /* of an outermost object,
+                                                  if judged as JSON */
+    size_t                      body_string_bytes;  /* its string values'
+                                                       bytes, unescaped */
     ngx_http_zt_body_refusal_t *body_refusal;  /* why it was refused */
 
     ngx_uint_t                  masked;
@@ -149,6 +153,9 @@ struct ngx_http_zt_ctx_s {
     unsigned                    waiting_body:1;
     unsigned                    body_json_parsed:1;
     unsigned                    body_json_invalid:1;
+    unsigned                    body_json_read:1;  /* judged as JSON */
+    unsigned                    body_json_members:1;  /* body_members is
+                                                         the whole top */
     unsigned                    body_error:1;
     unsigned                    body_judged:1;
     unsigned                    body_json_type:1;  /* a JSON content type */

@@ -13,6 +13,10 @@
 
 #include <math.h>
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 /* jansson's JSON_PARSER_MAX_DEPTH, which counts every value */
 #define NGX_HTTP_ZT_JSON_DEPTH_MAX   2048
@@ -111,7 +115,8 @@ static void ngx_http_zt_json_cleanup(void *data);
  * name and string value, unescaped, in document order; rd->members, when
  * set, got the members of the text if it is an object, in order; rd->nul
  * tells whether a string value holds "\u0000", which jansson refuses
- * without JSON_ALLOW_NUL).  NGX_DECLINED: it is not, rd->kind, rd->why
+ * without JSON_ALLOW_NUL; rd->bytes counts the bytes of the string values,
+ * unescaped, as json_string_length() would for each).  NGX_DECLINED: it is not, rd->kind, rd->why
  * and rd->offset say why and where.  NGX_ERROR: no memory.
  *
  * Unescaped strings live in the pool for as long as it does: they are
@@ -140,6 +145,7 @@ ngx_http_zt_json_read(ngx_http_zt_json_read_t *rd, u_char *data, size_t len)
     jp->rd = rd;
 
     rd->root = NULL;
+    rd->bytes = 0;
     rd->kind = NGX_HTTP_ZT_JSON_VALID;
     rd->why = NULL;
     rd->offset = 0;
@@ -230,6 +236,7 @@ value:
         }
 
         jp->string = s;
+        rd->bytes += s.len;
 
         if (rd->strings) {
             str = ngx_array_push(rd->strings);
@@ -688,6 +695,10 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp, ngx_str_t *s,
     size_t     n;
     uint32_t   u, lo;
     uint64_t   w;
+#if (__SSE2__)
+    int        bits;
+    __m128i    v, m;
+#endif
 
     p = jp->pos + 1;
     last = jp->last;
@@ -696,6 +707,43 @@ ngx_http_zt_json_string(ngx_http_zt_json_parser_t *jp, ngx_str_t *s,
     *nul = 0;
 
     for ( ;; ) {
+
+#if (__SSE2__)
+
+        /*
+         * Sixteen bytes at a time up to the first that is not plain
+         * ASCII: compared as signed bytes, a control character and a byte
+         * of a UTF-8 sequence are both below 0x20.
+         */
+
+        while (last - p >= 16) {
+            v = _mm_loadu_si128((const __m128i *) p);
+            m = _mm_or_si128(_mm_or_si128(
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            bits = _mm_movemask_epi8(m);
+
+            if (bits) {
+                n = __builtin_ctz(bits);
+
+                if (d) {
+                    d = ngx_cpymem(d, p, n);
+                }
+
+                p += n;
+                break;
+            }
+
+            if (d) {
+                _mm_storeu_si128((__m128i *) d, v);
+                d += 16;
+            }
+
+            p += 16;
+        }
+
+#endif
 
         /* most text is plain ASCII: skip it, or copy it, a word at a time */
 

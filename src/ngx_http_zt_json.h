@@ -42,6 +42,8 @@ typedef struct {
     ngx_array_t                *members;    /* of ngx_http_zt_json_member_t,
                                                if wanted */
     json_t                     *root;       /* if built */
+    size_t                      bytes;      /* of every string value (not
+                                               the names), unescaped */
 
     ngx_http_zt_json_kind_e     kind;
     char                       *why;

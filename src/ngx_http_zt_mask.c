@@ -1235,6 +1235,19 @@ ngx_http_zt_mask_ref(void *data, u_char *p, size_t len)
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
+    /* the usual span where masking cuts: short, into the buffer being
+     * filled (as ngx_http_zt_mask_copy() would, without its loop) */
+
+    if (len < NGX_HTTP_ZT_MASK_REF_MIN && mc->mem) {
+        b = mc->mem->buf;
+
+        if ((size_t) (b->end - b->last) >= len) {
+            mc->bytes += len;
+            b->last = ngx_cpymem(b->last, p, len);
+            return NGX_OK;
+        }
+    }
+
     if (len == 0) {
         return NGX_OK;
     }

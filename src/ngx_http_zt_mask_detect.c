@@ -840,25 +840,23 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
 #define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
 
 /*
- * The first ASCII digit in s[i, len), or len.  Eight bytes at a time: a
- * byte b is a digit exactly when b ^ '0' is below 10, and a byte of
- * t = w ^ "00000000" is below 10 when (t - 0x0a...) & ~t has its high bit.
+ * The first ASCII digit in s[i, len), or len: a byte b is a digit exactly
+ * when b ^ '0' is below 10.
  */
 
 static ngx_inline size_t
 ngx_http_zt_mask_digit(u_char *s, size_t len, size_t i)
 {
-    uint64_t  w;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t  w, m;
 
     while (len - i >= 8) {
         ngx_memcpy(&w, s + i, 8);
 
-        w ^= ones * '0';
+        w ^= NGX_HTTP_ZT_ONES * '0';
+        m = ngx_http_zt_swar_below(w, 10);
 
-        if ((w - ones * 10) & ~w & high) {
+        if (m) {
+            i += ngx_http_zt_swar_skip(m);
             break;
         }
 

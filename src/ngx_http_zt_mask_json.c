@@ -138,6 +138,8 @@ static ngx_int_t ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js,
     u_char *p);
 static ngx_int_t ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js,
     u_char *raw, size_t len, ngx_uint_t in_chunk);
+static ngx_int_t ngx_http_zt_mask_json_keep(ngx_http_zt_mask_json_t *js,
+    u_char *raw, size_t len, ngx_uint_t in_chunk);
 static ngx_int_t ngx_http_zt_mask_json_placeholder(
     ngx_http_zt_mask_json_t *js, u_char *end);
 static ngx_int_t ngx_http_zt_mask_json_with(ngx_http_zt_mask_json_t *js,
@@ -646,9 +648,13 @@ done:
     }
 
     if (js->copy) {
-        rc = ngx_http_zt_mask_json_flush(js, last);
+        rc = ngx_http_zt_mask_json_flush(js, js->holding ? js->held : last);
         if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (js->holding) {
+            js->copy = NULL;
         }
     }
 
@@ -683,29 +689,24 @@ done:
 }
 
 
-/*
- * Skips the plain bytes of a string: the first '"', '\\' or control
- * character from p, or last.  Eight bytes at a time: a byte of w is zero
- * exactly when (w - 0x01...) & ~w has its high bit set.
- */
+/* skips the plain bytes of a string: the first '"', '\\' or control byte */
 
 static ngx_inline u_char *
 ngx_http_zt_mask_json_plain(u_char *p, u_char *last)
 {
-    uint64_t  w, q, b;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t  w, q, b, m;
 
     while (last - p >= 8) {
         ngx_memcpy(&w, p, 8);
 
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
+        q = w ^ (NGX_HTTP_ZT_ONES * '"');
+        b = w ^ (NGX_HTTP_ZT_ONES * '\\');
 
-        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w))
-            & high)
-        {
+        m = ngx_http_zt_swar_zero(q) | ngx_http_zt_swar_zero(b)
+            | ngx_http_zt_swar_below(w, 0x20);
+
+        if (m) {
+            p += ngx_http_zt_swar_skip(m);
             break;
         }
 
@@ -885,11 +886,7 @@ ngx_http_zt_mask_json_value(ngx_http_zt_mask_json_t *js, u_char *p)
         need = (js->mr->npatterns || js->told || js->mr->restore);
 
         if (!js->skipping && need) {
-            if (js->copy && ngx_http_zt_mask_json_flush(js, p) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            js->copy = NULL;
+            /* the bytes before it wait in js->copy: most strings are kept */
             js->holding = 1;
             js->held = p;
             js->hold.len = 0;
@@ -1110,8 +1107,12 @@ ngx_http_zt_mask_json_step(ngx_http_zt_mask_json_t *js,
 static ngx_uint_t
 ngx_http_zt_mask_json_key_is(ngx_http_zt_mask_json_t *js, ngx_str_t *name)
 {
+    /* the first byte spares most calls */
+
     return !js->key_over && js->key_len == name->len
-           && ngx_memcmp(js->key, name->data, name->len) == 0;
+           && (name->len == 0
+               || (js->key[0] == name->data[0]
+                   && ngx_memcmp(js->key, name->data, name->len) == 0));
 }
 
 
@@ -1242,9 +1243,14 @@ ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js, u_char *p)
     }
 
     js->hold.len = 0;
-    js->copy = p + 1;
 
     if (js->told) {
+        /* what the watcher sends comes after the bytes before the string */
+
+        if (js->copy && ngx_http_zt_mask_json_flush(js, raw) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         rc = js->watch->scalar(js->watch->data, raw, len);
 
         if (rc == NGX_ERROR) {
@@ -1253,11 +1259,41 @@ ngx_http_zt_mask_json_string_end(ngx_http_zt_mask_json_t *js, u_char *p)
 
         if (rc == NGX_OK) {
             /* the watcher rewrites it later */
-            return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
+            rc = ngx_http_zt_mask_json_keep(js, raw, len, in_chunk);
+
+        } else {
+            rc = ngx_http_zt_mask_json_rewrite(js, raw, len, in_chunk);
         }
+
+    } else {
+        rc = ngx_http_zt_mask_json_rewrite(js, raw, len, in_chunk);
     }
 
-    return ngx_http_zt_mask_json_rewrite(js, raw, len, in_chunk);
+    if (js->copy == NULL) {
+        js->copy = p + 1;
+    }
+
+    return rc;
+}
+
+
+/*
+ * An unchanged string: one in the chunk stays in the span js->copy starts,
+ * to go out with the bytes around it; one held across chunks goes out now
+ * (and the caller starts the next span after it).
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_json_keep(ngx_http_zt_mask_json_t *js, u_char *raw,
+    size_t len, ngx_uint_t in_chunk)
+{
+    if (in_chunk && js->copy) {
+        return NGX_OK;
+    }
+
+    js->copy = NULL;
+
+    return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
 }
 
 
@@ -1280,7 +1316,7 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     mr = js->mr;
 
     if (mr->npatterns == 0 && mr->restore == NULL) {
-        return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
+        return ngx_http_zt_mask_json_keep(js, raw, len, in_chunk);
     }
 
     if (js->escaped) {
@@ -1306,16 +1342,19 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
     }
 
     if (mr->ranges.nelts == 0) {
-        return ngx_http_zt_mask_json_raw(js, raw, len, in_chunk);
+        return ngx_http_zt_mask_json_keep(js, raw, len, in_chunk);
     }
 
     range = mr->ranges.elts;
 
+    /* the first piece out starts with the unsent bytes before the string */
+
+    seg = (in_chunk && js->copy) ? js->copy : raw;
+    js->copy = NULL;
+
     if (!js->escaped) {
 
         /* a byte is a unit: each match is cut out and replaced as a whole */
-
-        seg = raw;
 
         for (ri = 0; ri < mr->ranges.nelts; ri++) {
             if (ngx_http_zt_mask_json_raw(js, seg,
@@ -1341,7 +1380,6 @@ ngx_http_zt_mask_json_rewrite(ngx_http_zt_mask_json_t *js, u_char *raw,
 
     p = raw + 1;
     last = raw + len - 1;
-    seg = raw;
 
     while (p < last && ri < mr->ranges.nelts) {
         n = ngx_http_zt_mask_json_unit(p, last, tmp, &ulen);

@@ -19,6 +19,40 @@
 #define NGX_HTTP_ZT_MASK_MAX_DEPTH   1024   /* JSON nesting, fails closed */
 
 
+/*
+ * The scanners look for a few bytes eight at a time: a byte of a word w is
+ * zero exactly when (w - ONES) & ~w has its HIGH bit set, and below n
+ * (n <= 128) when (w - n * ONES) & ~w has.  A borrow only runs upwards from
+ * a byte that matched, so the lowest bit set marks the first match exactly
+ * (bits above it may be false).
+ */
+
+#define NGX_HTTP_ZT_ONES  0x0101010101010101ULL
+#define NGX_HTTP_ZT_HIGH  0x8080808080808080ULL
+
+#define ngx_http_zt_swar_zero(w)                                              \
+    (((w) - NGX_HTTP_ZT_ONES) & ~(w) & NGX_HTTP_ZT_HIGH)
+#define ngx_http_zt_swar_below(w, n)                                          \
+    (((w) - (n) * NGX_HTTP_ZT_ONES) & ~(w) & NGX_HTTP_ZT_HIGH)
+
+
+/*
+ * Of a word loaded from memory, how many bytes come before the first one
+ * that matched (m: the bits above, not 0).  Where the byte order or the
+ * compiler does not tell, 0: the caller's byte loop finds it.
+ */
+
+static ngx_inline size_t
+ngx_http_zt_swar_skip(uint64_t m)
+{
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+    return (size_t) __builtin_ctzll(m) >> 3;
+#else
+    return 0;
+#endif
+}
+
+
 /* a growable byte buffer in a pool, capped */
 typedef struct {
     u_char                        *data;

@@ -578,26 +578,23 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
 }
 
 
-/*
- * The first CR or LF from p, or last.  Eight bytes at a time: a byte of w
- * is zero exactly when (w - 0x01...) & ~w has its high bit set.
- */
+/* the first CR or LF from p, or last */
 
 static ngx_inline u_char *
 ngx_http_zt_mask_sse_eol(u_char *p, u_char *last)
 {
-    uint64_t  w, a, b;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t  w, a, b, m;
 
     while (last - p >= 8) {
         ngx_memcpy(&w, p, 8);
 
-        a = w ^ (ones * '\n');
-        b = w ^ (ones * '\r');
+        a = w ^ (NGX_HTTP_ZT_ONES * '\n');
+        b = w ^ (NGX_HTTP_ZT_ONES * '\r');
 
-        if ((((a - ones) & ~a) | ((b - ones) & ~b)) & high) {
+        m = ngx_http_zt_swar_zero(a) | ngx_http_zt_swar_zero(b);
+
+        if (m) {
+            p += ngx_http_zt_swar_skip(m);
             break;
         }
 
@@ -1723,7 +1720,7 @@ ngx_http_zt_mask_sse_channel(ngx_http_zt_mask_sse_t *sse, u_char *key,
     ngx_uint_t                   i, hash;
     ngx_http_zt_mask_channel_t  *ch, *free;
 
-    hash = ngx_hash_key(key, len);
+    hash = ngx_murmur_hash2(key, len);
     ch = sse->channels.elts;
     free = NULL;
 

@@ -21,6 +21,9 @@ typedef struct {
 static char *ngx_http_zt_policy_cond_json(ngx_conf_t *cf,
     ngx_http_zt_cond_t *cond, ngx_str_t *spec);
 static u_char *ngx_http_zt_policy_path_end(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_zt_policy_path_top(ngx_http_zt_jsonpath_t *path);
+static ngx_int_t ngx_http_zt_policy_member_holds(ngx_http_request_t *r,
+    ngx_http_zt_ctx_t *ctx, ngx_http_zt_cond_t *cond);
 static char *ngx_http_zt_policy_cond_error(ngx_conf_t *cf, char *what,
     ngx_str_t *text);
 static ngx_int_t ngx_http_zt_policy_strs_has(ngx_array_t *a, ngx_str_t *s);
@@ -37,7 +40,7 @@ static ngx_int_t ngx_http_zt_policy_text(json_t *v, u_char *buf,
 
 
 /*
- * The operator may stand apart from its value, as in the SPEC's
+ * The operator may stand apart from its value, as in the reference's
  * body~* "drop\s+table": an argument that ends in an operator with nothing
  * after it is joined with the next one.  Returns the number of conditions,
  * which are then value[2] and on.
@@ -196,6 +199,11 @@ ngx_http_zt_policy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         case NGX_HTTP_ZT_COND_JSON_EQ:
         case NGX_HTTP_ZT_COND_JSON_RE:
             pcf->body_json = 1;
+
+            if (!ngx_http_zt_policy_path_top(&rule->conds[i].path)) {
+                pcf->body_json_deep = 1;
+            }
+
             break;
         default:
             break;
@@ -408,6 +416,15 @@ ngx_http_zt_policy_cond_json(ngx_conf_t *cf, ngx_http_zt_cond_t *cond,
 }
 
 
+/* $.name: a member of the outermost object, found without a tree */
+
+static ngx_uint_t
+ngx_http_zt_policy_path_top(ngx_http_zt_jsonpath_t *path)
+{
+    return path->nsteps == 1 && path->steps[0].type == NGX_HTTP_ZT_JP_KEY;
+}
+
+
 /*
  * The operator after a path is its first "=" or "~" outside brackets:
  * a quoted name ($['a=b']) may hold either.
@@ -496,7 +513,7 @@ ngx_http_zt_policy_cond_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
             return 1;
         }
 
-        /* just-in-time grants, once looked up (section 6 of the spec) */
+        /* just-in-time grants, once looked up (docs/reference.md) */
 
         if (ctx->grants_loaded
             && ngx_http_zt_policy_strs_has(ctx->grants, &cond->value))
@@ -702,6 +719,10 @@ ngx_http_zt_policy_json_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (ctx->body_json_members && ngx_http_zt_policy_path_top(&cond->path)) {
+        return ngx_http_zt_policy_member_holds(r, ctx, cond);
+    }
+
     json = ngx_http_zt_body_json(r, ctx);
 
     if (json == NULL) {
@@ -723,6 +744,80 @@ ngx_http_zt_policy_json_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * A json: condition on a top-level member, from the members the judging
+ * read found: a string is matched as it is; a number or a literal is
+ * built alone, as the tree would have it; an object or an array matches
+ * no value, as in the tree.
+ */
+
+static ngx_int_t
+ngx_http_zt_policy_member_holds(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    ngx_http_zt_cond_t *cond)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                    *name;
+    ngx_uint_t                    i;
+    ngx_http_zt_json_read_t       rd;
+    ngx_http_zt_json_member_t    *m;
+    ngx_http_zt_policy_select_t   sel;
+
+    if (ctx->body_members == NULL) {
+        return 0;
+    }
+
+    name = &cond->path.steps[0].name;
+    m = ctx->body_members->elts;
+
+    for (i = 0; i < ctx->body_members->nelts; i++) {
+        if (m[i].name.len == name->len
+            && ngx_memcmp(m[i].name.data, name->data, name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == ctx->body_members->nelts
+        || m[i].type == JSON_OBJECT || m[i].type == JSON_ARRAY)
+    {
+        return 0;
+    }
+
+    m = &m[i];
+
+    if (m->type == JSON_STRING) {
+        if (cond->type == NGX_HTTP_ZT_COND_JSON_EQ) {
+            return m->value.len == cond->value.len
+                   && ngx_memcmp(m->value.data, cond->value.data,
+                                 m->value.len) == 0;
+        }
+
+        return ngx_http_zt_regex_match(&cond->re, m->value.data,
+                                       m->value.len);
+    }
+
+    ngx_memzero(&rd, sizeof(ngx_http_zt_json_read_t));
+    rd.pool = r->pool;
+    rd.build = 1;
+
+    if (ngx_http_zt_json_read(&rd, m->value.data, m->value.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sel.cond = cond;
+
+    rc = ngx_http_zt_policy_json_value(rd.root, &sel);
+
+    json_decref(rd.root);
+
+    if (rc == NGX_DONE) {
+        return 1;
+    }
+
+    return (rc == NGX_OK) ? 0 : NGX_ERROR;
 }
 
 

@@ -48,6 +48,9 @@ typedef struct {
     ngx_flag_t                  enabled;    /* zt_policy off */
     unsigned                    body_re:1;      /* a body~ condition */
     unsigned                    body_json:1;    /* a json: condition */
+    unsigned                    body_json_deep:1;  /* one whose path goes
+                                                      past a top-level
+                                                      member */
 } ngx_http_zt_policy_conf_t;
 
 

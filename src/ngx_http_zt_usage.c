@@ -36,9 +36,10 @@ static ngx_int_t ngx_http_zt_usage_prepare(ngx_http_request_t *r,
 static ngx_int_t ngx_http_zt_usage_estimate(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, int64_t *prompt, int64_t *allowance,
     int64_t *choices);
-static int64_t ngx_http_zt_usage_strings(json_t *json);
+static ngx_http_zt_json_member_t *ngx_http_zt_usage_body_member(
+    ngx_http_zt_ctx_t *ctx, char *name);
 static ngx_int_t ngx_http_zt_usage_member(ngx_http_request_t *r,
-    json_t *body, char *name, int64_t max, int64_t *value);
+    ngx_http_zt_ctx_t *ctx, char *name, int64_t max, int64_t *value);
 static ngx_int_t ngx_http_zt_usage_finish(ngx_http_request_t *r,
     ngx_http_zt_ctx_t *ctx, ngx_http_zt_usage_t *u);
 static ngx_int_t ngx_http_zt_usage_refuse(ngx_http_request_t *r,
@@ -717,14 +718,14 @@ ngx_http_zt_usage_prepare(ngx_http_request_t *r, ngx_http_zt_loc_conf_t *lcf,
  * divided by 4, rounded up; the completion is the largest of
  * max_completion_tokens, max_tokens and max_output_tokens (or the limit's
  * max_tokens_default: allowance -1) times the largest of n and best_of.
+ * Both come from the reading that judged the body: no values are built.
  */
 
 static ngx_int_t
 ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     int64_t *prompt, int64_t *allowance, int64_t *choices)
 {
-    json_t   *body;
-    int64_t   bytes, v;
+    int64_t   v;
 
     static char  *limits[] = {
         "max_completion_tokens", "max_tokens", "max_output_tokens", NULL
@@ -735,28 +736,25 @@ ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     *allowance = -1;
     *choices = 1;
 
-    body = ngx_http_zt_body_json(r, ctx);
-
     if (ctx->body_error) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* body.c refused a body that looks like JSON and is not */
+    /* text, or no body: what the model reads is all of it */
 
-    if (body == NULL) {
+    if (!ctx->body_json_read) {
         *prompt = ((int64_t) ctx->body.len + 3) / 4;
         return NGX_OK;
     }
 
-    bytes = ngx_http_zt_usage_strings(body);
-    *prompt = (bytes + 3) / 4;
+    *prompt = ((int64_t) ctx->body_string_bytes + 3) / 4;
 
-    if (!json_is_object(body)) {
+    if (ctx->body_members == NULL) {
         return NGX_OK;
     }
 
     for (name = limits; *name; name++) {
-        switch (ngx_http_zt_usage_member(r, body, *name,
+        switch (ngx_http_zt_usage_member(r, ctx, *name,
                                          NGX_HTTP_ZT_USAGE_MAX_TOKENS, &v))
         {
         case NGX_OK:
@@ -772,7 +770,7 @@ ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
     }
 
     for (name = counts; *name; name++) {
-        switch (ngx_http_zt_usage_member(r, body, *name,
+        switch (ngx_http_zt_usage_member(r, ctx, *name,
                                          NGX_HTTP_ZT_USAGE_N_MAX, &v))
         {
         case NGX_OK:
@@ -791,66 +789,54 @@ ngx_http_zt_usage_estimate(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 }
 
 
-static int64_t
-ngx_http_zt_usage_strings(json_t *json)
+/* the member of the body's outermost object called name, or NULL */
+
+static ngx_http_zt_json_member_t *
+ngx_http_zt_usage_body_member(ngx_http_zt_ctx_t *ctx, char *name)
 {
-    size_t       i;
-    json_t      *v;
-    int64_t      n;
-    const char  *k;
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_http_zt_json_member_t  *m;
 
-    switch (json_typeof(json)) {
+    len = ngx_strlen(name);
+    m = ctx->body_members->elts;
 
-    case JSON_STRING:
-        return (int64_t) json_string_length(json);
-
-    case JSON_OBJECT:
-        n = 0;
-
-        json_object_foreach(json, k, v) {
-            n += ngx_http_zt_usage_strings(v);
+    for (i = 0; i < ctx->body_members->nelts; i++) {
+        if (m[i].name.len == len
+            && ngx_memcmp(m[i].name.data, name, len) == 0)
+        {
+            return &m[i];
         }
-
-        return n;
-
-    case JSON_ARRAY:
-        n = 0;
-
-        json_array_foreach(json, i, v) {
-            n += ngx_http_zt_usage_strings(v);
-        }
-
-        return n;
-
-    default:
-        return 0;
     }
+
+    return NULL;
 }
 
 
 /*
  * A count of the body, top level: NGX_OK and an integer from 1 to max,
  * NGX_DECLINED when absent or null, NGX_DONE when the gateway answered 400.
+ * The reader gives an integer as a double: exact up to 2^53, far beyond
+ * any max.
  */
 
 static ngx_int_t
-ngx_http_zt_usage_member(ngx_http_request_t *r, json_t *body, char *name,
-    int64_t max, int64_t *value)
+ngx_http_zt_usage_member(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
+    char *name, int64_t max, int64_t *value)
 {
-    u_char             *msg;
-    json_t             *v;
-    ngx_http_zt_ctx_t  *ctx;
+    u_char                     *msg;
+    ngx_http_zt_json_member_t  *m;
 
-    v = json_object_get(body, name);
+    m = ngx_http_zt_usage_body_member(ctx, name);
 
-    if (v == NULL || json_is_null(v)) {
+    if (m == NULL || m->type == JSON_NULL) {
         return NGX_DECLINED;
     }
 
-    if (json_is_integer(v) && json_integer_value(v) >= 1
-        && json_integer_value(v) <= max)
+    if (m->type == JSON_INTEGER && m->number >= 1
+        && m->number <= (double) max)
     {
-        *value = json_integer_value(v);
+        *value = (int64_t) m->number;
         return NGX_OK;
     }
 
@@ -862,8 +848,6 @@ ngx_http_zt_usage_member(ngx_http_request_t *r, json_t *body, char *name,
 
     ngx_snprintf(msg, 128, "\"%s\" must be an integer from 1 to %L%Z",
                  name, max);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_zt_inference_module);
 
     return ngx_http_zt_usage_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                   "invalid_request_error", "invalid_value",
@@ -1638,11 +1622,31 @@ ngx_http_zt_usage_audit(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx,
 static ngx_str_t *
 ngx_http_zt_usage_model(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 {
-    json_t     *body, *v;
-    ngx_str_t  *s;
+    json_t                     *body, *v;
+    ngx_str_t                  *s;
+    ngx_http_zt_json_member_t  *m;
 
     if (ctx == NULL || !ctx->body_read) {
         return NULL;
+    }
+
+    /* a body judged for a usage limit: its members are at hand */
+
+    if (ctx->body_members) {
+        m = ngx_http_zt_usage_body_member(ctx, "model");
+
+        if (m == NULL || m->type != JSON_STRING) {
+            return NULL;
+        }
+
+        s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+        if (s == NULL) {
+            return NULL;
+        }
+
+        *s = m->value;
+
+        goto cut;
     }
 
     body = ngx_http_zt_body_json(r, ctx);
@@ -1664,6 +1668,8 @@ ngx_http_zt_usage_model(ngx_http_request_t *r, ngx_http_zt_ctx_t *ctx)
 
     s->data = (u_char *) json_string_value(v);
     s->len = json_string_length(v);
+
+cut:
 
     if (s->len > NGX_HTTP_ZT_USAGE_MODEL_MAX) {
         s->len = NGX_HTTP_ZT_USAGE_MODEL_MAX;

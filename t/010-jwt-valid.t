@@ -1,4 +1,4 @@
-# Identity: tokens that must be accepted (SPEC section 2).  Tokens are
+# Identity: tokens that must be accepted (docs/reference.md).  Tokens are
 # minted by Crypt::JWT (t/inc/ZT/Token.pm) with the keys of t/data; the
 # backend echoes what it saw, so a 200 with its body proves the request
 # went through.

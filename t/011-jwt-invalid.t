@@ -1,4 +1,4 @@
-# Identity: tokens that must be refused (SPEC section 2).  Each one gets
+# Identity: tokens that must be refused (docs/reference.md).  Each one gets
 # 401 with the RFC 6750 challenge naming the reason, the JSON error body,
 # an info line "zt: invalid token: <reason>, fp=<16 hex>" in the error log
 # (never the token itself), and the backend never sees the request.

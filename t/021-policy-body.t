@@ -809,3 +809,62 @@ GET /t
 --- error_code: 200
 --- response_body
 ok
+
+
+
+=== TEST 42: json:$.a on a top-level object or array holds for no value, whatever its text
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  json:$.messages~.;
+        zt_policy deny  "json:$.o~\{";
+        zt_policy deny  json:$.messages=[];
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json"
+--- request
+POST /t
+{"messages": [], "o": {"k": "v"}, "model": "llama-8b"}
+--- error_code: 200
+--- response_body
+ok
+
+
+
+=== TEST 43: json:$.a sees a member whose name and value are escaped as the model reads them
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  json:$.model~^llama-70b;
+        zt_policy allow scope=inference:invoke json:$.n=100;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json"
+--- request eval
+["POST /t\n" . '{"mod\u0065l": "llama-\u00370b", "n": 100}',
+ "POST /t\n" . '{"model": "llama-8b", "n": 1e2}',
+ "POST /t\n" . '{"model": "llama-8b", "n": 100.5}']
+--- error_code eval
+[403, 200, 403]
+
+
+
+=== TEST 44: a location with top-level and deeper json: paths judges both on the same body
+--- config
+    zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
+    location = /t {
+        zt_policy deny  json:$.messages[0].role=system;
+        zt_policy allow scope=inference:invoke json:$.model=llama-8b;
+        echo ok;
+    }
+--- more_headers eval
+"Authorization: Bearer $::Token\nContent-Type: application/json"
+--- request eval
+["POST /t\n" . '{"model": "llama-8b", "messages": [{"role": "user"}]}',
+ "POST /t\n" . '{"model": "llama-8b", "messages": [{"role": "system"}]}',
+ "POST /t\n" . '{"model": "llama-70b", "messages": [{"role": "user"}]}']
+--- error_code eval
+[200, 403, 403]

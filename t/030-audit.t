@@ -1,5 +1,5 @@
 # $zt_audit: one JSON line per decided request, valid whatever the input,
-# with the fields of SPEC section 7; and the smaller $zt_* variables.
+# with the fields docs/reference.md lists; and the smaller $zt_* variables.
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';

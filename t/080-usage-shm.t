@@ -837,3 +837,43 @@ main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100/d;', extra => '
 --- audit_usage eval
 [2, { 0 => { sub => undef, decision => "allow", status => 200, usage => { input_tokens => 12, output_tokens => 5, reserved => 15, charged => 17, from_answer => JSON::PP::true } },
       1 => { sub => undef, decision => "deny", event => "usage.limit", status => 429, usage => undef } }]
+
+
+
+=== TEST 41: the estimate reads the top level only, names unescaped: "max\u005ftokens" counts, a nested max_tokens or n does not
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$http_x_key tokens=1000/d max_tokens_default=300;')
+--- request eval
+[
+    "POST /v1/chat\n" . '{"max\u005ftokens":7,"p":"abcd"}',
+    "POST /v1/chat\n" . '{"\u006e":3,"max_tokens":10,"p":"a"}',
+    "POST /v1/chat\n" . '{"p":"abcd","o":{"max_tokens":100,"n":5}}',
+    "POST /v1/chat\n" . '[{"max_tokens":5}]',
+    "POST /v1/chat\n" . '{"p":"ab\"cd\\\\"}',
+    "POST /v1/chat\n" . '{"max\u005ftokens":0}',
+]
+--- more_headers eval
+[ map { "Authorization: Bearer $::Alice\nX-Model: ok\nX-Key: e$_" } 1 .. 6 ]
+--- error_code eval
+[200, 200, 200, 200, 200, 400]
+--- response_headers eval
+[ (map { "x-ratelimit-remaining-tokens: " . (1000 - $_) } 8, 31, 301, 300, 302), "" ]
+
+
+
+=== TEST 42: the audited model is the top-level "model" unescaped, cut at 256 bytes, and none when it is not a string
+--- config eval
+main::gateway('zt_usage_limit zone=u key=$zt_sub tokens=100000/d;')
+--- request eval
+["POST /v1/chat\n" . '{"mod\u0065l":"m\u0031","prompt":"a"}',
+ "POST /v1/chat\n" . '{"model":7,"prompt":"a"}',
+ "POST /v1/chat\n" . '{"o":{"model":"inner"},"prompt":"a"}',
+ "POST /v1/chat\n" . '{"model":"' . ("x" x 300) . '"}',
+ "GET /audit"]
+--- more_headers eval
+[ ("Authorization: Bearer $::Alice\nX-Model: ok") x 4, "" ]
+--- error_code eval
+[200, 200, 200, 200, 200]
+--- audit_usage eval
+[4, { 0 => { model => "m1" }, 1 => { model => undef }, 2 => { model => undef },
+      3 => { model => "x" x 256 } }]

@@ -10,7 +10,9 @@
  * The members of an outermost object (rd->members) must be jansson's, in
  * its order: the same names, types, string values and numbers, texts that
  * jansson reads back to the same value, the strings within each, and
- * "nested" exactly when a member holds an object or an array.  rd->nul
+ * "nested" exactly when a member holds an object or an array.  rd->bytes
+ * must be the sum of json_string_length() over jansson's string values
+ * (what a usage limit counts of a prompt), whatever else is wanted.  rd->nul
  * must tell exactly when jansson, without JSON_ALLOW_NUL, refuses a text
  * both accept (as it does for the tokens' header and payload).
  *
@@ -225,6 +227,40 @@ ref_strings(json_t *v, ngx_array_t *out)
 
     default:
         break;
+    }
+}
+
+
+/* the bytes of jansson's string values, names left out (rd->bytes) */
+
+static size_t
+ref_string_bytes(json_t *v)
+{
+    size_t       i, n;
+    json_t      *e;
+    const char  *key;
+
+    switch (json_typeof(v)) {
+
+    case JSON_STRING:
+        return json_string_length(v);
+
+    case JSON_OBJECT:
+        n = 0;
+        json_object_foreach(v, key, e) {
+            n += ref_string_bytes(e);
+        }
+        return n;
+
+    case JSON_ARRAY:
+        n = 0;
+        json_array_foreach(v, i, e) {
+            n += ref_string_bytes(e);
+        }
+        return n;
+
+    default:
+        return 0;
     }
 }
 
@@ -616,6 +652,15 @@ check(const u_char *input, size_t len)
             ok = 0;
         }
 
+        if (ok && (rd.bytes != ref_string_bytes(ref)
+                   || rd2.bytes != rd.bytes))
+        {
+            fprintf(stderr, "json-diff: %zu and %zu bytes of string "
+                    "values, jansson has %zu\n", rd.bytes, rd2.bytes,
+                    ref_string_bytes(ref));
+            ok = 0;
+        }
+
         nonul = json_loadb((const char *) data, len, FLAGS & ~JSON_ALLOW_NUL,
                            NULL);
 
@@ -936,6 +981,47 @@ deep(const char *open, const char *inner, const char *close, size_t n)
 }
 
 
+/*
+ * Long strings: plain text around one byte or escape that is not, at
+ * every offset across the reader's 16- and 8-byte strides, then a second
+ * string that copies after the first one's escape.
+ */
+
+static void
+long_strings(void)
+{
+    size_t       i, off, tail;
+    text_t       t;
+    const char  *odd;
+
+    static const char  *odds[] = {
+        "\\\"", "\\\\", "\\u0041", "\\ud83d\\ude00", "\\u0000",
+        "\xc3\xa9", "\xe4\xb8\x96", "\xf0\x9f\x98\x80", "\x7f",
+        "\x1f", "\x80", "\xc3", "\xed\xa0\x80", "\"", "\\", "\\x"
+    };
+
+    for (i = 0; i < sizeof(odds) / sizeof(odds[0]); i++) {
+        odd = odds[i];
+
+        for (off = 0; off < 40; off++) {
+            for (tail = 0; tail < 40; tail += 13) {
+                memset(&t, 0, sizeof(t));
+                puts_(&t, "{\"k\":\"");
+                put(&t, "abcdefghijklmnopqrstuvwxyz0123456789ABCD", off);
+                put(&t, odd, strlen(odd));
+                put(&t, "abcdefghijklmnopqrstuvwxyz0123456789ABCD", tail);
+                puts_(&t, "\",\"l\":\"");
+                put(&t, "0123456789abcdefghijklmnopqrstuvwxyzABCD", tail);
+                puts_(&t, "\"}");
+
+                check(t.data, t.len);
+                free(t.data);
+            }
+        }
+    }
+}
+
+
 static void
 many_members(size_t n, ngx_int_t dup)
 {
@@ -982,6 +1068,8 @@ main(int argc, char **argv)
         deep("{\"a\":", "\"x\"", "}", d);
         deep("[{\"a\":", "[]", "}]", d / 2);
     }
+
+    long_strings();
 
     many_members(9, -1);
     many_members(9, 0);
