@@ -830,7 +830,8 @@ refused with 400 duplicate_member
 
 === TEST 73: an approve rule sees an escaped prompt: the request is parked, not forwarded
 --- http_config
-    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt023:;
+    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt023:
+             timeout=$TEST_NGINX_REDIS_TIMEOUT;
 --- config
     zt_jwks_file $TEST_NGINX_DATA_DIR/jwks.json;
     location = /v1/chat {

@@ -18,6 +18,8 @@ package ZT::Test;
 #   ZT_ECHO_MODULE           the echo module: the one built beside the module,
 #                            else Debian's
 #   TEST_NGINX_LOAD_MODULES  when set, used as it is
+#   TEST_NGINX_REDIS_TIMEOUT zt_redis timeout= where a file writes it
+#                            (default 200ms, the module's)
 #   ZT_TIME_SCALE            a factor for "--- raw_request_middle_delay", for
 #                            an nginx that runs that much slower (valgrind):
 #                            a body sent "later" must still come after nginx
@@ -100,6 +102,10 @@ sub setup {
     }
 
     $ENV{TEST_NGINX_DATA_DIR} ||= "$Top/t/data";
+
+    # zt_redis timeout= for blocks that test approvals, not timeouts: the
+    # module's 200 ms, longer for an nginx under valgrind (scripts/test.sh)
+    $ENV{TEST_NGINX_REDIS_TIMEOUT} ||= '200ms';
 }
 
 # "use ZT::Test;" also loads the runner, without importing anything (the
