@@ -183,14 +183,16 @@ ngx_http_zt_cnf_absent(ngx_http_zt_identity_t *id)
     p = id->payload.data;
     last = p + id->payload.len;
 
-    if (ngx_strlchr(p, last, '\\') != NULL) {
+    if (memchr(p, '\\', last - p) != NULL) {
         return 0;
     }
 
-    for ( /* void */ ; p + 3 <= last; p++) {
-        if (p[0] == 'c' && p[1] == 'n' && p[2] == 'f') {
+    while (last - p >= 3 && (p = memchr(p, 'c', last - p - 2)) != NULL) {
+        if (p[1] == 'n' && p[2] == 'f') {
             return 0;
         }
+
+        p++;
     }
 
     return 1;

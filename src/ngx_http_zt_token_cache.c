@@ -16,8 +16,6 @@
 
 #include "ngx_http_zt_inference.h"
 
-#include <openssl/crypto.h>
-
 
 typedef struct {
     ngx_rbtree_node_t           node;       /* key: the token's last bytes */
@@ -323,12 +321,36 @@ ngx_http_zt_token_cache_cmp(ngx_rbtree_key_t key, size_t token_len,
 }
 
 
+/*
+ * Equality in constant time, eight bytes a step: CRYPTO_memcmp() goes a
+ * byte at a time, and over a 600-byte RS256 token that was a fifth of
+ * what a cached request costs the module.
+ */
+
 static ngx_uint_t
 ngx_http_zt_token_cache_holds(ngx_http_zt_token_cache_node_t *tn,
     ngx_str_t *token)
 {
-    return CRYPTO_memcmp(token->data, tn->data + tn->bind_len, token->len)
-           == 0;
+    u_char    *a, *b;
+    size_t     i, n;
+    uint64_t   x, y, diff;
+
+    a = token->data;
+    b = tn->data + tn->bind_len;
+    n = token->len;
+    diff = 0;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+
+    for ( /* void */ ; i < n; i++) {
+        diff |= a[i] ^ b[i];
+    }
+
+    return diff == 0;
 }
 
 
