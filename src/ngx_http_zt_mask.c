@@ -73,6 +73,7 @@ static ngx_int_t ngx_http_zt_mask_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_mask_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_mask_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_zt_mask_kind(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_mask_encoded(ngx_http_request_t *r,
     ngx_str_t *enc);
 static ngx_int_t ngx_http_zt_mask_process(ngx_http_request_t *r,
@@ -96,9 +97,14 @@ static ngx_http_output_header_filter_pt  ngx_http_zt_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_zt_next_body_filter;
 
 
+/* always masked; ngx_http_zt_mask_kind() knows them by their place */
+
 static ngx_str_t  ngx_http_zt_mask_default_types[] = {
     ngx_string("application/json"),
     ngx_string("text/event-stream"),
+    ngx_string("application/x-ndjson"),
+    ngx_string("application/ndjson"),
+    ngx_string("application/jsonl"),
     ngx_null_string
 };
 
@@ -286,7 +292,7 @@ ngx_http_zt_mask_pattern_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* zt_mask_types TYPE ...;  application/json and text/event-stream always */
+/* zt_mask_types TYPE ...;  the default types are always masked */
 
 char *
 ngx_http_zt_mask_types_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -653,7 +659,7 @@ static ngx_int_t
 ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 enc;
-    ngx_int_t                 rc;
+    ngx_int_t                 rc, kind;
     ngx_array_t              *restore;
     ngx_http_zt_ctx_t        *zctx;
     ngx_http_zt_loc_conf_t   *zlcf;
@@ -686,8 +692,18 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
         || r->headers_out.status == NGX_HTTP_NO_CONTENT
         || r->headers_out.status == NGX_HTTP_NOT_MODIFIED
         || (r->headers_out.status && r->headers_out.status < NGX_HTTP_OK)
-        || r->headers_out.content_length_n == 0
-        || ngx_http_test_content_type(r, &mcf->types) == NULL)
+        || r->headers_out.content_length_n == 0)
+    {
+        return ngx_http_zt_next_header_filter(r);
+    }
+
+    /* zt_mask_types adds to the default types, and nginx keeps only the
+     * first of them when the directive is given: the rest are found here */
+
+    kind = ngx_http_zt_mask_kind(r);
+
+    if (kind == NGX_DECLINED
+        && ngx_http_test_content_type(r, &mcf->types) == NULL)
     {
         return ngx_http_zt_next_header_filter(r);
     }
@@ -741,12 +757,9 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
     mc->emit.data = mc;
     mc->r = r;
 
-    if (r->headers_out.content_type_len == sizeof("text/event-stream") - 1
-        && ngx_strncmp(r->headers_out.content_type_lowcase,
-                       "text/event-stream", sizeof("text/event-stream") - 1)
-           == 0)
-    {
-        mc->sse = ngx_http_zt_mask_sse_create(&mc->req, &mc->emit);
+    if (kind > 0) {
+        mc->sse = ngx_http_zt_mask_sse_create(&mc->req, &mc->emit,
+                                              kind == 2);
         if (mc->sse == NULL) {
             return NGX_ERROR;
         }
@@ -769,6 +782,34 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
     /* the header waits for the first masked bytes: see the top of the file */
 
     return NGX_OK;
+}
+
+
+/*
+ * Which default type the answer has: 0 JSON, 1 server-sent events, 2
+ * newline-delimited JSON, NGX_DECLINED none.  Read from the header itself:
+ * with "zt_mask_types *" nginx never lowercases it.
+ */
+
+static ngx_int_t
+ngx_http_zt_mask_kind(ngx_http_request_t *r)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *t;
+
+    for (i = 0; ngx_http_zt_mask_default_types[i].len; i++) {
+        t = &ngx_http_zt_mask_default_types[i];
+
+        if (r->headers_out.content_type_len == t->len
+            && ngx_strncasecmp(r->headers_out.content_type.data, t->data,
+                               t->len)
+               == 0)
+        {
+            return (i < 2) ? (ngx_int_t) i : 2;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

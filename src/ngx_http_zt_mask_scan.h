@@ -175,7 +175,8 @@ ngx_array_t *ngx_http_zt_mask_request_restore(ngx_http_zt_ctx_t *ctx);
 
 /* ngx_http_zt_mask_sse.c */
 ngx_http_zt_mask_sse_t *ngx_http_zt_mask_sse_create(
-    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit);
+    ngx_http_zt_mask_req_t *mr, ngx_http_zt_mask_emit_t *emit,
+    ngx_uint_t lines);
 ngx_int_t ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     u_char *last, ngx_uint_t eof);
 ngx_int_t ngx_http_zt_mask_sse_watch(ngx_http_zt_mask_sse_t *sse,

@@ -1,9 +1,11 @@
 
 /*
- * zt-inference: masking of server-sent events (text/event-stream), the
- * streaming form of LLM APIs.  Events are cut out of the stream as they
- * arrive, the JSON in their data lines is masked like a JSON body and each
- * event goes out at once; only the event being read is held.
+ * zt-inference: masking of streamed answers: server-sent events
+ * (text/event-stream), the streaming form of LLM APIs, and newline-delimited
+ * JSON (Ollama's), where each line is what an event's data is.  Events are
+ * cut out of the stream as they arrive, the JSON in their data lines is
+ * masked like a JSON body and each event goes out at once; only the event
+ * being read is held.
  *
  * A secret can arrive in pieces, one per event, in any string the API
  * streams: content, reasoning, tool call arguments, Anthropic's text and
@@ -124,6 +126,8 @@ struct ngx_http_zt_mask_sse_s {
     u_char                    *ev_start;
     size_t                     line_len;
     ngx_uint_t                 bom;        /* BOM bytes seen at the start */
+    unsigned                   lines:1;    /* newline-delimited JSON */
+    unsigned                   open:1;     /* a line went out without LF */
     unsigned                   started:1;
     unsigned                   cr:1;
     unsigned                   end_cr:1;
@@ -147,6 +151,8 @@ static ngx_int_t ngx_http_zt_mask_sse_start(ngx_http_zt_mask_sse_t *sse,
     u_char **pp, u_char *last, ngx_uint_t eof);
 static ngx_int_t ngx_http_zt_mask_sse_event(ngx_http_zt_mask_sse_t *sse,
     u_char *end);
+static ngx_int_t ngx_http_zt_mask_sse_data(ngx_http_zt_mask_sse_t *sse,
+    u_char *raw, size_t len, u_char **data, size_t *dlen);
 static ngx_int_t ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse,
     u_char *raw, size_t len, ngx_uint_t in_chunk);
 static void ngx_http_zt_mask_sse_line(u_char *p, u_char *last,
@@ -200,7 +206,7 @@ static u_char  ngx_http_zt_mask_bom[] = "\xef\xbb\xbf";
 
 ngx_http_zt_mask_sse_t *
 ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
-    ngx_http_zt_mask_emit_t *emit)
+    ngx_http_zt_mask_emit_t *emit, ngx_uint_t lines)
 {
     ngx_http_zt_mask_sse_t  *sse;
 
@@ -211,6 +217,7 @@ ngx_http_zt_mask_sse_create(ngx_http_zt_mask_req_t *mr,
 
     sse->mr = mr;
     sse->out = emit;
+    sse->lines = lines;
 
     sse->memit.ref = ngx_http_zt_mask_sse_m;
     sse->memit.copy = ngx_http_zt_mask_sse_m;
@@ -288,6 +295,21 @@ ngx_http_zt_mask_sse_feed(ngx_http_zt_mask_sse_t *sse, u_char *p,
     }
 
     sse->ev_start = p;
+
+    /* a line of newline-delimited JSON ends at LF only: CR is blank there */
+
+    while (sse->lines && p < last) {
+        p = ngx_strlchr(p, last, '\n');
+
+        if (p == NULL) {
+            p = last;
+            break;
+        }
+
+        if (ngx_http_zt_mask_sse_event(sse, ++p) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     for ( /* void */ ; p < last; p++) {
         ch = *p;
@@ -469,18 +491,113 @@ static ngx_int_t
 ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
     size_t len, ngx_uint_t in_chunk)
 {
-    u_char                       *p, *last, *data, *d;
-    size_t                        dlen, n;
-    ngx_uint_t                    ndata, changed;
+    u_char      *data, *d;
+    size_t       dlen, n;
+    ngx_int_t    ndata;
+    ngx_uint_t   changed;
+
+    ngx_str_null(&sse->event);
+
+    if (sse->lines) {
+        data = raw;
+        dlen = len - (len && raw[len - 1] == '\n');
+        ndata = 1;
+
+        /* the last line may lack its LF: a line flushed after it needs one */
+        sse->open = (dlen == len);
+
+    } else {
+        ndata = ngx_http_zt_mask_sse_data(sse, raw, len, &data, &dlen);
+
+        if (ndata == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ndata == 0) {
+        /* comments, keep-alives, "retry:" */
+        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
+    }
+
+    for (d = data; d < data + dlen; d++) {
+        if (*d != ' ' && *d != '\t' && *d != '\n' && *d != '\r') {
+            break;
+        }
+    }
+
+    n = data + dlen - d;
+
+    while (n && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\n'
+                 || d[n - 1] == '\r'))
+    {
+        n--;
+    }
+
+    if (sse->lines && n == 0) {
+        /* a blank line between JSON texts */
+        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
+    }
+
+    sse->events++;
+
+    if (!sse->lines
+        && n == sizeof("[DONE]") - 1 && ngx_strncmp(d, "[DONE]", n) == 0)
+    {
+        if (ngx_http_zt_mask_sse_flush_all(sse) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
+    }
+
+    /* a line is one JSON text, whatever it starts with, or fails closed */
+
+    if (sse->lines || (n && (*d == '{' || *d == '['))) {
+        if (ngx_http_zt_mask_sse_json(sse, data, dlen, &changed) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (ngx_http_zt_mask_sse_text(sse, data, dlen, &changed) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!changed) {
+        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
+    }
+
+    if (sse->lines) {
+        if (ngx_http_zt_mask_sse_out(sse, sse->f.data, sse->f.len, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_zt_mask_sse_out(sse, raw + dlen, len - dlen,
+                                        in_chunk);
+    }
+
+    return ngx_http_zt_mask_sse_reframe(sse, raw, len, in_chunk, sse->f.data,
+                                        sse->f.len);
+}
+
+
+/* an event's data lines, joined with LF: how many there are */
+
+static ngx_int_t
+ngx_http_zt_mask_sse_data(ngx_http_zt_mask_sse_t *sse, u_char *raw,
+    size_t len, u_char **data, size_t *dlen)
+{
+    u_char                       *p, *last;
+    size_t                        n;
+    ngx_int_t                     ndata;
     ngx_http_zt_mask_sse_line_t   ln;
 
     last = raw + len;
     ndata = 0;
-    data = NULL;
-    dlen = 0;
-    ngx_str_null(&sse->event);
-
-    /* the data lines, joined with LF */
+    *data = NULL;
+    *dlen = 0;
 
     for (p = raw; p < last; p = ln.next) {
         ngx_http_zt_mask_sse_line(p, last, &ln);
@@ -501,14 +618,14 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
         n = ln.end - ln.value;
 
         if (ndata == 0) {
-            data = ln.value;
-            dlen = n;
+            *data = ln.value;
+            *dlen = n;
 
         } else {
             if (ndata == 1) {
                 sse->payload.len = 0;
 
-                if (ngx_http_zt_mask_sse_add(sse, &sse->payload, data, dlen)
+                if (ngx_http_zt_mask_sse_add(sse, &sse->payload, *data, *dlen)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -524,57 +641,14 @@ ngx_http_zt_mask_sse_process(ngx_http_zt_mask_sse_t *sse, u_char *raw,
                 return NGX_ERROR;
             }
 
-            data = sse->payload.data;
-            dlen = sse->payload.len;
+            *data = sse->payload.data;
+            *dlen = sse->payload.len;
         }
 
         ndata++;
     }
 
-    if (ndata == 0) {
-        /* comments, keep-alives, "retry:" */
-        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
-    }
-
-    sse->events++;
-
-    for (d = data; d < data + dlen; d++) {
-        if (*d != ' ' && *d != '\t' && *d != '\n') {
-            break;
-        }
-    }
-
-    n = data + dlen - d;
-
-    while (n && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\n')) {
-        n--;
-    }
-
-    if (n == sizeof("[DONE]") - 1 && ngx_strncmp(d, "[DONE]", n) == 0) {
-        if (ngx_http_zt_mask_sse_flush_all(sse) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
-    }
-
-    if (n && (*d == '{' || *d == '[')) {
-        if (ngx_http_zt_mask_sse_json(sse, data, dlen, &changed) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-    } else {
-        if (ngx_http_zt_mask_sse_text(sse, data, dlen, &changed) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (!changed) {
-        return ngx_http_zt_mask_sse_out(sse, raw, len, in_chunk);
-    }
-
-    return ngx_http_zt_mask_sse_reframe(sse, raw, len, in_chunk, sse->f.data,
-                                        sse->f.len);
+    return ndata;
 }
 
 
@@ -1168,7 +1242,9 @@ ngx_http_zt_mask_sse_template(ngx_http_zt_mask_sse_t *sse,
         return NGX_ERROR;
     }
 
-    if (ngx_http_zt_mask_sse_add(sse, t, (u_char *) "data: ", 6) != NGX_OK) {
+    if (!sse->lines
+        && ngx_http_zt_mask_sse_add(sse, t, (u_char *) "data: ", 6) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1266,7 +1342,8 @@ ngx_http_zt_mask_sse_template(ngx_http_zt_mask_sse_t *sse,
         }
     }
 
-    return ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\n\n", 2);
+    return ngx_http_zt_mask_sse_add(sse, t, (u_char *) "\n\n",
+                                    sse->lines ? 1 : 2);
 }
 
 
@@ -1529,6 +1606,24 @@ ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
 
     if (result.data == NULL || result.len == 0) {
         return NGX_OK;
+    }
+
+    if (sse->open) {
+        sse->open = 0;
+
+        if (ngx_http_zt_mask_sse_out(sse, (u_char *) "\n", 1, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ch->text && sse->lines) {
+        if (ngx_http_zt_mask_sse_out(sse, result.data, result.len, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_zt_mask_sse_out(sse, (u_char *) "\n", 1, 0);
     }
 
     if (ch->text) {

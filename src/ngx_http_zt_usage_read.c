@@ -175,7 +175,7 @@ ngx_http_zt_usage_read_create(ngx_http_request_t *r, ngx_uint_t sse)
     }
 
     if (sse) {
-        rd->sse = ngx_http_zt_mask_sse_create(&rd->mr, &rd->emit);
+        rd->sse = ngx_http_zt_mask_sse_create(&rd->mr, &rd->emit, 0);
         if (rd->sse == NULL
             || ngx_http_zt_mask_sse_watch(rd->sse, &rd->watch) != NGX_OK)
         {

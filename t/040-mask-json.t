@@ -477,3 +477,39 @@ GET /t
 --- must_die
 --- error_log
 zt_mask: unknown condition "colour=blue"
+
+
+
+=== TEST 29: zt_mask_types adds to the default types: event streams and NDJSON stay masked
+--- config
+    location /t {
+        zt_mask_types text/plain;
+        zt_mask $.k;
+        location /t/sse { default_type text/event-stream; echo -n 'data: {"k":"s1"}\n\n'; }
+        location /t/nd { default_type application/x-ndjson; echo -n '{"k":"s2"}\n'; }
+        location /t/txt { default_type text/plain; echo -n '{"k":"s3"}'; }
+    }
+--- request eval
+["GET /t/sse", "GET /t/nd", "GET /t/txt"]
+--- response_body eval
+[qq!data: {"k":"[REDACTED]"}\n\n!, qq!{"k":"[REDACTED]"}\n!, '{"k":"[REDACTED]"}']
+--- no_error_log
+[error]
+
+
+
+=== TEST 30: zt_mask_types * masks every type, an event stream as events
+--- config
+    location /t {
+        zt_mask_types *;
+        zt_mask $.k;
+        location /t/sse { default_type text/event-stream; echo -n 'data: {"k":"s1"}\n\n'; }
+        location /t/txt { default_type text/plain; echo -n '{"k":"s3"}'; }
+        location /t/bad { default_type text/plain; echo -n 'not json'; }
+    }
+--- request eval
+["GET /t/sse", "GET /t/txt", "GET /t/bad"]
+--- error_code eval
+[200, 200, 502]
+--- response_body_like eval
+[qr/^data: \{"k":"\[REDACTED\]"\}\n\n\z/, qr/^\{"k":"\[REDACTED\]"\}\z/, qr/Bad Gateway/]
