@@ -788,7 +788,8 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 /*
  * Which default type the answer has: 0 JSON, 1 server-sent events, 2
  * newline-delimited JSON, NGX_DECLINED none.  Read from the header itself:
- * with "zt_mask_types *" nginx never lowercases it.
+ * with "zt_mask_types *" nginx never lowercases it.  An answer without a
+ * type is read as JSON, as clients will, so it is masked or refused.
  */
 
 static ngx_int_t
@@ -796,6 +797,10 @@ ngx_http_zt_mask_kind(ngx_http_request_t *r)
 {
     ngx_uint_t   i;
     ngx_str_t   *t;
+
+    if (r->headers_out.content_type.len == 0) {
+        return 0;
+    }
 
     for (i = 0; ngx_http_zt_mask_default_types[i].len; i++) {
         t = &ngx_http_zt_mask_default_types[i];

@@ -513,3 +513,26 @@ zt_mask: unknown condition "colour=blue"
 [200, 200, 502]
 --- response_body_like eval
 [qr/^data: \{"k":"\[REDACTED\]"\}\n\n\z/, qr/^\{"k":"\[REDACTED\]"\}\z/, qr/Bad Gateway/]
+
+
+
+=== TEST 31: an answer without a Content-Type is read as JSON: masked, or refused when it is not JSON
+--- config
+    location /src/ { default_type application/json; echo -n '{"k":"secret"}'; }
+    location /src/bad { default_type text/plain; echo -n 'k=secret'; }
+    location /up/ {
+        proxy_hide_header Content-Type;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/src/;
+    }
+    location /t/ {
+        zt_mask $.k;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/;
+    }
+--- request eval
+["GET /t/ok", "GET /t/bad"]
+--- error_code eval
+[200, 502]
+--- response_body_like eval
+[qr/^\{"k":"\[REDACTED\]"\}\z/, qr/Bad Gateway/]
+--- raw_response_headers_unlike eval
+[qr/Content-Type/i, qr/secret/]
