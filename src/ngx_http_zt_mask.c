@@ -660,6 +660,7 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 enc;
     ngx_int_t                 rc, kind;
+    ngx_uint_t                partial;
     ngx_array_t              *restore;
     ngx_http_zt_ctx_t        *zctx;
     ngx_http_zt_loc_conf_t   *zlcf;
@@ -702,7 +703,11 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
 
     kind = ngx_http_zt_mask_kind(r);
 
-    if (kind == NGX_DECLINED
+    /* a slice of an answer cannot be judged, whatever its type says */
+
+    partial = (r->headers_out.status == NGX_HTTP_PARTIAL_CONTENT);
+
+    if (kind == NGX_DECLINED && !partial
         && ngx_http_test_content_type(r, &mcf->types) == NULL)
     {
         return ngx_http_zt_next_header_filter(r);
@@ -737,10 +742,17 @@ ngx_http_zt_mask_header_filter(ngx_http_request_t *r)
     mc->last_out = &mc->out;
     zctx->mask = mc;
 
-    if (ngx_http_zt_mask_encoded(r, &enc)) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "zt: mask: the response has \"Content-Encoding: %V\", "
-                      "which cannot be masked", &enc);
+    if (partial || ngx_http_zt_mask_encoded(r, &enc)) {
+        if (partial) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: mask: a partial answer (206) cannot be masked");
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "zt: mask: the response has "
+                          "\"Content-Encoding: %V\", which cannot be masked",
+                          &enc);
+        }
 
         mc->state = NGX_HTTP_ZT_MASK_FINALIZING;
 

@@ -536,3 +536,68 @@ zt_mask: unknown condition "colour=blue"
 [qr/^\{"k":"\[REDACTED\]"\}\z/, qr/Bad Gateway/]
 --- raw_response_headers_unlike eval
 [qr/Content-Type/i, qr/secret/]
+
+
+
+=== TEST 32: a partial answer (206) from an upstream that honours Range is refused: a slice cannot be judged
+--- user_files
+>>> up/a.json
+{"a":"x","k":"4111 1111 1111 1111"}
+--- config
+    location /up/ {
+        types { application/json json; }
+    }
+    location /t/ {
+        zt_mask_pattern credit_card;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/;
+    }
+--- request
+GET /t/a.json
+--- more_headers
+Range: bytes=14-32
+--- error_code: 502
+--- response_body_unlike: 4111
+--- error_log
+zt: mask: a partial answer (206) cannot be masked
+
+
+
+=== TEST 33: without Range the same answer is masked whole
+--- user_files
+>>> up/a.json
+{"a":"x","k":"4111 1111 1111 1111"}
+--- config
+    location /up/ {
+        types { application/json json; }
+    }
+    location /t/ {
+        zt_mask_pattern credit_card;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/;
+    }
+--- request
+GET /t/a.json
+--- response_body
+{"a":"x","k":"[REDACTED]"}
+
+
+
+=== TEST 34: a multipart answer to several ranges is refused too, though its type is not JSON
+--- user_files
+>>> up/a.json
+{"a":"x","k":"4111 1111 1111 1111"}
+--- config
+    location /up/ {
+        types { application/json json; }
+    }
+    location /t/ {
+        zt_mask_pattern credit_card;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/;
+    }
+--- request
+GET /t/a.json
+--- more_headers
+Range: bytes=14-22,24-32
+--- error_code: 502
+--- response_body_unlike: 4111
+--- error_log
+zt: mask: a partial answer (206) cannot be masked
