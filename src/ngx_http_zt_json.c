@@ -116,8 +116,9 @@ static void ngx_http_zt_json_cleanup(void *data);
  * set, got the members of the text if it is an object, in order; rd->nul
  * tells whether a string value holds "\u0000", which jansson refuses
  * without JSON_ALLOW_NUL; rd->bytes counts the bytes of the string values,
- * unescaped, as json_string_length() would for each).  NGX_DECLINED: it is not, rd->kind, rd->why
- * and rd->offset say why and where.  NGX_ERROR: no memory.
+ * unescaped, as json_string_length() would for each).  NGX_DECLINED: it
+ * is not, rd->kind, rd->why and rd->offset say why and where.  NGX_ERROR:
+ * no memory.
  *
  * Unescaped strings live in the pool for as long as it does: they are
  * data itself when they have no escapes, else copies in one buffer that

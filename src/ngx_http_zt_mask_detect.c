@@ -60,11 +60,14 @@ static void ngx_http_zt_mask_sort(ngx_http_zt_mask_range_t *r, ngx_uint_t n);
 static ngx_http_zt_mask_detector_t  ngx_http_zt_mask_detectors[] = {
 
     /*
-     * 13 to 19 digits, single spaces or dashes between them, starting and
-     * ending where a group of digits does
+     * 13 to 19 digits, up to three separators between them (see
+     * ngx_http_zt_mask_sep()), starting and ending where a group of digits
+     * does
      */
     { ngx_string("credit_card"),
-      ngx_string("(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"),
+      ngx_string("(?<![0-9])[0-9](?:[ \\t\\-\\x{a0}\\x{ad}\\x{2000}-\\x{200b}"
+                 "\\x{2010}-\\x{2014}\\x{202f}\\x{205f}\\x{2060}\\x{2212}"
+                 "\\x{3000}\\x{feff}]{0,3}[0-9]){12,18}(?![0-9])"),
       ngx_http_zt_mask_luhn, NULL, ngx_http_zt_mask_find_card,
       ngx_http_zt_mask_tail_card },
 
@@ -826,8 +829,11 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
 
 
 /*
- * credit_card without PCRE2.  A run is digits with at most one space or
- * dash between two of them; the separators cut it into groups.  A card is
+ * credit_card without PCRE2.  A run is digits with at most three
+ * separators between two of them (a space, a tab, a dash, or one of
+ * Unicode's spaces, dashes and invisible joiners: what a locale writes
+ * between groups, or a model asked to hide a number); the separators cut
+ * it into groups.  A card is
  * whole groups of a run, 13 to 19 digits, whose Luhn checksum holds:
  * "4242 4242 4242 4242 12/26" holds one, an id of 25 digits without
  * separators none.  The match starts at the first group that starts a card
@@ -837,7 +843,157 @@ ngx_http_zt_mask_count(u_char *p, u_char *last, u_char ch, ngx_uint_t n)
  */
 
 #define ngx_http_zt_is_digit(c)  ((u_char) ((c) - '0') < 10)
-#define ngx_http_zt_is_sep(c)    ((c) == ' ' || (c) == '-')
+
+#define NGX_HTTP_ZT_CARD_GAP  3
+
+
+/*
+ * The bytes of the separator at s[i]: U+0020, U+0009, U+002D, U+00A0,
+ * U+00AD, U+2000-U+200B, U+2010-U+2014, U+202F, U+205F, U+2060, U+2212,
+ * U+3000, U+FEFF; 0 for anything else.
+ */
+
+static ngx_inline size_t
+ngx_http_zt_mask_sep(u_char *s, size_t len, size_t i)
+{
+    u_char  c, c1, c2;
+
+    c = s[i];
+
+    if (c == ' ' || c == '-' || c == '\t') {
+        return 1;
+    }
+
+    if (c < 0xc2) {
+        return 0;
+    }
+
+    if (c == 0xc2) {
+        return (len - i >= 2 && (s[i + 1] == 0xa0 || s[i + 1] == 0xad)) ? 2
+                                                                       : 0;
+    }
+
+    if (len - i < 3) {
+        return 0;
+    }
+
+    c1 = s[i + 1];
+    c2 = s[i + 2];
+
+    switch (c) {
+
+    case 0xe2:
+        if (c1 == 0x80) {
+            return ((c2 >= 0x80 && c2 <= 0x8b) || (c2 >= 0x90 && c2 <= 0x94)
+                    || c2 == 0xaf) ? 3 : 0;
+        }
+
+        if (c1 == 0x81) {
+            return (c2 == 0x9f || c2 == 0xa0) ? 3 : 0;
+        }
+
+        return (c1 == 0x88 && c2 == 0x92) ? 3 : 0;
+
+    case 0xe3:
+        return (c1 == 0x80 && c2 == 0x80) ? 3 : 0;
+
+    case 0xef:
+        return (c1 == 0xbb && c2 == 0xbf) ? 3 : 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+/* the bytes of the separator that ends at s[e - 1], none before "from" */
+
+static ngx_inline size_t
+ngx_http_zt_mask_sep_back(u_char *s, size_t from, size_t e)
+{
+    size_t  k;
+
+    if (e == from) {
+        return 0;
+    }
+
+    if (s[e - 1] < 0x80) {
+        return ngx_http_zt_mask_sep(s, e, e - 1);
+    }
+
+    for (k = 2; k <= 3; k++) {
+        if (e - from >= k && ngx_http_zt_mask_sep(s, e, e - k) == k) {
+            return k;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Where the next group starts when one ends at q: after 1 to
+ * NGX_HTTP_ZT_CARD_GAP separators and before a digit; q when none does.
+ */
+
+static ngx_inline size_t
+ngx_http_zt_mask_gap(u_char *s, size_t len, size_t q)
+{
+    size_t      i, k;
+    ngx_uint_t  n;
+
+    /* the usual gaps first: one space or dash, or no separator at all */
+
+    if (q + 1 < len && (s[q] == ' ' || s[q] == '-')
+        && ngx_http_zt_is_digit(s[q + 1]))
+    {
+        return q + 1;
+    }
+
+    if (q == len
+        || (s[q] != ' ' && s[q] != '-' && s[q] != '\t' && s[q] < 0xc2))
+    {
+        return q;
+    }
+
+    i = q;
+
+    for (n = 0; n < NGX_HTTP_ZT_CARD_GAP && i < len; n++) {
+        k = ngx_http_zt_mask_sep(s, len, i);
+
+        if (k == 0) {
+            break;
+        }
+
+        i += k;
+    }
+
+    return (i > q && i < len && ngx_http_zt_is_digit(s[i])) ? i : q;
+}
+
+
+/* the same backwards: where the group before the one starting at q ends */
+
+static ngx_inline size_t
+ngx_http_zt_mask_gap_back(u_char *s, size_t from, size_t q)
+{
+    size_t      i, k;
+    ngx_uint_t  n;
+
+    i = q;
+
+    for (n = 0; n < NGX_HTTP_ZT_CARD_GAP; n++) {
+        k = ngx_http_zt_mask_sep_back(s, from, i);
+
+        if (k == 0) {
+            break;
+        }
+
+        i -= k;
+    }
+
+    return (i < q && i > from && ngx_http_zt_is_digit(s[i - 1])) ? i : q;
+}
 
 /*
  * The first ASCII digit in s[i, len), or len: a byte b is a digit exactly
@@ -910,9 +1066,7 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
     /* cards that start inside this one and end after it, if the run goes
      * on */
 
-    if (end + 1 < len && ngx_http_zt_is_sep(s[end])
-        && ngx_http_zt_is_digit(s[end + 1]))
-    {
+    if (ngx_http_zt_mask_gap(s, len, end) > end) {
         for (j = *ms + 1; j < end; j++) {
             if (ngx_http_zt_is_digit(s[j])
                 && !ngx_http_zt_is_digit(s[j - 1]))
@@ -941,7 +1095,7 @@ ngx_http_zt_mask_find_card(u_char *s, size_t len, size_t off, size_t *ms,
 static ngx_inline size_t
 ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
 {
-    size_t      p, q, ends[19];
+    size_t      p, q, g, ends[19];
     ngx_uint_t  n, digits, counts[19];
 
     n = 0;
@@ -966,10 +1120,10 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
         counts[n] = digits;
         n++;
 
-        if (q + 1 < len && ngx_http_zt_is_sep(s[q])
-            && ngx_http_zt_is_digit(s[q + 1]))
-        {
-            p = q + 1;
+        g = ngx_http_zt_mask_gap(s, len, q);
+
+        if (g > q) {
+            p = g;
             continue;
         }
 
@@ -1002,13 +1156,21 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
 static size_t
 ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
 {
-    size_t      p, q, hold;
-    ngx_uint_t  digits;
+    size_t      p, q, k, hold;
+    ngx_uint_t  n, digits;
+
+    /* separators at the end: the next piece may bring the next group */
 
     p = len;
 
-    if (p > from && ngx_http_zt_is_sep(s[p - 1])) {
-        p--;
+    for (n = 0; n < NGX_HTTP_ZT_CARD_GAP; n++) {
+        k = ngx_http_zt_mask_sep_back(s, from, p);
+
+        if (k == 0) {
+            break;
+        }
+
+        p -= k;
     }
 
     if (p == from || !ngx_http_zt_is_digit(s[p - 1])) {
@@ -1031,21 +1193,17 @@ ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
 
         hold = q;
 
-        if (q >= from + 2 && ngx_http_zt_is_sep(s[q - 1])
-            && ngx_http_zt_is_digit(s[q - 2]))
-        {
-            p = q - 1;
-            continue;
-        }
+        p = ngx_http_zt_mask_gap_back(s, from, q);
 
-        break;
+        if (p == q) {
+            break;
+        }
     }
 
     return hold;
 }
 
 #undef ngx_http_zt_is_digit
-#undef ngx_http_zt_is_sep
 
 
 /*

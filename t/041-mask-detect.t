@@ -446,3 +446,31 @@ empty regex in "zt_mask_pattern"
 GET /t
 --- response_body chomp
 ["my [REDACTED] is a@b.io"]
+
+
+
+=== TEST 31: credit_card: up to three separators between groups, Unicode spaces, dashes and invisible joiners too
+--- config
+    location /t {
+        default_type application/json;
+        zt_mask_pattern credit_card;
+        echo -n '["a 4111\\u00a01111\\u00a01111\\u00a01111 b","4111\\u202f1111\\u202f1111\\u202f1111","4111\\u20091111\\u20091111\\u20091111","4111\\t1111\\t1111\\t1111","4111  1111  1111  1111","4111 - 1111 - 1111 - 1111","4111\\u20131111\\u20131111\\u20131111","4\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1\\u200b1","4111\\u00ad1111\\u00ad1111\\u00ad1111","4111\\u30001111\\u30001111\\u30001111","4111\\u22121111\\u22121111\\u22121111"]';
+    }
+--- request
+GET /t
+--- response_body chomp
+["a [REDACTED] b","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]","[REDACTED]"]
+
+
+
+=== TEST 32: credit_card: four separators, other punctuation or a Luhn-invalid number keep groups apart
+--- config
+    location /t {
+        default_type application/json;
+        zt_mask_pattern credit_card;
+        echo -n '["4111    1111    1111    1111","4111.1111.1111.1111","4111/1111/1111/1111","4111_1111_1111_1111","4111\\u00a01111\\u00a01111\\u00a01112","4111\\u00a0\\u00a0\\u00a0\\u00a01111 1111 1111","4111\\u00e91111\\u00e91111\\u00e91111"]';
+    }
+--- request
+GET /t
+--- response_body chomp
+["4111    1111    1111    1111","4111.1111.1111.1111","4111/1111/1111/1111","4111_1111_1111_1111","4111\u00a01111\u00a01111\u00a01112","4111\u00a0\u00a0\u00a0\u00a01111 1111 1111","4111\u00e91111\u00e91111\u00e91111"]

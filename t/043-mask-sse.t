@@ -315,3 +315,22 @@ main::chunk("pay ") . main::chunk("[REDACTED] now") . "data: [DONE]\n\n"
 GET /t
 --- response_body eval
 qq!id: 1\rdata: {"s":"[REDACTED]"}\r\r! . qq!data: {"s":"[REDACTED]"}\r\r!
+
+
+
+=== TEST 17: a card split after a run of Unicode separators is held back and masked
+--- config eval
+"    location /t {
+        default_type text/event-stream;
+        zt_mask_pattern credit_card;
+" . main::echo_events(main::chunk("card 4111\\u00a0\\u2009"), main::chunk("-1111\\u202f1111"),
+                      main::chunk("\\u00a01111 ok"), main::chunk(undef, finish => 'stop'),
+                      "data: [DONE]\n\n")
+. "    }"
+--- request
+GET /t
+--- response_body eval
+main::chunk("card ") . main::chunk("") . main::chunk("[REDACTED] ok")
+. main::chunk(undef, finish => 'stop') . "data: [DONE]\n\n"
+--- no_error_log
+[error]
