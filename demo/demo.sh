@@ -106,7 +106,8 @@ tokens, logs) are in demo/run/.
        -d '{"model":"llama-70b","messages":[]}' \\
        http://127.0.0.1:8080/v1/chat/completions
 
-  # the model's answer leaves the gateway masked (emails, card numbers)
+  # the answer leaves the gateway masked: the "email" fields by path
+  # (zt_mask $..email) and the card number in the text by pattern
   curl -s -H "Authorization: Bearer \$USER" -H 'Content-Type: application/json' \\
        -d '{"model":"llama-8b","messages":[]}' \\
        http://127.0.0.1:8080/v1/chat/completions
