@@ -1616,16 +1616,6 @@ ngx_http_zt_mask_sse_flush(ngx_http_zt_mask_sse_t *sse,
         }
     }
 
-    if (ch->text && sse->lines) {
-        if (ngx_http_zt_mask_sse_out(sse, result.data, result.len, 0)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_zt_mask_sse_out(sse, (u_char *) "\n", 1, 0);
-    }
-
     if (ch->text) {
 
         /* data lines, a line feed starts the next one */
