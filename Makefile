@@ -44,7 +44,9 @@ TESTS       ?= t/
 # command answered within 200-300 ms, races between two workers, tokens
 # that expire in 2 s)
 VALGRIND_TESTS ?= $(filter-out t/000-runner.t t/001-runner-fails.t \
-                    t/05%.t t/060-token-cache.t, $(wildcard t/[0-9]*.t))
+                    t/05%.t t/060-token-cache.t t/070-dpop.t \
+                    t/071-dpop-htu.t t/072-dpop-replay.t, \
+                    $(wildcard t/[0-9]*.t))
 
 ifeq ($(NGINX_SRC),)
 NGINX_BIN   ?= /usr/sbin/nginx

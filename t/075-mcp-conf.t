@@ -33,7 +33,7 @@ $ENV{TEST_NGINX_MCP_PORT} = do {
 };
 
 our $HttpConfig = <<'_EOC_';
-    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt075:;
+    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt075: timeout=$TEST_NGINX_REDIS_TIMEOUT;
 
     upstream mcp_server {
         server 127.0.0.1:$TEST_NGINX_MCP_PORT;

@@ -57,7 +57,7 @@ x-ratelimit-remaining-tokens: 0
 
 === TEST 3: two workers, Redis store: 16 at once, exactly 4 served
 --- http_config
-    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt083:;
+    zt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=zt083: timeout=$TEST_NGINX_REDIS_TIMEOUT;
 --- config eval
 ZT::Usage::race_config(store => 'redis', token => $::Alice)
 --- request
