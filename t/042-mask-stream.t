@@ -5,20 +5,13 @@
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
+use ZT::Echo;
 
 our $Body = q!{"pre":"aaa","secret":"value_xyz","n":[1,2.5e3,true],!
           . q!"note":"card 4111 1111 1111 1111, mail a\u0040b.io","x":null}!;
 
 our $Masked = q!{"pre":"aaa","secret":"[REDACTED]","n":[1,2.5e3,true],!
             . q!"note":"card [REDACTED], mail [REDACTED]","x":null}!;
-
-# nginx config text for a single-quoted echo argument
-sub quote_conf {
-    my $s = shift;
-    $s =~ s/\\/\\\\/g;
-    $s =~ s/'/\\'/g;
-    return $s;
-}
 
 no_shuffle();
 run_tests();

@@ -4,6 +4,7 @@
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
+use ZT::Echo;
 
 # an OpenAI-style chunk carrying one piece of content
 sub chunk {
@@ -13,20 +14,6 @@ sub chunk {
     my $delta = defined $content ? qq!{"content":"$content"}! : '{}';
     return qq!data: {"id":"c1","object":"chat.completion.chunk","choices":!
          . qq![{"index":$index,"delta":$delta,"finish_reason":$finish}]}\n\n!;
-}
-
-# nginx config text for a single-quoted echo argument
-sub quote_conf {
-    my $s = shift;
-    $s =~ s/\\/\\\\/g;
-    $s =~ s/'/\\'/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    return $s;
-}
-
-sub echo_events {
-    return CORE::join '', map { "        echo -n -- '" . quote_conf($_) . "'; echo_flush;\n" } @_;
 }
 
 no_shuffle();
@@ -93,7 +80,7 @@ qq!event: multi\ndata: {"a":1,\ndata: "b":"[REDACTED]",\ndata: "c":3}\n\n!
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("My card is 4111 1111"), main::chunk(" 1111 "),
+" . main::echo_chunks(main::chunk("My card is 4111 1111"), main::chunk(" 1111 "),
                       main::chunk("1111 thanks"), main::chunk(undef, finish => 'stop'),
                       "data: [DONE]\n\n")
 . "    }"
@@ -162,7 +149,7 @@ qq!data: {"choices":[{"index":0,"delta":{"content":"card [REDACTED]."}}]}\n\n!
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("pay 4111 1111"), main::chunk(" 1111 1111"), "data: [DONE]\n\n")
+" . main::echo_chunks(main::chunk("pay 4111 1111"), main::chunk(" 1111 1111"), "data: [DONE]\n\n")
 . "    }"
 --- request
 GET /t
@@ -178,7 +165,7 @@ main::chunk("pay ") . main::chunk("")
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("id 12345"), main::chunk("678", finish => 'length'), "data: [DONE]\n\n")
+" . main::echo_chunks(main::chunk("id 12345"), main::chunk("678", finish => 'length'), "data: [DONE]\n\n")
 . "    }"
 --- request
 GET /t
@@ -192,7 +179,7 @@ main::chunk("id ") . main::chunk("12345678", finish => 'length') . "data: [DONE]
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("n 4111111111111111"), main::chunk(undef, finish => 'stop'))
+" . main::echo_chunks(main::chunk("n 4111111111111111"), main::chunk(undef, finish => 'stop'))
 . "    }"
 --- request
 GET /t
@@ -208,7 +195,7 @@ main::chunk("n ")
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("a 4111 1111", index => 0), main::chunk("b 4111 1111", index => 1),
+" . main::echo_chunks(main::chunk("a 4111 1111", index => 0), main::chunk("b 4111 1111", index => 1),
                       main::chunk(" 1111 1111 x", index => 1), main::chunk(" 1111 1112 y", index => 0),
                       "data: [DONE]\n\n")
 . "    }"
@@ -275,7 +262,7 @@ my $ev = qq!data: {"user":{"email":"someone\@example.com"},"n":1}\n\n!;
 "    location /t {
         default_type text/event-stream;
         zt_mask \$.user.email;
-" . main::echo_events(split //, $ev) . "    }"
+" . main::echo_chunks(split //, $ev) . "    }"
 --- request
 GET /t
 --- response_body eval
@@ -291,7 +278,7 @@ qq!data: {"user":{"email":"[REDACTED]"},"n":1}\n\n!
     }
     location /up {
         default_type text/event-stream;
-" . main::echo_events(main::chunk("pay 4111 1111"), main::chunk(" 1111 1111 now"), "data: [DONE]\n\n")
+" . main::echo_chunks(main::chunk("pay 4111 1111"), main::chunk(" 1111 1111 now"), "data: [DONE]\n\n")
 . "    }"
 --- request
 GET /t
@@ -323,7 +310,7 @@ qq!id: 1\rdata: {"s":"[REDACTED]"}\r\r! . qq!data: {"s":"[REDACTED]"}\r\r!
 "    location /t {
         default_type text/event-stream;
         zt_mask_pattern credit_card;
-" . main::echo_events(main::chunk("card 4111\\u00a0\\u2009"), main::chunk("-1111\\u202f1111"),
+" . main::echo_chunks(main::chunk("card 4111\\u00a0\\u2009"), main::chunk("-1111\\u202f1111"),
                       main::chunk("\\u00a01111 ok"), main::chunk(undef, finish => 'stop'),
                       "data: [DONE]\n\n")
 . "    }"

@@ -6,6 +6,7 @@
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
+use ZT::Echo;
 use FindBin ();
 use JSON::PP ();
 
@@ -28,14 +29,6 @@ sub corpus {
         push @lines, [$text, $out];
     }
     return @lines;
-}
-
-sub quote_conf {
-    my $s = shift;
-    $s =~ s/\\/\\\\/g;
-    $s =~ s/'/\\'/g;
-    $s =~ s/\n/\\n/g;
-    return $s;
 }
 
 sub json_locations {

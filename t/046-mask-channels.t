@@ -7,18 +7,10 @@
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
+use ZT::Echo;
 use JSON::PP ();
 
 our $JSON = JSON::PP->new->canonical;
-
-sub quote_conf {
-    my $s = shift;
-    $s =~ s/\\/\\\\/g;
-    $s =~ s/'/\\'/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    return $s;
-}
 
 # an "echo" location sending the events one buffer each
 sub stream {

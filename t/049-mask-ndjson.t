@@ -6,20 +6,7 @@
 use lib 't/inc';
 use ZT::Test;
 use Test::Nginx::Socket 'no_plan';
-
-# nginx config text for a single-quoted echo argument
-sub quote_conf {
-    my $s = shift;
-    $s =~ s/\\/\\\\/g;
-    $s =~ s/'/\\'/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    return $s;
-}
-
-sub echo_lines {
-    return CORE::join '', map { "        echo -n -- '" . quote_conf($_) . "'; echo_flush;\n" } @_;
-}
+use ZT::Echo;
 
 # an Ollama /api/chat line carrying one piece of content
 sub chat {
@@ -58,7 +45,7 @@ qq!{"api_key":"[REDACTED]","text":"mail [REDACTED] ?"}\n!
 "    location /t {
         default_type application/x-ndjson;
         zt_mask_pattern credit_card;
-" . main::echo_lines(main::chat("card 4111 11"), main::chat("11 1111 "),
+" . main::echo_chunks(main::chat("card 4111 11"), main::chat("11 1111 "),
                main::chat("1111 ok"), main::chat("", "true")) . "
     }"
 --- request
@@ -75,7 +62,7 @@ GET /t
 "    location /t {
         default_type application/x-ndjson;
         zt_mask_pattern credit_card;
-" . main::echo_lines(main::chat("card 4111 11"), main::chat("11 1111 "),
+" . main::echo_chunks(main::chat("card 4111 11"), main::chat("11 1111 "),
                main::chat("1111 ok"), main::chat("", "true")) . "
     }"
 --- request
