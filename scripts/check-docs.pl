@@ -3,8 +3,7 @@
 # table and every $zt_* variable the module registers must be named in
 # README.md (the operator's guide) and in docs/reference.md (the
 # reference), and no file git tracks may point outside the repository at
-# the shared folder beside it (dot-dot, slash, shared), which a clone does
-# not have.
+# the folder of shared notes beside it, which a clone does not have.
 #
 # Usage: check-docs.pl [REPOSITORY_ROOT]   (default: the current directory)
 
@@ -85,7 +84,7 @@ for my $file (@tracked) {
     next if -l $file || !-f $file;
     open my $fh, '<:raw', $file or die "$0: $file: $!\n";
     while (my $line = <$fh>) {
-        push @problems, "$file:$.: points at $shared, outside the repository"
+        push @problems, "$file:$.: points outside the repository"
             if $line =~ $outside;
     }
     close $fh;
@@ -97,5 +96,5 @@ if (@problems) {
 }
 
 printf "check-docs: %d directives and %d variables documented, "
-       . "nothing points at $shared\n",
+       . "nothing points outside the repository\n",
        scalar keys %directives, scalar keys %variables;
