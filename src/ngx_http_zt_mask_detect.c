@@ -950,9 +950,7 @@ ngx_http_zt_mask_gap(u_char *s, size_t len, size_t q)
         return q + 1;
     }
 
-    if (q == len
-        || (s[q] != ' ' && s[q] != '-' && s[q] != '\t' && s[q] < 0xc2))
-    {
+    if (q == len || ngx_http_zt_mask_sep(s, len, q) == 0) {
         return q;
     }
 
@@ -972,25 +970,36 @@ ngx_http_zt_mask_gap(u_char *s, size_t len, size_t q)
 }
 
 
-/* the same backwards: where the group before the one starting at q ends */
+/* where the up to NGX_HTTP_ZT_CARD_GAP separators that end at e begin */
 
 static ngx_inline size_t
-ngx_http_zt_mask_gap_back(u_char *s, size_t from, size_t q)
+ngx_http_zt_mask_seps_back(u_char *s, size_t from, size_t e)
 {
-    size_t      i, k;
+    size_t      k;
     ngx_uint_t  n;
 
-    i = q;
-
     for (n = 0; n < NGX_HTTP_ZT_CARD_GAP; n++) {
-        k = ngx_http_zt_mask_sep_back(s, from, i);
+        k = ngx_http_zt_mask_sep_back(s, from, e);
 
         if (k == 0) {
             break;
         }
 
-        i -= k;
+        e -= k;
     }
+
+    return e;
+}
+
+
+/* the same as a gap backwards: where the group before the one at q ends */
+
+static ngx_inline size_t
+ngx_http_zt_mask_gap_back(u_char *s, size_t from, size_t q)
+{
+    size_t  i;
+
+    i = ngx_http_zt_mask_seps_back(s, from, q);
 
     return (i < q && i > from && ngx_http_zt_is_digit(s[i - 1])) ? i : q;
 }
@@ -1156,22 +1165,12 @@ ngx_http_zt_mask_card_at(u_char *s, size_t len, size_t i, size_t *next)
 static size_t
 ngx_http_zt_mask_tail_card(u_char *s, size_t len, size_t from)
 {
-    size_t      p, q, k, hold;
-    ngx_uint_t  n, digits;
+    size_t      p, q, hold;
+    ngx_uint_t  digits;
 
     /* separators at the end: the next piece may bring the next group */
 
-    p = len;
-
-    for (n = 0; n < NGX_HTTP_ZT_CARD_GAP; n++) {
-        k = ngx_http_zt_mask_sep_back(s, from, p);
-
-        if (k == 0) {
-            break;
-        }
-
-        p -= k;
-    }
+    p = ngx_http_zt_mask_seps_back(s, from, len);
 
     if (p == from || !ngx_http_zt_is_digit(s[p - 1])) {
         return len;
